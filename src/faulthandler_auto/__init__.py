@@ -1,0 +1,346 @@
+"""Backtraces of Python and C frames on crash, hang or signal.
+
+The names and signatures are CPython's ``faulthandler``'s, so code written
+for it runs unchanged; ``file`` may also be a path or a path template
+(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``) opened only when
+there is a dump to write.  The environment variables of the README are
+applied by :func:`configure`, which the start-up hook calls.
+"""
+import _functools
+import _signal
+import math
+import os
+import sys
+
+from faulthandler_auto import _native
+
+__version__ = "0.1.0"
+version = (0 << 8) | 1
+
+__all__ = [
+    "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
+    "dump_traceback_later", "cancel_dump_traceback_later", "register",
+    "unregister", "configure",
+]
+
+_TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
+_DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
+_PATH_MAX = 4095
+# _signal, not signal: the latter imports enum, too slow for start-up.
+_FATAL_SIGNALS = {
+    _signal.SIGSEGV, _signal.SIGFPE, _signal.SIGBUS, _signal.SIGILL, _signal.SIGABRT,
+}
+_FORMATS = ("text", "json")
+
+# File objects given to enable/dump_traceback_later/register stay referenced
+# until disable/cancel/unregister, as CPython keeps them, so that their
+# descriptor is not closed and reused under a handler.
+_files = {}
+# CPython's own faulthandler, when it was on before enable(): one crash must
+# give one dump, so it is switched off and given back by disable().
+_cpython_handler_was_enabled = False
+
+
+def _program_name():
+    """The program as a file name: the script's base name, the module of
+    ``-m``, or ``python`` for ``-c`` and the interactive prompt."""
+    argv0 = sys.argv[0] if getattr(sys, "argv", None) else ""
+    if argv0 in ("", "-", "-c"):
+        return "python"
+    if argv0 == "-m":
+        args = getattr(sys, "orig_argv", None) or _proc_cmdline()
+        for i, arg in enumerate(args[1:], 1):
+            if arg == "-m" and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith("-m"):
+                return arg[2:]
+        return "python"
+    return os.path.basename(argv0) or "python"
+
+
+def _proc_cmdline():
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            return [os.fsdecode(a) for a in f.read().split(b"\0")]
+    except OSError:
+        return []
+
+
+def _stdlib_names():
+    """Module names left out of the "Extension modules" line, as CPython
+    3.10+ does with ``sys.stdlib_module_names``; 3.9 has no such set, so
+    there the built-in modules and those in ``lib-dynload`` stand for it."""
+    names = getattr(sys, "stdlib_module_names", None)
+    if names is None:
+        names = set(sys.builtin_module_names)
+        for entry in sys.path:
+            if entry.endswith("lib-dynload") and os.path.isdir(entry):
+                names.update(n.split(".", 1)[0] for n in os.listdir(entry))
+    names = set(names)
+    names.add(__name__ + "._native")  # always there: not worth a mention
+    return b"\0".join(n.encode("ascii", "replace") for n in sorted(names))
+
+
+def _check_path_template(path):
+    """Return ``path`` as the absolute template the core opens at dump time.
+
+    Raises ValueError for an empty path, a NUL byte, an unknown ``{field}``
+    or a path that is too long.  A path ending in ``/`` or naming an
+    existing directory gets a per-process file name inside it.  The part
+    before the first field is resolved now, so a symbolic link the user
+    configured on purpose (``/var/run`` -> ``/run``) is followed once here;
+    at dump time no link is ever followed.
+    """
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ValueError("empty path")
+    if "\0" in path:
+        raise ValueError("path holds a NUL byte")
+    rest = path
+    while "{" in rest or "}" in rest:
+        start, end = rest.find("{"), rest.find("}")
+        if start < 0 or end < start:
+            raise ValueError("unbalanced '{' or '}' in path template %r" % path)
+        field = rest[start + 1:end]
+        if field not in _TEMPLATE_FIELDS:
+            raise ValueError(
+                "unknown field {%s} in path template (known: %s)"
+                % (field, ", ".join("{%s}" % f for f in _TEMPLATE_FIELDS)))
+        rest = rest[end + 1:]
+    path = os.path.expanduser(path)
+    if path.endswith(os.sep) or ("{" not in path and os.path.isdir(path)):
+        path = os.path.join(path, _DIRECTORY_FILE_NAME)
+    path = os.path.abspath(path)
+    static = path.split("{", 1)[0]
+    head = os.path.dirname(static)
+    path = os.path.join(os.path.realpath(head), path[len(head):].lstrip(os.sep))
+    if len(os.fsencode(path)) > _PATH_MAX:
+        raise ValueError("path template longer than %d bytes" % _PATH_MAX)
+    return path
+
+
+def _destination(file):
+    """What the core writes to: an int fd, or the bytes of a path template.
+    Follows CPython's rules for ``file``: None means sys.stderr, an int is a
+    descriptor, anything else must have ``fileno()`` and is flushed first."""
+    if file is None:
+        file = sys.stderr
+        if file is None:
+            raise RuntimeError("sys.stderr is None")
+    if isinstance(file, bool):
+        raise TypeError("file must be a file object, a file descriptor or a path")
+    if isinstance(file, int):
+        if file < 0:
+            raise ValueError("file is not a valid file descriptor")
+        return file
+    if isinstance(file, (str, bytes, os.PathLike)):
+        return os.fsencode(_check_path_template(file))
+    fd = file.fileno()
+    if not isinstance(fd, int) or fd < 0:
+        raise ValueError("file is not a valid file descriptor")
+    try:
+        file.flush()
+    except Exception:
+        pass  # as CPython: a failing flush() does not stop the dump
+    return fd
+
+
+def _keep(key, file):
+    if file is None or isinstance(file, (int, str, bytes, os.PathLike)):
+        _files.pop(key, None)
+    else:
+        _files[key] = file
+
+
+def _check_signum(signum):
+    if not isinstance(signum, int) or isinstance(signum, bool):
+        raise TypeError("signum must be an integer, not %s" % type(signum).__name__)
+    if signum in _FATAL_SIGNALS:
+        raise RuntimeError("signal %d cannot be registered, use enable() instead" % signum)
+    if signum < 1 or signum >= _signal.NSIG:
+        raise ValueError("signal number out of range")
+
+
+def _setup_process():
+    _native.setup(_program_name(), sys.version.split()[0], _stdlib_names())
+    _install_thread_hook()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_native.after_fork_child)
+
+
+def _install_thread_hook():
+    """Wrap ``_thread``'s thread starters so every thread started through
+    ``threading`` records its name where a dump can read it without
+    allocating, and gets an alternate signal stack so that its own stack
+    overflow is dumped too.  ``threading`` binds the starter when it is
+    imported, so it is patched there as well if it already was."""
+    import _thread
+    threading = sys.modules.get("threading")
+    for name in ("start_joinable_thread", "start_new_thread"):
+        start = getattr(_thread, name, None)
+        if start is None or getattr(start, "_faulthandler_auto", False):
+            continue
+        wrapped = _wrap_thread_starter(start)
+        setattr(_thread, name, wrapped)
+        private = "_" + name
+        if threading is not None and getattr(threading, private, None) is start:
+            setattr(threading, private, wrapped)
+
+
+def _wrap_thread_starter(start):
+    def starter(function, *args, **kwargs):
+        thread = getattr(function, "__self__", None)
+        name = getattr(thread, "name", None)
+        # partial and run_thread are C, so the thread's Python stack gains no
+        # frame of ours and its dump matches CPython's line for line
+        body = _functools.partial(_native.run_thread, name if isinstance(name, str) else "",
+                                  function)
+        return start(body, *args, **kwargs)
+    starter._faulthandler_auto = True
+    starter.__name__ = start.__name__
+    starter.__doc__ = start.__doc__
+    return starter
+
+
+def _set_output(format="text", max_frames=100, max_threads=100):
+    """Choose the dump format and limits for every later dump."""
+    if format not in _FORMATS:
+        raise ValueError("format must be 'text' or 'json', not %r" % (format,))
+    for name, value in (("max_frames", max_frames), ("max_threads", max_threads)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError("%s must be an integer" % name)
+        if not 1 <= value <= 1000000:
+            raise ValueError("%s must be between 1 and 1000000" % name)
+    _native.set_output(_FORMATS.index(format), max_frames, max_threads)
+
+
+def enable(file=None, all_threads=True, c_stack=True):
+    """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
+    with the C stack of the crashing thread when ``c_stack`` is true."""
+    global _cpython_handler_was_enabled
+    dest = _destination(file)
+    import faulthandler
+    if faulthandler.is_enabled():
+        faulthandler.disable()
+        _cpython_handler_was_enabled = True
+    _native.enable(dest, bool(all_threads), bool(c_stack))
+    _keep("fatal", file)
+
+
+def disable():
+    """Give the fatal signals back to the handlers that were there before;
+    return whether the handler was enabled."""
+    global _cpython_handler_was_enabled
+    was = _native.disable()
+    _files.pop("fatal", None)
+    if _cpython_handler_was_enabled:
+        _cpython_handler_was_enabled = False
+        import faulthandler
+        if sys.stderr is not None:
+            faulthandler.enable()
+    return was
+
+
+def is_enabled():
+    """Whether the fatal signal handler is enabled."""
+    return _native.is_enabled()
+
+
+def dump_traceback(file=None, all_threads=True):
+    """Dump the traceback of all threads (or the current one) now."""
+    # skip=1: this function's own frame is not the caller's business
+    _native.dump_traceback(_destination(file), bool(all_threads), 1)
+
+
+def dump_c_stack(file=None):
+    """Dump the C stack of the current thread now."""
+    _native.dump_c_stack(_destination(file))
+
+
+def _timeout_microseconds(timeout):
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise TypeError("timeout must be a number, not %s" % type(timeout).__name__)
+    if math.isnan(timeout):
+        raise ValueError("Invalid value NaN (not a number)")
+    if timeout > 2 ** 63 / 1e6 / 1000:
+        raise OverflowError("timeout value is too large")
+    us = math.ceil(timeout * 1e6)
+    if us <= 0:
+        raise ValueError("timeout must be greater than 0")
+    return us
+
+
+def _timeout_header(us):
+    """CPython's "Timeout (H:MM:SS[.ffffff])!" line."""
+    seconds, us = divmod(us, 1000000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if us:
+        return "Timeout (%d:%02d:%02d.%06d)!" % (hours, minutes, seconds, us)
+    return "Timeout (%d:%02d:%02d)!" % (hours, minutes, seconds)
+
+
+def dump_traceback_later(timeout, repeat=False, file=None, exit=False):
+    """Dump the traceback of all threads after ``timeout`` seconds, again
+    every ``timeout`` seconds if ``repeat``, then exit with status 1 if
+    ``exit``.  A second call replaces the first."""
+    us = _timeout_microseconds(timeout)
+    dest = _destination(file)
+    _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us))
+    _keep("later", file)
+
+
+def cancel_dump_traceback_later():
+    """Cancel the last call to dump_traceback_later()."""
+    _native.cancel_dump_traceback_later()
+    _files.pop("later", None)
+
+
+def register(signum, file=None, all_threads=True, chain=False):
+    """Dump the traceback when ``signum`` arrives; the process goes on.
+    With ``chain``, the handler that was there before is called too."""
+    _check_signum(signum)
+    dest = _destination(file)
+    _native.register(signum, dest, bool(all_threads), bool(chain))
+    _keep(("signal", signum), file)
+
+
+def unregister(signum):
+    """Give ``signum`` back to its previous handler; return whether it was
+    registered."""
+    _check_signum(signum)
+    was = _native.unregister(signum)
+    _files.pop(("signal", signum), None)
+    return was
+
+
+def configure(environ=None):
+    """Apply the PYTHONFAULTHANDLER* variables of ``environ`` (default
+    ``os.environ``) and return the effective configuration."""
+    from faulthandler_auto import config
+    return config.configure(environ)
+
+
+# The names of the original faulthandler 1.x.
+isenabled = is_enabled
+dumpbacktrace = dump_traceback
+cancel_dumpbacktrace_later = cancel_dump_traceback_later
+
+
+def dumpbacktrace_later(delay, repeat=False, file=None, all_threads=False):
+    """faulthandler 1.x spelling of dump_traceback_later(); its
+    ``all_threads`` is accepted for compatibility (timeouts dump all)."""
+    dump_traceback_later(delay, repeat=repeat, file=file)
+
+
+sigsegv = _native.sigsegv
+sigfpe = _native.sigfpe
+sigbus = _native.sigbus
+sigill = _native.sigill
+sigabrt = _native.sigabrt
+stack_overflow = _native.stack_overflow
+
+_setup_process()

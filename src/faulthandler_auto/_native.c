@@ -1,0 +1,2554 @@
+/* _native.c - the compiled core of faulthandler-auto.
+ *
+ * Everything that can run inside a signal handler or on the watchdog thread
+ * lives here: the buffered writer, the Python frame walker, the C stack, the
+ * fatal and user signal handlers and the watchdog.  All process-wide state is
+ * in the one struct `fa`.
+ *
+ * The rule for code marked "signal-safe": it calls only async-signal-safe
+ * functions (write, open, getpid, clock_gettime, ...), never allocates, never
+ * takes a lock that other code may hold, and never calls a Python function
+ * that can allocate, raise or need the GIL.  It reads Python objects only
+ * after checking that their memory is mapped (see `mem_ok`), because another
+ * thread may be changing them while we look.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#if PY_VERSION_HEX >= 0x030B0000
+/* 3.11+ keeps frames in _PyInterpreterFrame, which only the internal headers
+ * describe.  The extension is built per interpreter, so the layout compiled
+ * in is the layout of the interpreter that loads it. */
+#  ifndef Py_BUILD_CORE
+#    define Py_BUILD_CORE 1
+#  endif
+#  include "internal/pycore_frame.h"
+#endif
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#  include <sys/auxv.h>
+#  include <sys/prctl.h>
+#  include <sys/syscall.h>
+#endif
+#if defined(__GLIBC__) || defined(__APPLE__)
+#  include <execinfo.h>
+#  define FA_HAVE_BACKTRACE 1
+#endif
+
+#define FA_BUF_SIZE 8192           /* writer buffer: one write() per 8 KiB */
+#define FA_PATH_SIZE 4096          /* longest path template or expanded path */
+#define FA_ALTSTACK_SIZE (128 * 1024)
+#define FA_STR_MAX 500             /* CPython cuts strings at 500 chars */
+#define FA_MAX_CHAIN (1L << 22)    /* a longer frame chain is taken as a loop */
+#define FA_MAX_TSTATES 100000      /* a longer thread list is taken as a loop */
+#define FA_NAME_SLOTS 1024
+#define FA_NAME_SIZE 64
+#define FA_C_FRAMES 128
+#define FA_NSIG 65
+
+enum { FMT_TEXT = 0, FMT_JSON = 1 };
+enum { EV_FATAL, EV_TIMEOUT, EV_SIGNAL, EV_EXPLICIT, EV_C_STACK };
+
+/* A place to write a dump: a descriptor, or a path template opened at dump
+ * time (so `{pid}` is the pid of the process that dumps). */
+typedef struct {
+    int fd;                     /* >= 0: write here; -1: open `path` */
+    char path[FA_PATH_SIZE];
+} fa_dest;
+
+typedef struct {
+    int signum;
+    const char *name;           /* CPython's words for the fatal error */
+    int enabled;
+    struct sigaction previous;
+} fa_fatal_signal;
+
+typedef struct {
+    int enabled;
+    int all_threads;
+    int chain;
+    fa_dest dest;
+    struct sigaction previous;
+} fa_user_signal;
+
+/* One slot per thread started through `threading`: its name and the
+ * alternate signal stack we gave it.  Written by the thread itself when it
+ * starts and ends, read by dumps in any thread: `ident` is claimed with a
+ * compare-and-swap and `ready` published last, so a reader sees either no
+ * entry or a NUL-terminated name. */
+typedef struct {
+    unsigned long ident;
+    int ready;
+    char name[FA_NAME_SIZE];
+    void *altstack;
+} fa_thread_slot;
+
+static struct {
+    /* process facts captured when enabling, printed in every dump */
+    PyInterpreterState *interp;
+    char prog[256];
+    char python[64];
+    PyObject *modules;          /* sys.modules, borrowed: lives as long as interp */
+    PyObject *stdlib_names;     /* bytes: NUL-separated names left out of "Extension modules" */
+
+    /* output options */
+    int format;
+    long max_frames;
+    long max_threads;
+
+    /* fatal signals */
+    int fatal_enabled;
+    int fatal_all_threads;
+    int fatal_c_stack;
+    fa_dest fatal_dest;
+    void *main_altstack;
+    pid_t dumping_tid;          /* thread inside a fatal dump, 0 when none */
+
+    /* one dump at a time: a spin flag that dumps take and give back */
+    int dump_lock;
+
+    /* user signals */
+    fa_user_signal user[FA_NSIG];
+
+    /* the watchdog */
+    pthread_mutex_t wd_mutex;
+    pthread_cond_t wd_cond;
+    int wd_running;             /* the thread exists */
+    int wd_armed;
+    int wd_busy;                /* a timeout dump is being written */
+    unsigned long wd_generation;/* bumped by every arm and cancel */
+    int wd_abort;               /* the dump in flight must stop writing */
+    struct timespec wd_deadline;
+    long long wd_timeout_us;
+    int wd_repeat;
+    int wd_exit;
+    fa_dest wd_dest;
+    char wd_header[64];
+
+    /* where this module was loaded, to skip our own C frames */
+    void *self_base;
+
+    /* process_vm_readv works here (checked once at import) */
+    int vm_read_ok;
+
+    fa_thread_slot threads[FA_NAME_SLOTS];
+} fa = {
+    .format = FMT_TEXT,
+    .max_frames = 100,
+    .max_threads = 100,
+    .wd_mutex = PTHREAD_MUTEX_INITIALIZER,
+    .wd_cond = PTHREAD_COND_INITIALIZER,
+};
+
+static fa_fatal_signal fatal_signals[] = {
+    {.signum = SIGSEGV, .name = "Segmentation fault"},
+    {.signum = SIGFPE, .name = "Floating-point exception"},
+    {.signum = SIGBUS, .name = "Bus error"},
+    {.signum = SIGILL, .name = "Illegal instruction"},
+    {.signum = SIGABRT, .name = "Aborted"},
+};
+#define FA_NFATAL ((int)(sizeof(fatal_signals) / sizeof(fatal_signals[0])))
+
+
+/* ------------------------------------------------------------------------
+ * Small signal-safe helpers
+ * ------------------------------------------------------------------------ */
+
+/* signal-safe: gettid without the libc wrapper (absent before glibc 2.30). */
+static pid_t
+fa_gettid(void)
+{
+#ifdef SYS_gettid
+    return (pid_t)syscall(SYS_gettid);
+#else
+    return getpid();
+#endif
+}
+
+/* signal-safe: strlen, bounded. */
+static size_t
+fa_strnlen(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n]) {
+        n++;
+    }
+    return n;
+}
+
+/* signal-safe: copy a C string into a fixed field, always NUL-terminated. */
+static void
+fa_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = fa_strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* signal-safe: a nanosleep that ignores EINTR for short waits. */
+static void
+fa_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* signal-safe: take the process-wide dump flag.  A thread that crashes while
+ * another writes a dump waits for it (bounded), so dumps never interleave. */
+static int
+dump_lock_acquire(long wait_ms)
+{
+    for (long waited = 0;; waited++) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&fa.dump_lock, &expected, 1, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            return 1;
+        }
+        if (waited >= wait_ms) {
+            return 0;
+        }
+        fa_sleep_ms(1);
+    }
+}
+
+/* signal-safe */
+static void
+dump_lock_release(void)
+{
+    __atomic_store_n(&fa.dump_lock, 0, __ATOMIC_RELEASE);
+}
+
+
+/* ------------------------------------------------------------------------
+ * Reading memory that may not be there
+ * ------------------------------------------------------------------------ */
+
+#define FA_PAGE_CACHE 64
+
+/* Pages already seen readable during one dump.  Memory may be unmapped
+ * between dumps, so the cache lives on the dumping thread's stack. */
+typedef struct {
+    uintptr_t page[FA_PAGE_CACHE];
+    uintptr_t page_size;
+} fa_page_cache;
+
+/* signal-safe: copy through the kernel, which answers EFAULT for memory
+ * that is not there instead of raising SIGSEGV. */
+static int
+self_read(struct iovec *local, struct iovec *remote)
+{
+#ifdef SYS_process_vm_readv
+    return syscall(SYS_process_vm_readv, getpid(), local, 1, remote, 1, 0) == (long)local->iov_len;
+#else
+    (void)local;
+    (void)remote;
+    return 0;
+#endif
+}
+
+/* signal-safe: is [p, p+n) mapped and readable?  process_vm_readv on our own
+ * pid reports EFAULT instead of faulting, so a corrupt pointer in another
+ * thread's frame chain costs one marker line, not a second crash. */
+static int
+mem_ok(fa_page_cache *cache, const void *p, size_t n)
+{
+    uintptr_t start = (uintptr_t)p;
+    if (start < 4096 || start + n < start) {
+        return 0;
+    }
+    if (!fa.vm_read_ok) {
+        return 1;
+    }
+    uintptr_t first = start & ~(cache->page_size - 1);
+    uintptr_t last = (start + n - 1) & ~(cache->page_size - 1);
+    for (uintptr_t page = first; page <= last; page += cache->page_size) {
+        size_t slot = (page / cache->page_size) % FA_PAGE_CACHE;
+        if (cache->page[slot] == page) {
+            continue;
+        }
+        char byte;
+        struct iovec local = {&byte, 1};
+        struct iovec remote = {(void *)page, 1};
+        if (!self_read(&local, &remote)) {
+            return 0;
+        }
+        cache->page[slot] = page;
+    }
+    return 1;
+}
+
+/* signal-safe: `obj` is readable and exactly of `type`. */
+static int
+obj_ok(fa_page_cache *cache, PyObject *obj, PyTypeObject *type, size_t size)
+{
+    return obj != NULL && mem_ok(cache, obj, size) && Py_TYPE(obj) == type;
+}
+
+
+/* ------------------------------------------------------------------------
+ * The buffered writer
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    int fd;
+    int failed;                 /* a write() failed for good */
+    int *abort;                 /* when set and *abort: stop writing (watchdog) */
+    size_t len;
+    size_t total;
+    char buf[FA_BUF_SIZE];
+} fa_writer;
+
+/* signal-safe: write all of [data, data+len), retrying partial writes and
+ * EINTR; a descriptor that is not ready is polled, so a watchdog dump can be
+ * told to stop while a slow reader holds it up. */
+static void
+raw_write(fa_writer *w, const char *data, size_t len)
+{
+    while (len > 0 && !w->failed) {
+        if (w->abort != NULL && __atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
+            w->failed = 1;
+            return;
+        }
+        ssize_t n = write(w->fd, data, len);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {w->fd, POLLOUT, 0};
+            (void)poll(&pfd, 1, 100);
+            continue;
+        }
+        w->failed = 1;
+    }
+}
+
+/* signal-safe */
+static void
+w_flush(fa_writer *w)
+{
+    raw_write(w, w->buf, w->len);
+    w->len = 0;
+}
+
+/* signal-safe */
+static void
+w_bytes(fa_writer *w, const char *s, size_t n)
+{
+    w->total += n;
+    while (n > 0) {
+        if (w->len == FA_BUF_SIZE) {
+            w_flush(w);
+        }
+        size_t room = FA_BUF_SIZE - w->len;
+        size_t take = n < room ? n : room;
+        memcpy(w->buf + w->len, s, take);
+        w->len += take;
+        s += take;
+        n -= take;
+    }
+}
+
+/* signal-safe */
+static void
+w_puts(fa_writer *w, const char *s)
+{
+    w_bytes(w, s, strlen(s));
+}
+
+/* signal-safe */
+static void
+w_putc(fa_writer *w, char c)
+{
+    w_bytes(w, &c, 1);
+}
+
+/* signal-safe: unsigned decimal. */
+static void
+w_dec(fa_writer *w, unsigned long long v)
+{
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    w_bytes(w, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+/* signal-safe: lowercase hex, zero-padded to `width` digits. */
+static void
+w_hex(fa_writer *w, unsigned long long v, int width)
+{
+    char tmp[16];
+    int i = 16;
+    do {
+        tmp[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+        width--;
+    } while (v || width > 0);
+    w_bytes(w, tmp + i, (size_t)(16 - i));
+}
+
+/* signal-safe: "0x" and a pointer-wide hex number, as CPython prints ids. */
+static void
+w_ptr(fa_writer *w, uintptr_t v)
+{
+    w_puts(w, "0x");
+    w_hex(w, v, (int)sizeof(void *) * 2);
+}
+
+/* signal-safe: a C string inside a JSON string literal. */
+static void
+w_json_cstr(fa_writer *w, const char *s)
+{
+    w_putc(w, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            w_putc(w, '\\');
+            w_putc(w, (char)c);
+        }
+        else if (c < 0x20 || c >= 0x7f) {
+            w_puts(w, "\\u");
+            w_hex(w, c, 4);
+        }
+        else {
+            w_putc(w, (char)c);
+        }
+    }
+    w_putc(w, '"');
+}
+
+/* signal-safe: one code point of a Python string, escaped the way CPython's
+ * faulthandler does (text) or as JSON wants it. */
+static void
+w_codepoint(fa_writer *w, Py_UCS4 ch, int json)
+{
+    if (json) {
+        if (ch == '"' || ch == '\\') {
+            w_putc(w, '\\');
+            w_putc(w, (char)ch);
+        }
+        else if (ch >= 0x20 && ch < 0x7f) {
+            w_putc(w, (char)ch);
+        }
+        else if (ch <= 0xffff) {
+            w_puts(w, "\\u");
+            w_hex(w, ch, 4);
+        }
+        else {
+            Py_UCS4 v = ch - 0x10000;
+            w_puts(w, "\\u");
+            w_hex(w, 0xd800 + (v >> 10), 4);
+            w_puts(w, "\\u");
+            w_hex(w, 0xdc00 + (v & 0x3ff), 4);
+        }
+        return;
+    }
+    if (ch >= 0x20 && ch < 0x7f) {
+        w_putc(w, (char)ch);
+    }
+    else if (ch <= 0xff) {
+        w_puts(w, "\\x");
+        w_hex(w, ch, 2);
+    }
+    else if (ch <= 0xffff) {
+        w_puts(w, "\\u");
+        w_hex(w, ch, 4);
+    }
+    else {
+        w_puts(w, "\\U");
+        w_hex(w, ch, 8);
+    }
+}
+
+/* signal-safe: a Python str, checked before every read, cut at 500 code
+ * points with "..." like CPython; "???" when it cannot be read. */
+static void
+w_pystr(fa_writer *w, fa_page_cache *cache, PyObject *s, int json)
+{
+    if (json) {
+        w_putc(w, '"');
+    }
+    if (!obj_ok(cache, s, &PyUnicode_Type, sizeof(PyASCIIObject))
+        || !mem_ok(cache, s, sizeof(PyCompactUnicodeObject))) {
+        w_puts(w, "???");
+        if (json) {
+            w_putc(w, '"');
+        }
+        return;
+    }
+    PyASCIIObject *a = (PyASCIIObject *)s;
+    Py_ssize_t len = a->length;
+    int kind = a->state.kind;
+    const void *data;
+    if (a->state.compact) {
+        data = a->state.ascii ? (const void *)(a + 1)
+                              : (const void *)((PyCompactUnicodeObject *)s + 1);
+    }
+    else if (mem_ok(cache, s, sizeof(PyUnicodeObject))) {
+        data = ((PyUnicodeObject *)s)->data.any;
+    }
+    else {
+        data = NULL;
+    }
+    int truncated = len > FA_STR_MAX;
+    if (truncated) {
+        len = FA_STR_MAX;
+    }
+    if (data == NULL || len < 0 || (kind != 1 && kind != 2 && kind != 4)
+        || !mem_ok(cache, data, (size_t)len * (size_t)kind + 1)) {
+        w_puts(w, "???");
+    }
+    else {
+        for (Py_ssize_t i = 0; i < len; i++) {
+            w_codepoint(w, PyUnicode_READ(kind, data, i), json);
+        }
+        if (truncated) {
+            w_puts(w, "...");
+        }
+    }
+    if (json) {
+        w_putc(w, '"');
+    }
+}
+
+
+/* ------------------------------------------------------------------------
+ * Process facts: time, names of signals and fault codes
+ * ------------------------------------------------------------------------ */
+
+/* signal-safe: UTC civil date from a Unix time, without gmtime (which may
+ * take the time zone lock).  Howard Hinnant's days-to-civil arithmetic. */
+static void
+utc_fields(time_t t, int f[6])
+{
+    long long days = t / 86400, secs = t % 86400;
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+    days += 719468;
+    long long era = (days >= 0 ? days : days - 146096) / 146097;
+    long long doe = days - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    long long d = doy - (153 * mp + 2) / 5 + 1;
+    long long m = mp < 10 ? mp + 3 : mp - 9;
+    f[0] = (int)(yoe + era * 400 + (m <= 2));
+    f[1] = (int)m;
+    f[2] = (int)d;
+    f[3] = (int)(secs / 3600);
+    f[4] = (int)(secs / 60 % 60);
+    f[5] = (int)(secs % 60);
+}
+
+/* signal-safe: the time now, "2026-11-24T14:20:03Z" (iso) or
+ * "20261124T142003Z" (compact, for file names).  Writes a NUL. */
+static void
+format_utc(char out[21], int iso)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int f[6];
+    utc_fields(now.tv_sec, f);
+    static const int widths[6] = {4, 2, 2, 2, 2, 2};
+    static const char iso_sep[6] = {0, '-', '-', 'T', ':', ':'};
+    size_t k = 0;
+    for (int i = 0; i < 6; i++) {
+        if (i > 0 && (iso || i == 3)) {
+            out[k++] = iso ? iso_sep[i] : 'T';
+        }
+        for (int d = widths[i] - 1, v = f[i]; d >= 0; d--, v /= 10) {
+            out[k + (size_t)d] = (char)('0' + v % 10);
+        }
+        k += (size_t)widths[i];
+    }
+    out[k++] = 'Z';
+    out[k] = '\0';
+}
+
+/* signal-safe */
+static const char *
+signal_name(int signum)
+{
+    switch (signum) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGFPE: return "SIGFPE";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGTERM: return "SIGTERM";
+    case SIGALRM: return "SIGALRM";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGCHLD: return "SIGCHLD";
+    case SIGCONT: return "SIGCONT";
+    case SIGTSTP: return "SIGTSTP";
+    case SIGTTIN: return "SIGTTIN";
+    case SIGTTOU: return "SIGTTOU";
+    case SIGURG: return "SIGURG";
+    case SIGXCPU: return "SIGXCPU";
+    case SIGXFSZ: return "SIGXFSZ";
+    case SIGVTALRM: return "SIGVTALRM";
+    case SIGPROF: return "SIGPROF";
+    case SIGWINCH: return "SIGWINCH";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGSYS: return "SIGSYS";
+    default: return NULL;
+    }
+}
+
+/* signal-safe: the name and meaning of `si_code` for the fault signals. */
+static const char *
+si_code_text(int signum, int code)
+{
+    switch (code) {
+    case SI_USER: return "SI_USER (sent by kill)";
+    case SI_QUEUE: return "SI_QUEUE (sent by sigqueue)";
+#ifdef SI_TKILL
+    case SI_TKILL: return "SI_TKILL (sent by tkill or raise)";
+#endif
+    default: break;
+    }
+    switch (signum) {
+    case SIGSEGV:
+        if (code == SEGV_MAPERR) return "SEGV_MAPERR (address not mapped to object)";
+        if (code == SEGV_ACCERR) return "SEGV_ACCERR (invalid permissions for mapped object)";
+#ifdef SEGV_BNDERR
+        if (code == SEGV_BNDERR) return "SEGV_BNDERR (failed address bound checks)";
+#endif
+#ifdef SEGV_PKUERR
+        if (code == SEGV_PKUERR) return "SEGV_PKUERR (access denied by memory protection keys)";
+#endif
+        break;
+    case SIGBUS:
+        if (code == BUS_ADRALN) return "BUS_ADRALN (invalid address alignment)";
+        if (code == BUS_ADRERR) return "BUS_ADRERR (nonexistent physical address)";
+        if (code == BUS_OBJERR) return "BUS_OBJERR (object-specific hardware error)";
+        break;
+    case SIGFPE:
+        if (code == FPE_INTDIV) return "FPE_INTDIV (integer divide by zero)";
+        if (code == FPE_INTOVF) return "FPE_INTOVF (integer overflow)";
+        if (code == FPE_FLTDIV) return "FPE_FLTDIV (floating-point divide by zero)";
+        if (code == FPE_FLTOVF) return "FPE_FLTOVF (floating-point overflow)";
+        if (code == FPE_FLTUND) return "FPE_FLTUND (floating-point underflow)";
+        if (code == FPE_FLTRES) return "FPE_FLTRES (floating-point inexact result)";
+        if (code == FPE_FLTINV) return "FPE_FLTINV (floating-point invalid operation)";
+        if (code == FPE_FLTSUB) return "FPE_FLTSUB (subscript out of range)";
+        break;
+    case SIGILL:
+        if (code == ILL_ILLOPC) return "ILL_ILLOPC (illegal opcode)";
+        if (code == ILL_ILLOPN) return "ILL_ILLOPN (illegal operand)";
+        if (code == ILL_ILLADR) return "ILL_ILLADR (illegal addressing mode)";
+        if (code == ILL_ILLTRP) return "ILL_ILLTRP (illegal trap)";
+        if (code == ILL_PRVOPC) return "ILL_PRVOPC (privileged opcode)";
+        if (code == ILL_PRVREG) return "ILL_PRVREG (privileged register)";
+        if (code == ILL_COPROC) return "ILL_COPROC (coprocessor error)";
+        if (code == ILL_BADSTK) return "ILL_BADSTK (internal stack error)";
+        break;
+    default:
+        break;
+    }
+    return NULL;
+}
+
+/* signal-safe: was this signal sent by a process rather than by a fault? */
+static int
+sent_by_process(const siginfo_t *si)
+{
+    return si != NULL && si->si_code <= 0;
+}
+
+/* signal-safe: the errno words for the file fallback note (strerror is not
+ * async-signal-safe). */
+static const char *
+errno_name(int err)
+{
+    switch (err) {
+    case EACCES: return "permission denied";
+    case EPERM: return "operation not permitted";
+    case ENOENT: return "no such file or directory";
+    case ELOOP: return "refusing to follow a symbolic link";
+    case ENOTDIR: return "a path component is not a directory";
+    case EISDIR: return "is a directory";
+    case ENAMETOOLONG: return "path too long";
+    case ENOSPC: return "no space left on device";
+    case EROFS: return "read-only file system";
+    case EFBIG: return "file too large";
+    case ENXIO: return "a FIFO with no reader";
+    case EMFILE: return "too many open files";
+    case EDQUOT: return "disk quota exceeded";
+    case EEXIST: return "not a regular file owned by this user";
+    default: return "cannot be written";
+    }
+}
+
+
+/* ------------------------------------------------------------------------
+ * Dump files
+ * ------------------------------------------------------------------------ */
+
+/* signal-safe: append a file-name-safe copy of `s` (no '/', no NUL). */
+static size_t
+path_append_name(char *out, size_t pos, size_t size, const char *s)
+{
+    for (; *s && pos + 1 < size; s++) {
+        out[pos++] = (*s == '/') ? '_' : *s;
+    }
+    return pos;
+}
+
+/* signal-safe: append a decimal number. */
+static size_t
+path_append_dec(char *out, size_t pos, size_t size, unsigned long long v)
+{
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    tmp[--i] = '\0';
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return path_append_name(out, pos, size, tmp + i);
+}
+
+/* signal-safe: expand {pid} {ppid} {prog} {time} {host} in `tmpl`.
+ * The template was checked when it was set, so unknown fields cannot occur;
+ * returns 0 when the result does not fit. */
+static int
+expand_template(const char *tmpl, char *out, size_t size)
+{
+    size_t pos = 0;
+    for (const char *p = tmpl; *p; p++) {
+        if (pos + 1 >= size) {
+            return 0;
+        }
+        if (*p != '{') {
+            out[pos++] = *p;
+            continue;
+        }
+        const char *end = p + 1;
+        while (*end && *end != '}') {
+            end++;
+        }
+        size_t n = (size_t)(end - p - 1);
+        if (n == 3 && !memcmp(p + 1, "pid", 3)) {
+            pos = path_append_dec(out, pos, size, (unsigned long long)getpid());
+        }
+        else if (n == 4 && !memcmp(p + 1, "ppid", 4)) {
+            pos = path_append_dec(out, pos, size, (unsigned long long)getppid());
+        }
+        else if (n == 4 && !memcmp(p + 1, "prog", 4)) {
+            pos = path_append_name(out, pos, size, fa.prog[0] ? fa.prog : "python");
+        }
+        else if (n == 4 && !memcmp(p + 1, "host", 4)) {
+            struct utsname u;
+            pos = path_append_name(out, pos, size, uname(&u) == 0 ? u.nodename : "unknown");
+        }
+        else if (n == 4 && !memcmp(p + 1, "time", 4)) {
+            char t[21];
+            format_utc(t, 0);
+            pos = path_append_name(out, pos, size, t);
+        }
+        else {
+            return 0;
+        }
+        if (*end == '\0') {
+            break;
+        }
+        p = end;
+    }
+    out[pos] = '\0';
+    return pos + 1 < size;
+}
+
+/* signal-safe: open `path` for appending without ever following a symbolic
+ * link: every directory is opened with O_NOFOLLOW from the root down (and
+ * created 0700 when missing), the file itself with O_NOFOLLOW, O_NONBLOCK so
+ * a FIFO without a reader fails instead of blocking, and it must then be a
+ * regular file owned by us.  Returns the fd, or -1 with errno set. */
+static int
+open_dump_file(char *path)
+{
+    int dir = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        return -1;
+    }
+    char *comp = path;
+    while (*comp == '/') {
+        comp++;
+    }
+    for (;;) {
+        char *slash = strchr(comp, '/');
+        if (slash == NULL) {
+            break;
+        }
+        *slash = '\0';
+        int next = -1;
+        if (comp[0] != '\0' && strcmp(comp, ".") != 0) {
+            next = openat(dir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (next < 0 && errno == ENOENT) {
+                if (mkdirat(dir, comp, 0700) == 0 || errno == EEXIST) {
+                    next = openat(dir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                }
+            }
+        }
+        *slash = '/';
+        if (comp[0] != '\0' && strncmp(comp, "./", 2) != 0) {
+            int err = errno;
+            close(dir);
+            if (next < 0) {
+                errno = (err == ENOTDIR) ? ELOOP : err;
+                return -1;
+            }
+            dir = next;
+        }
+        comp = slash + 1;
+    }
+    int fd = openat(dir, comp,
+                    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+                    0600);
+    int err = errno;
+    close(dir);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        errno = EEXIST;
+        return -1;
+    }
+    return fd;
+}
+
+
+/* ------------------------------------------------------------------------
+ * Thread names and per-thread alternate stacks
+ * ------------------------------------------------------------------------ */
+
+/* signal-safe: the name of the thread with `ident`, or NULL. */
+static const char *
+thread_name(unsigned long ident, int is_main)
+{
+    if (is_main) {
+        return "MainThread";
+    }
+    for (int i = 0; i < FA_NAME_SLOTS; i++) {
+        fa_thread_slot *s = &fa.threads[i];
+        if (__atomic_load_n(&s->ident, __ATOMIC_ACQUIRE) == ident
+            && __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE)) {
+            return s->name;
+        }
+    }
+    return NULL;
+}
+
+/* Give the calling thread an alternate signal stack, unless it has one, so
+ * that a stack overflow in it can still be dumped.  Returns the new stack,
+ * or NULL if none was needed or possible.  Not signal-safe (mmap). */
+static void *
+install_altstack(void)
+{
+    stack_t old;
+    if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)
+        && old.ss_size >= FA_ALTSTACK_SIZE / 2) {
+        return NULL;
+    }
+    void *mem = mmap(NULL, FA_ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        return NULL;
+    }
+    stack_t ss = {.ss_sp = mem, .ss_size = FA_ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(mem, FA_ALTSTACK_SIZE);
+        return NULL;
+    }
+    return mem;
+}
+
+/* Take the calling thread's alternate stack away before it is freed. */
+static void
+remove_altstack(void *mem)
+{
+    if (mem == NULL) {
+        return;
+    }
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == mem) {
+        stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+        (void)sigaltstack(&off, NULL);
+    }
+    munmap(mem, FA_ALTSTACK_SIZE);
+}
+
+
+/* ------------------------------------------------------------------------
+ * The Python frame walker
+ * ------------------------------------------------------------------------ */
+
+#if PY_VERSION_HEX >= 0x030B0000
+typedef _PyInterpreterFrame fa_frame;
+#else
+typedef PyFrameObject fa_frame;
+#endif
+
+/* signal-safe: the innermost frame of a thread. */
+static fa_frame *
+thread_top_frame(PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return ts->current_frame;
+#elif PY_VERSION_HEX >= 0x030B0000
+    _PyCFrame *cf = ts->cframe;
+    return cf != NULL ? cf->current_frame : NULL;
+#else
+    return ts->frame;
+#endif
+}
+
+/* signal-safe: is the frame readable, and is it one CPython's traceback
+ * shows (3.12+ interleaves shim frames owned by the C stack)? 1 = show,
+ * 0 = skip, -1 = unreadable. */
+static int
+frame_check(fa_page_cache *cache, fa_frame *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    if (!mem_ok(cache, f, sizeof(*f))) {
+        return -1;
+    }
+#  if PY_VERSION_HEX >= 0x030C0000
+    if (f->owner == FRAME_OWNED_BY_CSTACK) {
+        return 0;
+    }
+#  endif
+#  ifdef FRAME_OWNED_BY_INTERPRETER
+    if (f->owner == FRAME_OWNED_BY_INTERPRETER) {
+        return 0;
+    }
+#  endif
+    return 1;
+#else
+    return obj_ok(cache, (PyObject *)f, &PyFrame_Type, sizeof(*f)) ? 1 : -1;
+#endif
+}
+
+/* signal-safe */
+static fa_frame *
+frame_back(fa_frame *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return f->previous;
+#else
+    return f->f_back;
+#endif
+}
+
+/* signal-safe: the code object of a checked frame, or NULL. */
+static PyCodeObject *
+frame_code(fa_page_cache *cache, fa_frame *f)
+{
+    PyObject *code;
+#if PY_VERSION_HEX >= 0x030E0000
+    code = PyStackRef_AsPyObjectBorrow(f->f_executable);
+#elif PY_VERSION_HEX >= 0x030D0000
+    code = f->f_executable;
+#else
+    code = (PyObject *)f->f_code;
+#endif
+    return obj_ok(cache, code, &PyCode_Type, sizeof(PyCodeObject)) ? (PyCodeObject *)code : NULL;
+}
+
+/* signal-safe: the line a frame is at, computed as CPython's traceback does
+ * for this version; -1 when unknown.  PyCode_Addr2Line only reads the line
+ * table, which is checked first. */
+static int
+frame_line(fa_page_cache *cache, fa_frame *f, PyCodeObject *code)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    PyObject *table = code->co_linetable;
+#else
+    PyObject *table = code->co_lnotab;
+#endif
+    if (!obj_ok(cache, table, &PyBytes_Type, sizeof(PyBytesObject))
+        || !mem_ok(cache, PyBytes_AS_STRING(table), (size_t)Py_SIZE(table) + 1)) {
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyUnstable_InterpreterFrame_GetLine(f);
+#elif PY_VERSION_HEX >= 0x030B0000
+    return PyCode_Addr2Line(code, _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT));
+#elif PY_VERSION_HEX >= 0x030A0000
+    return PyCode_Addr2Line(code, f->f_lasti * (int)sizeof(_Py_CODEUNIT));
+#else
+    return PyCode_Addr2Line(code, f->f_lasti);
+#endif
+}
+
+
+/* ------------------------------------------------------------------------
+ * Dumps: one context, text or JSON
+ * ------------------------------------------------------------------------ */
+
+typedef struct {
+    fa_writer w;
+    fa_page_cache cache;
+    int json;
+    int nthreads_json;          /* threads written so far (JSON commas) */
+} fa_dump;
+
+/* signal-safe */
+static void
+dump_init(fa_dump *d, int fd, int *abort)
+{
+    d->w.fd = fd;
+    d->w.failed = 0;
+    d->w.abort = abort;
+    d->w.len = 0;
+    d->w.total = 0;
+    memset(d->cache.page, 0, sizeof(d->cache.page));
+    long ps = sysconf(_SC_PAGESIZE);
+    d->cache.page_size = ps > 0 ? (uintptr_t)ps : 4096;
+    d->json = (fa.format == FMT_JSON);
+    d->nthreads_json = 0;
+}
+
+/* signal-safe: one frame line. */
+static void
+dump_frame(fa_dump *d, fa_frame *f)
+{
+    fa_writer *w = &d->w;
+    PyCodeObject *code = frame_code(&d->cache, f);
+    int line = code != NULL ? frame_line(&d->cache, f, code) : -1;
+    if (d->json) {
+        w_puts(w, "{\"file\":");
+        if (code) {
+            w_pystr(w, &d->cache, code->co_filename, 1);
+        }
+        else {
+            w_puts(w, "null");
+        }
+        w_puts(w, ",\"line\":");
+        if (line >= 0) {
+            w_dec(w, (unsigned long long)line);
+        }
+        else {
+            w_puts(w, "null");
+        }
+        w_puts(w, ",\"function\":");
+        if (code) {
+            w_pystr(w, &d->cache, code->co_name, 1);
+        }
+        else {
+            w_puts(w, "null");
+        }
+        w_putc(w, '}');
+        return;
+    }
+    w_puts(w, "  File ");
+    if (code) {
+        w_putc(w, '"');
+        w_pystr(w, &d->cache, code->co_filename, 0);
+        w_putc(w, '"');
+    }
+    else {
+        w_puts(w, "???");
+    }
+    w_puts(w, ", line ");
+    if (line >= 0) {
+        w_dec(w, (unsigned long long)line);
+    }
+    else {
+        w_puts(w, "???");
+    }
+    w_puts(w, " in ");
+    if (code) {
+        w_pystr(w, &d->cache, code->co_name, 0);
+    }
+    else {
+        w_puts(w, "???");
+    }
+    w_putc(w, '\n');
+}
+
+/* signal-safe: count the shown frames of a chain; -1 if the chain cannot be
+ * read to its end (a bad pointer, or a loop). */
+static long
+count_frames(fa_dump *d, fa_frame *f)
+{
+    long n = 0;
+    for (long steps = 0; f != NULL; steps++) {
+        int ok = frame_check(&d->cache, f);
+        if (ok < 0 || steps > FA_MAX_CHAIN) {
+            return -1;
+        }
+        n += ok;
+        f = frame_back(f);
+    }
+    return n;
+}
+
+/* signal-safe: the frames of one thread, innermost first.  Past max_frames
+ * it shows the innermost and outermost frames and how many it left out. */
+static void
+dump_frames(fa_dump *d, PyThreadState *ts, int skip)
+{
+    fa_writer *w = &d->w;
+    fa_frame *top = thread_top_frame(ts);
+    long total = count_frames(d, top);
+    if (total > 0) {
+        total = total > skip ? total - skip : 0;
+    }
+    long max = fa.max_frames;
+    long inner = total, outer = 0, omitted = 0;
+    if (total > max) {
+        inner = (max + 1) / 2;
+        outer = max / 2;
+        omitted = total - inner - outer;
+    }
+    int first = 1;
+    if (d->json) {
+        w_puts(w, "\"frames\":[");
+    }
+    if (total == 0 && !d->json) {
+        w_puts(w, "  <no Python frame>\n");
+    }
+    long i = 0;
+    for (fa_frame *f = top; f != NULL; f = frame_back(f)) {
+        int ok = frame_check(&d->cache, f);
+        if (ok < 0) {
+            if (!d->json) {
+                w_puts(w, "  <unreadable frame>\n");
+            }
+            break;
+        }
+        if (ok == 0) {
+            continue;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        if (total >= 0 && i >= inner && i < inner + omitted) {
+            if (i == inner && !d->json) {
+                w_puts(w, "  ... (");
+                w_dec(w, (unsigned long long)omitted);
+                w_puts(w, " frames omitted)\n");
+            }
+            i++;
+            continue;
+        }
+        if (total < 0 && i >= max) {
+            /* unreadable further down: we cannot know the outer frames */
+            break;
+        }
+        if (d->json && !first) {
+            w_putc(w, ',');
+        }
+        first = 0;
+        dump_frame(d, f);
+        i++;
+    }
+    if (d->json) {
+        w_puts(w, "],\"frames_omitted\":");
+        w_dec(w, (unsigned long long)omitted);
+        if (total < 0) {
+            w_puts(w, ",\"unreadable\":true");
+        }
+    }
+}
+
+/* signal-safe: the thread's header line (text) or the opening of its object
+ * (JSON), then its frames. */
+static void
+dump_thread(fa_dump *d, PyThreadState *ts, int is_current, int is_main, int all_threads,
+            int skip)
+{
+    fa_writer *w = &d->w;
+    const char *name = thread_name(ts->thread_id, is_main);
+    char own[16];
+#ifdef PR_GET_NAME
+    if (name == NULL && is_current && prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
+        own[15] = '\0';
+        name = own;
+    }
+#else
+    (void)own;
+#endif
+    if (d->json) {
+        if (d->nthreads_json++ > 0) {
+            w_putc(w, ',');
+        }
+        w_puts(w, "{\"id\":");
+        w_dec(w, (unsigned long long)ts->thread_id);
+        w_puts(w, ",\"name\":");
+        if (name) {
+            w_json_cstr(w, name);
+        }
+        else {
+            w_puts(w, "null");
+        }
+        w_puts(w, is_current ? ",\"current\":true," : ",\"current\":false,");
+        dump_frames(d, ts, is_current ? skip : 0);
+        w_putc(w, '}');
+        return;
+    }
+    if (!all_threads) {
+        w_puts(w, "Stack (most recent call first):\n");
+    }
+    else {
+        w_puts(w, is_current ? "Current thread " : "Thread ");
+        w_ptr(w, (uintptr_t)ts->thread_id);
+        if (name) {
+            w_puts(w, " [");
+            w_bytes(w, name, fa_strnlen(name, FA_NAME_SIZE));
+            w_putc(w, ']');
+        }
+        w_puts(w, " (most recent call first):\n");
+    }
+    dump_frames(d, ts, is_current ? skip : 0);
+}
+
+/* signal-safe: the native stack of the calling thread, from `pc` (the
+ * faulting instruction) when it is known, else after our own frames. */
+static void
+dump_c_stack(fa_dump *d, uintptr_t pc)
+{
+    fa_writer *w = &d->w;
+#ifdef FA_HAVE_BACKTRACE
+    void *frames[FA_C_FRAMES];
+    int n = backtrace(frames, FA_C_FRAMES);
+    int start = 0;
+    for (int i = 0; i < n; i++) {
+        if (pc != 0 && (uintptr_t)frames[i] == pc) {
+            start = i;
+            break;
+        }
+        Dl_info info;
+        if (pc == 0 && !(dladdr(frames[i], &info) && info.dli_fbase == fa.self_base)) {
+            start = i;
+            break;
+        }
+    }
+    if (d->json) {
+        w_puts(w, "\"c_stack\":[");
+    }
+    else {
+        w_puts(w, "Current thread's C stack trace (most recent call first):\n");
+    }
+    for (int i = start; i < n; i++) {
+        Dl_info info;
+        int found = dladdr(frames[i], &info) != 0;
+        const char *file = found && info.dli_fname ? info.dli_fname : NULL;
+        const char *sym = found ? info.dli_sname : NULL;
+        uintptr_t off = sym ? (uintptr_t)frames[i] - (uintptr_t)info.dli_saddr : 0;
+        if (d->json) {
+            if (i > start) {
+                w_putc(w, ',');
+            }
+            w_puts(w, "{\"binary\":");
+            if (file) w_json_cstr(w, file); else w_puts(w, "null");
+            w_puts(w, ",\"symbol\":");
+            if (sym) w_json_cstr(w, sym); else w_puts(w, "null");
+            w_puts(w, ",\"offset\":");
+            w_dec(w, off);
+            w_puts(w, ",\"address\":\"0x");
+            w_hex(w, (uintptr_t)frames[i], 0);
+            w_puts(w, "\"}");
+            continue;
+        }
+        w_puts(w, "  Binary file \"");
+        w_puts(w, file ? file : "<unknown>");
+        w_putc(w, '"');
+        if (sym) {
+            w_puts(w, ", at ");
+            w_puts(w, sym);
+            w_puts(w, "+0x");
+            w_hex(w, off, 0);
+        }
+        w_puts(w, " [0x");
+        w_hex(w, (uintptr_t)frames[i], 0);
+        w_puts(w, "]\n");
+    }
+    if (d->json) {
+        w_putc(w, ']');
+    }
+    else if (n <= start) {
+        w_puts(w, "  <no C frame>\n");
+    }
+#else
+    (void)pc;
+    if (d->json) {
+        w_puts(w, "\"c_stack\":null");
+    }
+    else {
+        w_puts(w, "Current thread's C stack trace (most recent call first):\n"
+                  "  <not available on this platform>\n");
+    }
+#endif
+}
+
+/* signal-safe: is `name` one of the NUL-separated stdlib names? */
+static int
+is_stdlib_name(const char *name, size_t len)
+{
+    PyObject *names = fa.stdlib_names;
+    if (names == NULL) {
+        return 0;
+    }
+    const char *p = PyBytes_AS_STRING(names);
+    const char *end = p + PyBytes_GET_SIZE(names);
+    while (p < end) {
+        size_t n = fa_strnlen(p, (size_t)(end - p));
+        if (n == len && memcmp(p, name, len) == 0) {
+            return 1;
+        }
+        p += n + 1;
+    }
+    return 0;
+}
+
+/* signal-safe: third-party extension modules in sys.modules, as CPython
+ * 3.10+ lists them.  PyDict_Next reads the table without allocating. */
+static void
+dump_extension_modules(fa_dump *d)
+{
+    fa_writer *w = &d->w;
+    PyObject *modules = fa.modules;
+    if (d->json) {
+        w_puts(w, "\"extension_modules\":[");
+    }
+    if (!obj_ok(&d->cache, modules, &PyDict_Type, sizeof(PyDictObject))) {
+        if (d->json) {
+            w_putc(w, ']');
+        }
+        return;
+    }
+    Py_ssize_t pos = 0, count = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(modules, &pos, &key, &value)) {
+        if (!obj_ok(&d->cache, key, &PyUnicode_Type, sizeof(PyASCIIObject))
+            || value == NULL || !mem_ok(&d->cache, value, sizeof(PyObject) + 4 * sizeof(void *))
+            || !PyModule_Check(value) || PyModule_GetDef(value) == NULL) {
+            continue;
+        }
+        PyASCIIObject *a = (PyASCIIObject *)key;
+        if (a->state.compact && a->state.ascii
+            && is_stdlib_name((const char *)(a + 1), (size_t)a->length)) {
+            continue;
+        }
+        if (d->json) {
+            if (count) {
+                w_putc(w, ',');
+            }
+        }
+        else {
+            w_puts(w, count ? ", " : "\nExtension modules: ");
+        }
+        w_pystr(w, &d->cache, key, d->json);
+        count++;
+    }
+    if (d->json) {
+        w_putc(w, ']');
+    }
+    else if (count) {
+        w_puts(w, " (total: ");
+        w_dec(w, (unsigned long long)count);
+        w_puts(w, ")\n");
+    }
+}
+
+/* What one dump is about. */
+typedef struct {
+    int event;
+    int signum;
+    const siginfo_t *si;
+    uintptr_t pc;               /* faulting instruction, 0 if unknown */
+    const char *timeout_header; /* "Timeout (0:00:05)!" */
+    int all_threads;
+    int c_stack;
+    int skip;                   /* innermost frames of the caller not shown */
+} fa_event;
+
+/* signal-safe: the lines before the threads.  A fatal dump keeps CPython's
+ * first line so that existing log parsers still match it. */
+static void
+dump_header(fa_dump *d, const fa_event *ev)
+{
+    fa_writer *w = &d->w;
+    static const char *event_names[] = {"fatal_signal", "timeout", "signal", "explicit", "c_stack"};
+    const char *fatal_name = NULL;
+    for (int i = 0; i < FA_NFATAL; i++) {
+        if (fatal_signals[i].signum == ev->signum) {
+            fatal_name = fatal_signals[i].name;
+        }
+    }
+    const char *code = ev->si ? si_code_text(ev->signum, ev->si->si_code) : NULL;
+    int has_addr = ev->si && !sent_by_process(ev->si)
+                   && (ev->signum == SIGSEGV || ev->signum == SIGBUS
+                       || ev->signum == SIGFPE || ev->signum == SIGILL);
+    if (d->json) {
+        w_puts(w, "{\"event\":\"");
+        w_puts(w, event_names[ev->event]);
+        w_puts(w, "\",\"signal\":");
+        if (ev->signum > 0 && signal_name(ev->signum)) {
+            w_json_cstr(w, signal_name(ev->signum));
+        }
+        else if (ev->signum > 0) {
+            w_dec(w, (unsigned long long)ev->signum);
+        }
+        else {
+            w_puts(w, "null");
+        }
+        if (ev->event == EV_FATAL && fatal_name) {
+            w_puts(w, ",\"error\":");
+            w_json_cstr(w, fatal_name);
+        }
+        if (ev->timeout_header) {
+            w_puts(w, ",\"timeout\":");
+            w_json_cstr(w, ev->timeout_header);
+        }
+        if (code) {
+            w_puts(w, ",\"si_code\":");
+            w_json_cstr(w, code);
+        }
+        if (has_addr) {
+            w_puts(w, ",\"fault_address\":\"0x");
+            w_hex(w, (uintptr_t)ev->si->si_addr, 0);
+            w_putc(w, '"');
+        }
+        if (sent_by_process(ev->si)) {
+            w_puts(w, ",\"sender_pid\":");
+            w_dec(w, (unsigned long long)ev->si->si_pid);
+            w_puts(w, ",\"sender_uid\":");
+            w_dec(w, (unsigned long long)ev->si->si_uid);
+        }
+        w_puts(w, ",\"pid\":");
+        w_dec(w, (unsigned long long)getpid());
+        char now[21];
+        format_utc(now, 1);
+        w_puts(w, ",\"time\":\"");
+        w_puts(w, now);
+        w_puts(w, "\",\"python\":");
+        w_json_cstr(w, fa.python);
+        w_puts(w, ",\"program\":");
+        w_json_cstr(w, fa.prog);
+        w_putc(w, ',');
+        return;
+    }
+    if (ev->event == EV_FATAL) {
+        w_puts(w, "Fatal Python error: ");
+        w_puts(w, fatal_name ? fatal_name : "unknown signal");
+        w_putc(w, '\n');
+    }
+    else if (ev->event == EV_TIMEOUT) {
+        w_puts(w, ev->timeout_header);
+        w_putc(w, '\n');
+    }
+    if (ev->signum > 0) {
+        w_puts(w, "Signal: ");
+        if (signal_name(ev->signum)) {
+            w_puts(w, signal_name(ev->signum));
+        }
+        else {
+            w_puts(w, "signal ");
+            w_dec(w, (unsigned long long)ev->signum);
+        }
+        if (code) {
+            w_puts(w, ", ");
+            w_puts(w, code);
+        }
+        if (has_addr) {
+            w_puts(w, ", fault address 0x");
+            w_hex(w, (uintptr_t)ev->si->si_addr, 0);
+        }
+        if (sent_by_process(ev->si)) {
+            w_puts(w, ", from pid ");
+            w_dec(w, (unsigned long long)ev->si->si_pid);
+            w_puts(w, " uid ");
+            w_dec(w, (unsigned long long)ev->si->si_uid);
+        }
+        w_putc(w, '\n');
+    }
+    w_puts(w, "Process: pid ");
+    w_dec(w, (unsigned long long)getpid());
+    w_puts(w, ", program \"");
+    w_puts(w, fa.prog);
+    w_puts(w, "\", Python ");
+    w_puts(w, fa.python);
+    char now[21];
+    format_utc(now, 1);
+    w_puts(w, ", time ");
+    w_puts(w, now);
+    w_puts(w, "\n\n");
+}
+
+/* signal-safe: find the thread state of the calling thread. */
+static PyThreadState *
+find_current(fa_dump *d, PyThreadState *head)
+{
+    unsigned long self = (unsigned long)pthread_self();
+    long n = 0;
+    for (PyThreadState *ts = head; ts != NULL && n < FA_MAX_TSTATES; ts = ts->next, n++) {
+        if (!mem_ok(&d->cache, ts, sizeof(*ts))) {
+            return NULL;
+        }
+        if (ts->thread_id == self) {
+            return ts;
+        }
+    }
+    return NULL;
+}
+
+/* signal-safe: all the threads, the first one being the calling thread (or,
+ * for a timeout, the main thread, which is the oldest, so last in the list),
+ * then the rest newest first, up to max_threads. */
+static void
+dump_threads(fa_dump *d, const fa_event *ev)
+{
+    fa_writer *w = &d->w;
+    PyInterpreterState *interp = fa.interp;
+    PyThreadState *head = interp ? PyInterpreterState_ThreadHead(interp) : NULL;
+    PyThreadState *current = find_current(d, head);
+    PyThreadState *main = NULL;
+    long total = 0;
+    for (PyThreadState *ts = head; ts != NULL && total < FA_MAX_TSTATES; ts = ts->next) {
+        if (!mem_ok(&d->cache, ts, sizeof(*ts))) {
+            break;
+        }
+        main = ts;
+        total++;
+    }
+    PyThreadState *first = current ? current : main;
+    if (d->json) {
+        w_puts(w, "\"threads\":[");
+    }
+    if (!ev->all_threads) {
+        if (current) {
+            dump_thread(d, current, 1, current == main, 0, ev->skip);
+        }
+        else if (!d->json) {
+            w_puts(w, "Stack (most recent call first):\n  <no Python frame>\n");
+        }
+    }
+    else {
+        long shown = 0;
+        if (first) {
+            dump_thread(d, first, first == current, first == main, 1, ev->skip);
+            shown++;
+        }
+        long seen = 0;
+        for (PyThreadState *ts = head; ts != NULL && seen < total; ts = ts->next, seen++) {
+            if (ts == first) {
+                continue;
+            }
+            if (shown >= fa.max_threads) {
+                break;
+            }
+            if (!d->json) {
+                w_putc(w, '\n');
+            }
+            dump_thread(d, ts, ts == current, ts == main, 1, ev->skip);
+            shown++;
+        }
+        if (shown < total && !d->json) {
+            w_puts(w, "\n... (");
+            w_dec(w, (unsigned long long)(total - shown));
+            w_puts(w, " threads omitted)\n");
+        }
+        if (d->json) {
+            w_puts(w, "],\"threads_omitted\":");
+            w_dec(w, (unsigned long long)(total - shown));
+            w_putc(w, ',');
+        }
+    }
+    if (!ev->all_threads && d->json) {
+        w_puts(w, "],");
+    }
+}
+
+/* signal-safe: write one whole dump to `fd`. */
+static void
+dump_to_fd(fa_dump *d, const fa_event *ev)
+{
+    fa_writer *w = &d->w;
+    dump_header(d, ev);
+    if (ev->event == EV_C_STACK) {
+        dump_c_stack(d, 0);
+        if (d->json) {
+            w_puts(w, "}\n");
+        }
+        else {
+            w_putc(w, '\n');
+        }
+        w_flush(w);
+        return;
+    }
+    if (!d->json) {
+        dump_threads(d, ev);
+        if (ev->c_stack) {
+            w_putc(w, '\n');
+            dump_c_stack(d, ev->pc);
+        }
+        if (ev->event == EV_FATAL) {
+            dump_extension_modules(d);
+        }
+        w_putc(w, '\n');
+    }
+    else {
+        dump_threads(d, ev);
+        if (ev->c_stack) {
+            dump_c_stack(d, ev->pc);
+            w_putc(w, ',');
+        }
+        dump_extension_modules(d);
+        w_puts(w, "}\n");
+    }
+    w_flush(w);
+}
+
+/* signal-safe: one line on stderr about a dump file we could not write. */
+static void
+note_fallback(const char *path, int err)
+{
+    fa_writer w;
+    w.fd = STDERR_FILENO;
+    w.failed = 0;
+    w.abort = NULL;
+    w.len = 0;
+    w.total = 0;
+    w_puts(&w, "faulthandler-auto: cannot write dump file \"");
+    w_puts(&w, path);
+    w_puts(&w, "\": ");
+    w_puts(&w, errno_name(err));
+    w_puts(&w, "; writing the dump to stderr\n");
+    w_flush(&w);
+}
+
+/* signal-safe: write a dump to its destination.  A file that cannot be
+ * opened or filled gets a note and the whole dump goes to stderr instead. */
+static void
+dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
+{
+    fa_dump d;
+    if (dest->fd >= 0) {
+        dump_init(&d, dest->fd, abort);
+        dump_to_fd(&d, ev);
+        return;
+    }
+    char path[FA_PATH_SIZE];
+    int fd = -1, err = ENAMETOOLONG;
+    if (expand_template(dest->path, path, sizeof(path))) {
+        char walk[FA_PATH_SIZE];
+        memcpy(walk, path, sizeof(walk));
+        fd = open_dump_file(walk);
+        err = errno;
+    }
+    else {
+        fa_strlcpy(path, dest->path, sizeof(path));
+    }
+    if (fd >= 0) {
+        /* a full file system or RLIMIT_FSIZE must not kill us with SIGXFSZ */
+        struct sigaction ign, old;
+        memset(&ign, 0, sizeof(ign));
+        ign.sa_handler = SIG_IGN;
+        sigaction(SIGXFSZ, &ign, &old);
+        dump_init(&d, fd, abort);
+        dump_to_fd(&d, ev);
+        err = errno;
+        sigaction(SIGXFSZ, &old, NULL);
+        close(fd);
+        if (!d.w.failed || (abort && *abort)) {
+            return;
+        }
+    }
+    note_fallback(path, err);
+    dump_init(&d, STDERR_FILENO, abort);
+    dump_to_fd(&d, ev);
+}
+
+
+/* ------------------------------------------------------------------------
+ * Fatal signals
+ * ------------------------------------------------------------------------ */
+
+/* signal-safe: the faulting instruction from the signal context. */
+static uintptr_t
+context_pc(void *uctx)
+{
+#if defined(__linux__) && defined(__x86_64__)
+    return (uintptr_t)((ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__linux__) && defined(__aarch64__)
+    return (uintptr_t)((ucontext_t *)uctx)->uc_mcontext.pc;
+#else
+    (void)uctx;
+    return 0;
+#endif
+}
+
+/* signal-safe: put back the handler that was there before ours. */
+static void
+fatal_restore(fa_fatal_signal *h)
+{
+    if (h->enabled) {
+        h->enabled = 0;
+        (void)sigaction(h->signum, &h->previous, NULL);
+    }
+}
+
+/* signal-safe: the handler for SIGSEGV, SIGFPE, SIGBUS, SIGILL, SIGABRT.
+ * Runs on the alternate stack.  Dumps once, gives the signal back to the
+ * previous handler and raises it again, so the exit status and core dump
+ * are what they would have been without us. */
+static void
+fatal_handler(int signum, siginfo_t *si, void *uctx)
+{
+    int saved_errno = errno;
+    fa_fatal_signal *h = NULL;
+    for (int i = 0; i < FA_NFATAL; i++) {
+        if (fatal_signals[i].signum == signum) {
+            h = &fatal_signals[i];
+        }
+    }
+    if (h == NULL) {
+        return;
+    }
+    pid_t me = fa_gettid();
+    pid_t expected = 0;
+    if (!__atomic_compare_exchange_n(&fa.dumping_tid, &expected, me, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        if (expected == me) {
+            /* a fault inside our own dump: default action, never a hang */
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof(dfl));
+            dfl.sa_handler = SIG_DFL;
+            sigaction(signum, &dfl, NULL);
+            raise(signum);
+            return;
+        }
+        /* another thread is dumping its crash: let it finish and end us */
+        for (int i = 0; i < 10000; i++) {
+            fa_sleep_ms(1);
+        }
+    }
+    fatal_restore(h);
+    /* a dump of a timeout or signal in flight gets a moment to finish */
+    int locked = dump_lock_acquire(2000);
+    fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
+                   fa.fatal_all_threads, fa.fatal_c_stack, 0};
+    dump_to_dest(&fa.fatal_dest, &ev, NULL);
+    if (locked) {
+        dump_lock_release();
+    }
+    errno = saved_errno;
+    raise(signum);
+}
+
+/* Install our handler for every fatal signal. Not signal-safe. */
+static int
+fatal_install(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = fatal_handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    for (int i = 0; i < FA_NFATAL; i++) {
+        fa_fatal_signal *h = &fatal_signals[i];
+        if (h->enabled) {
+            continue;
+        }
+        if (sigaction(h->signum, &action, &h->previous) != 0) {
+            return -1;
+        }
+        h->enabled = 1;
+    }
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------------
+ * User signals
+ * ------------------------------------------------------------------------ */
+
+/* signal-safe: call the handler that was there before ours, as CPython's
+ * chain=True does. */
+static void
+user_chain(int signum, siginfo_t *si, void *uctx, fa_user_signal *u)
+{
+    const struct sigaction *prev = &u->previous;
+    if (prev->sa_flags & SA_SIGINFO) {
+        if (prev->sa_sigaction != NULL) {
+            prev->sa_sigaction(signum, si, uctx);
+        }
+        return;
+    }
+    if (prev->sa_handler == SIG_IGN) {
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL) {
+        prev->sa_handler(signum);
+        return;
+    }
+    /* the default action: let it happen, then come back if we survive */
+    struct sigaction ours;
+    sigaction(signum, &u->previous, &ours);
+    raise(signum);
+    sigaction(signum, &ours, NULL);
+}
+
+/* signal-safe: the handler for registered signals.  Other registered
+ * signals are blocked while it runs (see user_install), and it takes the
+ * dump flag, so each delivery writes one whole dump. */
+static void
+user_handler(int signum, siginfo_t *si, void *uctx)
+{
+    int saved_errno = errno;
+    if (signum <= 0 || signum >= FA_NSIG || !fa.user[signum].enabled) {
+        return;
+    }
+    fa_user_signal *u = &fa.user[signum];
+    int locked = dump_lock_acquire(5000);
+    fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, u->all_threads, 0, 0};
+    dump_to_dest(&u->dest, &ev, NULL);
+    if (locked) {
+        dump_lock_release();
+    }
+    if (u->chain) {
+        errno = saved_errno;
+        user_chain(signum, si, uctx, u);
+    }
+    errno = saved_errno;
+}
+
+/* Install (or refresh) the handler for `signum`. Not signal-safe. */
+static int
+user_install(int signum)
+{
+    fa_user_signal *u = &fa.user[signum];
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = user_handler;
+    sigemptyset(&action.sa_mask);
+    for (int s = 1; s < FA_NSIG; s++) {
+        if (fa.user[s].enabled || s == signum) {
+            sigaddset(&action.sa_mask, s);
+        }
+    }
+    action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    if (u->chain) {
+        /* CPython's chain=True: the previous handler may need to see it */
+        action.sa_flags |= SA_NODEFER;
+    }
+    struct sigaction previous;
+    if (sigaction(signum, &action, &previous) != 0) {
+        return -1;
+    }
+    if (!u->enabled) {
+        u->previous = previous;
+    }
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------------
+ * The watchdog
+ * ------------------------------------------------------------------------ */
+
+/* The watchdog thread: sleeps until the deadline, or until an arm or cancel
+ * wakes it, and writes the timeout dump without the GIL or its own mutex,
+ * so nothing the main thread holds can stop it, and `cancel` never waits
+ * for a writer blocked on a full pipe: it raises `wd_abort`, which the
+ * writer checks between polls. */
+static void *
+watchdog_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_mutex_lock(&fa.wd_mutex);
+    for (;;) {
+        while (!fa.wd_armed) {
+            pthread_cond_wait(&fa.wd_cond, &fa.wd_mutex);
+        }
+        unsigned long gen = fa.wd_generation;
+        int rc = pthread_cond_timedwait(&fa.wd_cond, &fa.wd_mutex, &fa.wd_deadline);
+        if (rc != ETIMEDOUT || !fa.wd_armed || gen != fa.wd_generation) {
+            continue;
+        }
+        fa_dest dest = fa.wd_dest;
+        char header[sizeof(fa.wd_header)];
+        memcpy(header, fa.wd_header, sizeof(header));
+        int do_exit = fa.wd_exit;
+        if (fa.wd_repeat) {
+            long long us = fa.wd_timeout_us;
+            fa.wd_deadline.tv_sec += (time_t)(us / 1000000);
+            fa.wd_deadline.tv_nsec += (long)(us % 1000000) * 1000;
+            if (fa.wd_deadline.tv_nsec >= 1000000000L) {
+                fa.wd_deadline.tv_sec++;
+                fa.wd_deadline.tv_nsec -= 1000000000L;
+            }
+        }
+        else {
+            fa.wd_armed = 0;
+        }
+        fa.wd_busy = 1;
+        __atomic_store_n(&fa.wd_abort, 0, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&fa.wd_mutex);
+
+        int locked = dump_lock_acquire(5000);
+        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, 1, 0, 0};
+        dump_to_dest(&dest, &ev, &fa.wd_abort);
+        if (locked) {
+            dump_lock_release();
+        }
+        if (do_exit && !__atomic_load_n(&fa.wd_abort, __ATOMIC_ACQUIRE)) {
+            _exit(1);
+        }
+
+        pthread_mutex_lock(&fa.wd_mutex);
+        fa.wd_busy = 0;
+        pthread_cond_broadcast(&fa.wd_cond);
+    }
+    return NULL;
+}
+
+/* Start the watchdog thread if it is not running.  Called with wd_mutex. */
+static int
+watchdog_start_locked(void)
+{
+    if (fa.wd_running) {
+        return 0;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t tid;
+    int rc = pthread_create(&tid, &attr, watchdog_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    fa.wd_running = 1;
+    return 0;
+}
+
+/* Set the deadline `timeout_us` from now.  Called with wd_mutex. */
+static void
+watchdog_set_deadline_locked(void)
+{
+    clock_gettime(CLOCK_REALTIME, &fa.wd_deadline);
+    long long us = fa.wd_timeout_us;
+    fa.wd_deadline.tv_sec += (time_t)(us / 1000000);
+    fa.wd_deadline.tv_nsec += (long)(us % 1000000) * 1000;
+    if (fa.wd_deadline.tv_nsec >= 1000000000L) {
+        fa.wd_deadline.tv_sec++;
+        fa.wd_deadline.tv_nsec -= 1000000000L;
+    }
+}
+
+/* Disarm, stop a dump in flight, and wait (briefly: the writer polls every
+ * 100 ms) until the watchdog is idle.  Called with wd_mutex. */
+static void
+watchdog_cancel_locked(void)
+{
+    fa.wd_armed = 0;
+    fa.wd_generation++;
+    if (fa.wd_busy) {
+        __atomic_store_n(&fa.wd_abort, 1, __ATOMIC_RELEASE);
+    }
+    pthread_cond_broadcast(&fa.wd_cond);
+    while (fa.wd_busy) {
+        pthread_cond_wait(&fa.wd_cond, &fa.wd_mutex);
+    }
+}
+
+
+/* ------------------------------------------------------------------------
+ * Python-facing functions
+ * ------------------------------------------------------------------------ */
+
+/* Parse a destination: an int fd, or bytes holding a checked template. */
+static int
+dest_from_object(PyObject *obj, fa_dest *dest)
+{
+    if (PyLong_Check(obj)) {
+        long fd = PyLong_AsLong(obj);
+        if (fd == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (fd < 0 || fd > INT_MAX) {
+            PyErr_SetString(PyExc_ValueError, "file is not a valid file descriptor");
+            return -1;
+        }
+        dest->fd = (int)fd;
+        dest->path[0] = '\0';
+        return 0;
+    }
+    if (PyBytes_Check(obj)) {
+        Py_ssize_t n = PyBytes_GET_SIZE(obj);
+        if (n == 0 || n >= FA_PATH_SIZE || (Py_ssize_t)strlen(PyBytes_AS_STRING(obj)) != n) {
+            PyErr_SetString(PyExc_ValueError, "path template is empty, too long or holds a NUL byte");
+            return -1;
+        }
+        dest->fd = -1;
+        memcpy(dest->path, PyBytes_AS_STRING(obj), (size_t)n + 1);
+        return 0;
+    }
+    PyErr_SetString(PyExc_TypeError, "destination must be an int fd or a bytes path template");
+    return -1;
+}
+
+static PyObject *
+py_setup(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *prog, *python;
+    PyObject *stdlib_names;
+    if (!PyArg_ParseTuple(args, "ssS", &prog, &python, &stdlib_names)) {
+        return NULL;
+    }
+    fa_strlcpy(fa.prog, prog, sizeof(fa.prog));
+    fa_strlcpy(fa.python, python, sizeof(fa.python));
+    Py_INCREF(stdlib_names);
+    Py_XSETREF(fa.stdlib_names, stdlib_names);
+    fa.interp = PyInterpreterState_Get();
+    fa.modules = PySys_GetObject("modules");
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_set_output(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int format;
+    long max_frames, max_threads;
+    if (!PyArg_ParseTuple(args, "ill", &format, &max_frames, &max_threads)) {
+        return NULL;
+    }
+    fa.format = format;
+    fa.max_frames = max_frames;
+    fa.max_threads = max_threads;
+    Py_RETURN_NONE;
+}
+
+/* Run backtrace() and dladdr() once outside any handler: the first call
+ * may load libgcc_s and allocate. */
+static void
+prime_unwinder(void)
+{
+#ifdef FA_HAVE_BACKTRACE
+    void *frames[4];
+    int n = backtrace(frames, 4);
+    Dl_info info;
+    if (n > 0) {
+        (void)dladdr(frames[0], &info);
+    }
+#endif
+}
+
+static PyObject *
+py_enable(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dest_obj;
+    int all_threads, c_stack;
+    if (!PyArg_ParseTuple(args, "Opp", &dest_obj, &all_threads, &c_stack)) {
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    if (c_stack) {
+        prime_unwinder();
+    }
+    fa.fatal_dest = dest;
+    fa.fatal_all_threads = all_threads;
+    fa.fatal_c_stack = c_stack;
+    if (fa.main_altstack == NULL) {
+        fa.main_altstack = install_altstack();
+    }
+    if (fatal_install() < 0) {
+        PyErr_SetFromErrno(PyExc_RuntimeError);
+        return NULL;
+    }
+    fa.fatal_enabled = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_disable(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    int was = fa.fatal_enabled;
+    for (int i = 0; i < FA_NFATAL; i++) {
+        fatal_restore(&fatal_signals[i]);
+    }
+    fa.fatal_enabled = 0;
+    return PyBool_FromLong(was);
+}
+
+static PyObject *
+py_is_enabled(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(fa.fatal_enabled);
+}
+
+/* The explicit dumps run with the GIL held, like CPython's, so the frames do
+ * not change under us; they take the dump flag so they never interleave with
+ * a signal or timeout dump. */
+static PyObject *
+explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip)
+{
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    if (event == EV_C_STACK) {
+        prime_unwinder();
+    }
+    int locked = dump_lock_acquire(5000);
+    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip};
+    dump_to_dest(&dest, &ev, NULL);
+    if (locked) {
+        dump_lock_release();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_dump_traceback(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dest_obj;
+    int all_threads, skip;
+    if (!PyArg_ParseTuple(args, "Opi", &dest_obj, &all_threads, &skip)) {
+        return NULL;
+    }
+    return explicit_dump(dest_obj, EV_EXPLICIT, all_threads, skip);
+}
+
+static PyObject *
+py_dump_c_stack(PyObject *self, PyObject *dest_obj)
+{
+    (void)self;
+    return explicit_dump(dest_obj, EV_C_STACK, 0, 0);
+}
+
+static PyObject *
+py_dump_later(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long timeout_us;
+    int repeat, do_exit;
+    PyObject *dest_obj;
+    const char *header;
+    if (!PyArg_ParseTuple(args, "LpOps", &timeout_us, &repeat, &dest_obj, &do_exit, &header)) {
+        return NULL;
+    }
+    if (timeout_us <= 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be greater than 0");
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    int err = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&fa.wd_mutex);
+    watchdog_cancel_locked();
+    if (watchdog_start_locked() < 0) {
+        err = errno;
+    }
+    else {
+        fa.wd_dest = dest;
+        fa.wd_timeout_us = timeout_us;
+        fa.wd_repeat = repeat;
+        fa.wd_exit = do_exit;
+        fa_strlcpy(fa.wd_header, header, sizeof(fa.wd_header));
+        watchdog_set_deadline_locked();
+        fa.wd_generation++;
+        fa.wd_armed = 1;
+        pthread_cond_broadcast(&fa.wd_cond);
+    }
+    pthread_mutex_unlock(&fa.wd_mutex);
+    Py_END_ALLOW_THREADS
+    if (err) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_RuntimeError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_cancel_later(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&fa.wd_mutex);
+    watchdog_cancel_locked();
+    pthread_mutex_unlock(&fa.wd_mutex);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* In a forked child the watchdog thread is gone and its mutex may have been
+ * held at the fork: start over, and re-arm with the full timeout. */
+static PyObject *
+py_after_fork_child(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    pthread_mutex_init(&fa.wd_mutex, NULL);
+    pthread_cond_init(&fa.wd_cond, NULL);
+    fa.wd_running = 0;
+    fa.wd_busy = 0;
+    fa.dump_lock = 0;
+    fa.dumping_tid = 0;
+    if (fa.wd_armed) {
+        pthread_mutex_lock(&fa.wd_mutex);
+        watchdog_set_deadline_locked();
+        fa.wd_generation++;
+        int rc = watchdog_start_locked();
+        pthread_mutex_unlock(&fa.wd_mutex);
+        if (rc < 0) {
+            fa.wd_armed = 0;
+            return PyErr_SetFromErrno(PyExc_RuntimeError);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_register(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int signum, all_threads, chain;
+    PyObject *dest_obj;
+    if (!PyArg_ParseTuple(args, "iOpp", &signum, &dest_obj, &all_threads, &chain)) {
+        return NULL;
+    }
+    if (signum <= 0 || signum >= FA_NSIG) {
+        PyErr_SetString(PyExc_ValueError, "signal number out of range");
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    fa_user_signal *u = &fa.user[signum];
+    u->dest = dest;
+    u->all_threads = all_threads;
+    u->chain = chain;
+    if (user_install(signum) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    u->enabled = 1;
+    /* refresh the masks of the others so two registered signals never nest */
+    for (int s = 1; s < FA_NSIG; s++) {
+        if (s != signum && fa.user[s].enabled) {
+            (void)user_install(s);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_unregister(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long signum = PyLong_AsLong(arg);
+    if (signum == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (signum <= 0 || signum >= FA_NSIG) {
+        PyErr_SetString(PyExc_ValueError, "signal number out of range");
+        return NULL;
+    }
+    fa_user_signal *u = &fa.user[signum];
+    if (!u->enabled) {
+        Py_RETURN_FALSE;
+    }
+    u->enabled = 0;
+    (void)sigaction(signum, &u->previous, NULL);
+    Py_RETURN_TRUE;
+}
+
+/* Keep the calling thread's name where a dump can read it without
+ * allocating, and give it an alternate stack so that its stack overflow can
+ * be dumped too. */
+static void
+thread_enter(const char *name)
+{
+    unsigned long ident = (unsigned long)pthread_self();
+    for (int i = 0; i < FA_NAME_SLOTS; i++) {
+        fa_thread_slot *s = &fa.threads[i];
+        unsigned long expected = 0;
+        if (__atomic_compare_exchange_n(&s->ident, &expected, ident, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            fa_strlcpy(s->name, name, sizeof(s->name));
+            s->altstack = install_altstack();
+            __atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+/* Forget the calling thread before it ends. */
+static void
+thread_leave(void)
+{
+    unsigned long ident = (unsigned long)pthread_self();
+    for (int i = 0; i < FA_NAME_SLOTS; i++) {
+        fa_thread_slot *s = &fa.threads[i];
+        if (__atomic_load_n(&s->ident, __ATOMIC_ACQUIRE) == ident) {
+            __atomic_store_n(&s->ready, 0, __ATOMIC_RELEASE);
+            remove_altstack(s->altstack);
+            s->altstack = NULL;
+            __atomic_store_n(&s->ident, 0, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+}
+
+/* run_thread(name, function, *args, **kwargs): the body of every thread
+ * started through `threading` (see _install_thread_hook). */
+static PyObject *
+py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    if (PyTuple_GET_SIZE(args) < 2 || !PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyErr_SetString(PyExc_TypeError, "run_thread(name, function, *args, **kwargs)");
+        return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *rest = PyTuple_GetSlice(args, 2, PyTuple_GET_SIZE(args));
+    if (rest == NULL) {
+        return NULL;
+    }
+    thread_enter(name);
+    PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 1), rest, kwargs);
+    thread_leave();
+    Py_DECREF(rest);
+    return result;
+}
+
+/* Variables must be ignored by setuid and setgid programs, as the dynamic
+ * loader ignores LD_* there. */
+static PyObject *
+py_secure_mode(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+#ifdef AT_SECURE
+    return PyBool_FromLong(getauxval(AT_SECURE) != 0);
+#else
+    return PyBool_FromLong(getuid() != geteuid() || getgid() != getegid());
+#endif
+}
+
+
+/* ------------------------------------------------------------------------
+ * Test helpers: real faults, as the original faulthandler 1.x offered
+ * ------------------------------------------------------------------------ */
+
+static PyObject *
+py_sigsegv(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    volatile int *null = NULL;
+    *null = 1;
+    raise(SIGSEGV);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_sigfpe(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+#if defined(__x86_64__) || defined(__i386__)
+    volatile int zero = 0;
+    volatile int x = 1 / zero;
+    (void)x;
+#endif
+    raise(SIGFPE);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_sigbus(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    raise(SIGBUS);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_sigill(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_trap();
+#endif
+    raise(SIGILL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_sigabrt(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    abort();
+}
+
+/* Recurse with a page of stack per call until the guard page is hit. */
+static uintptr_t __attribute__((noinline))
+overflow(volatile char *prev, uintptr_t depth)
+{
+    volatile char page[4096];
+    page[0] = (char)depth;
+    page[4095] = prev ? prev[0] : 0;
+    if (depth == UINTPTR_MAX) {
+        return 0;
+    }
+    return overflow(page, depth + 1) + page[100];
+}
+
+static PyObject *
+py_stack_overflow(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromSize_t(overflow(NULL, 0));
+}
+
+/* Test-only: point the calling thread's innermost frame link at unmapped
+ * memory for `seconds`, to check that a dump from another thread prints a
+ * marker and goes on.  The link is put back before returning. */
+static PyObject *
+py_corrupt_frames_for(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    double seconds = PyFloat_AsDouble(arg);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyThreadState *ts = PyThreadState_Get();
+    fa_frame *top = thread_top_frame(ts);
+    if (top == NULL) {
+        Py_RETURN_NONE;
+    }
+    void *bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+#if PY_VERSION_HEX >= 0x030B0000
+    fa_frame *saved = top->previous;
+    top->previous = (fa_frame *)bad;
+#else
+    fa_frame *saved = top->f_back;
+    top->f_back = (fa_frame *)bad;
+#endif
+    Py_BEGIN_ALLOW_THREADS
+    struct timespec ts_sleep = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts_sleep, NULL);
+    Py_END_ALLOW_THREADS
+#if PY_VERSION_HEX >= 0x030B0000
+    top->previous = saved;
+#else
+    top->f_back = saved;
+#endif
+    munmap(bad, 4096);
+    Py_RETURN_NONE;
+}
+
+
+static PyMethodDef native_methods[] = {
+    {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, stdlib_names)"},
+    {"set_output", py_set_output, METH_VARARGS, "set_output(format, max_frames, max_threads)"},
+    {"enable", py_enable, METH_VARARGS, "enable(dest, all_threads, c_stack)"},
+    {"disable", py_disable, METH_NOARGS, "disable() -> bool"},
+    {"is_enabled", py_is_enabled, METH_NOARGS, "is_enabled() -> bool"},
+    {"dump_traceback", py_dump_traceback, METH_VARARGS, "dump_traceback(dest, all_threads)"},
+    {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
+    {"dump_traceback_later", py_dump_later, METH_VARARGS,
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header)"},
+    {"cancel_dump_traceback_later", py_cancel_later, METH_NOARGS, NULL},
+    {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
+    {"register", py_register, METH_VARARGS, "register(signum, dest, all_threads, chain)"},
+    {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
+    {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
+     "run_thread(name, function, *args, **kwargs)"},
+    {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
+    {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
+    {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
+    {"sigbus", py_sigbus, METH_NOARGS, NULL},
+    {"sigill", py_sigill, METH_NOARGS, NULL},
+    {"sigabrt", py_sigabrt, METH_NOARGS, NULL},
+    {"stack_overflow", py_stack_overflow, METH_NOARGS, NULL},
+    {"_corrupt_frames_for", py_corrupt_frames_for, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "faulthandler_auto._native",
+    "The async-signal-safe core of faulthandler-auto.", -1, native_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    Dl_info info;
+    if (dladdr((void *)&PyInit__native, &info)) {
+        fa.self_base = info.dli_fbase;
+    }
+    char probe = 0, into;
+    struct iovec local = {&into, 1};
+    struct iovec remote = {&probe, 1};
+    fa.vm_read_ok = self_read(&local, &remote);
+    return PyModule_Create(&native_module);
+}
