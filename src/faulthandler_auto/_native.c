@@ -120,8 +120,8 @@ static struct {
     void *main_altstack;
     pid_t dumping_tid;          /* thread inside a fatal dump, 0 when none */
 
-    /* one dump at a time: a spin flag that dumps take and give back */
-    int dump_lock;
+    /* one dump at a time: the kernel thread id of the dumping thread, or 0 */
+    pid_t dump_owner;
 
     /* user signals */
     fa_user_signal user[FA_NSIG];
@@ -134,6 +134,7 @@ static struct {
     int wd_busy;                /* a timeout dump is being written */
     unsigned long wd_generation;/* bumped by every arm and cancel */
     int wd_abort;               /* the dump in flight must stop writing */
+    clockid_t wd_clock;         /* the clock of wd_deadline */
     struct timespec wd_deadline;
     long long wd_timeout_us;
     int wd_repeat;
@@ -148,13 +149,7 @@ static struct {
     int vm_read_ok;
 
     fa_thread_slot threads[FA_NAME_SLOTS];
-} fa = {
-    .format = FMT_TEXT,
-    .max_frames = 100,
-    .max_threads = 100,
-    .wd_mutex = PTHREAD_MUTEX_INITIALIZER,
-    .wd_cond = PTHREAD_COND_INITIALIZER,
-};
+} fa;  /* zero-initialised, so its large tables cost no memory until used */
 
 static fa_fatal_signal fatal_signals[] = {
     {.signum = SIGSEGV, .name = "Segmentation fault"},
@@ -209,14 +204,20 @@ fa_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* signal-safe: take the process-wide dump flag.  A thread that crashes while
- * another writes a dump waits for it (bounded), so dumps never interleave. */
+/* signal-safe: take the process-wide dump flag.  A thread that wants to
+ * dump while another writes a dump waits for it (bounded), so dumps never
+ * interleave; a thread that already holds it (a signal arriving during its
+ * own dump) goes on at once.  Returns 1 if taken, to be given back, else 0. */
 static int
 dump_lock_acquire(long wait_ms)
 {
+    pid_t me = fa_gettid();
+    if (__atomic_load_n(&fa.dump_owner, __ATOMIC_ACQUIRE) == me) {
+        return 0;
+    }
     for (long waited = 0;; waited++) {
-        int expected = 0;
-        if (__atomic_compare_exchange_n(&fa.dump_lock, &expected, 1, 0,
+        pid_t expected = 0;
+        if (__atomic_compare_exchange_n(&fa.dump_owner, &expected, me, 0,
                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
             return 1;
         }
@@ -229,9 +230,11 @@ dump_lock_acquire(long wait_ms)
 
 /* signal-safe */
 static void
-dump_lock_release(void)
+dump_lock_release(int taken)
 {
-    __atomic_store_n(&fa.dump_lock, 0, __ATOMIC_RELEASE);
+    if (taken) {
+        __atomic_store_n(&fa.dump_owner, 0, __ATOMIC_RELEASE);
+    }
 }
 
 
@@ -308,6 +311,7 @@ obj_ok(fa_page_cache *cache, PyObject *obj, PyTypeObject *type, size_t size)
 typedef struct {
     int fd;
     int failed;                 /* a write() failed for good */
+    int err;                    /* its errno */
     int *abort;                 /* when set and *abort: stop writing (watchdog) */
     size_t len;
     size_t total;
@@ -315,17 +319,31 @@ typedef struct {
 } fa_writer;
 
 /* signal-safe: write all of [data, data+len), retrying partial writes and
- * EINTR; a descriptor that is not ready is polled, so a watchdog dump can be
- * told to stop while a slow reader holds it up. */
+ * EINTR.  A watchdog dump (abort != NULL) must stay cancellable even when a
+ * slow reader holds the pipe: it waits in poll() in 100 ms steps, checking
+ * for cancel, and writes at most PIPE_BUF bytes once poll() says there is
+ * room, which a pipe accepts without blocking. */
 static void
 raw_write(fa_writer *w, const char *data, size_t len)
 {
     while (len > 0 && !w->failed) {
-        if (w->abort != NULL && __atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
-            w->failed = 1;
-            return;
+        size_t chunk = len;
+        if (w->abort != NULL) {
+            if (__atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
+                w->failed = 1;
+                w->err = ECANCELED;
+                return;
+            }
+            struct pollfd pfd = {w->fd, POLLOUT, 0};
+            int ready = poll(&pfd, 1, 100);
+            if (ready == 0 || (ready < 0 && errno == EINTR)) {
+                continue;
+            }
+            if (chunk > PIPE_BUF) {
+                chunk = PIPE_BUF;
+            }
         }
-        ssize_t n = write(w->fd, data, len);
+        ssize_t n = write(w->fd, data, chunk);
         if (n > 0) {
             data += n;
             len -= (size_t)n;
@@ -340,6 +358,7 @@ raw_write(fa_writer *w, const char *data, size_t len)
             continue;
         }
         w->failed = 1;
+        w->err = n < 0 ? errno : EIO;
     }
 }
 
@@ -802,35 +821,24 @@ open_dump_file(char *path)
         return -1;
     }
     char *comp = path;
-    while (*comp == '/') {
-        comp++;
-    }
-    for (;;) {
-        char *slash = strchr(comp, '/');
-        if (slash == NULL) {
-            break;
-        }
+    for (char *slash; (slash = strchr(comp, '/')) != NULL; comp = slash + 1) {
         *slash = '\0';
-        int next = -1;
         if (comp[0] != '\0' && strcmp(comp, ".") != 0) {
-            next = openat(dir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (next < 0 && errno == ENOENT) {
-                if (mkdirat(dir, comp, 0700) == 0 || errno == EEXIST) {
-                    next = openat(dir, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                }
+            int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+            int next = openat(dir, comp, flags);
+            if (next < 0 && errno == ENOENT && (mkdirat(dir, comp, 0700) == 0 || errno == EEXIST)) {
+                next = openat(dir, comp, flags);
             }
-        }
-        *slash = '/';
-        if (comp[0] != '\0' && strncmp(comp, "./", 2) != 0) {
             int err = errno;
             close(dir);
             if (next < 0) {
-                errno = (err == ENOTDIR) ? ELOOP : err;
+                *slash = '/';
+                errno = err;
                 return -1;
             }
             dir = next;
         }
-        comp = slash + 1;
+        *slash = '/';
     }
     int fd = openat(dir, comp,
                     O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
@@ -1032,6 +1040,7 @@ dump_init(fa_dump *d, int fd, int *abort)
 {
     d->w.fd = fd;
     d->w.failed = 0;
+    d->w.err = 0;
     d->w.abort = abort;
     d->w.len = 0;
     d->w.total = 0;
@@ -1247,17 +1256,20 @@ dump_c_stack(fa_dump *d, uintptr_t pc)
 #ifdef FA_HAVE_BACKTRACE
     void *frames[FA_C_FRAMES];
     int n = backtrace(frames, FA_C_FRAMES);
-    int start = 0;
-    for (int i = 0; i < n; i++) {
-        if (pc != 0 && (uintptr_t)frames[i] == pc) {
+    int start = -1;
+    for (int i = 0; i < n && pc != 0 && start < 0; i++) {
+        if ((uintptr_t)frames[i] == pc) {
             start = i;
-            break;
         }
+    }
+    for (int i = 0; i < n && start < 0; i++) {
         Dl_info info;
-        if (pc == 0 && !(dladdr(frames[i], &info) && info.dli_fbase == fa.self_base)) {
+        if (!(dladdr(frames[i], &info) && info.dli_fbase == fa.self_base)) {
             start = i;
-            break;
         }
+    }
+    if (start < 0) {
+        start = n;
     }
     if (d->json) {
         w_puts(w, "\"c_stack\":[");
@@ -1643,6 +1655,7 @@ note_fallback(const char *path, int err)
     fa_writer w;
     w.fd = STDERR_FILENO;
     w.failed = 0;
+    w.err = 0;
     w.abort = NULL;
     w.len = 0;
     w.total = 0;
@@ -1684,7 +1697,7 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
         sigaction(SIGXFSZ, &ign, &old);
         dump_init(&d, fd, abort);
         dump_to_fd(&d, ev);
-        err = errno;
+        err = d.w.err;
         sigaction(SIGXFSZ, &old, NULL);
         close(fd);
         if (!d.w.failed || (abort && *abort)) {
@@ -1766,11 +1779,11 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
                    fa.fatal_all_threads, fa.fatal_c_stack, 0};
     dump_to_dest(&fa.fatal_dest, &ev, NULL);
-    if (locked) {
-        dump_lock_release();
-    }
+    dump_lock_release(locked);
     errno = saved_errno;
     raise(signum);
+    /* the previous handler let the process live: a later crash dumps again */
+    __atomic_store_n(&fa.dumping_tid, 0, __ATOMIC_RELEASE);
 }
 
 /* Install our handler for every fatal signal. Not signal-safe. */
@@ -1840,9 +1853,7 @@ user_handler(int signum, siginfo_t *si, void *uctx)
     int locked = dump_lock_acquire(5000);
     fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, u->all_threads, 0, 0};
     dump_to_dest(&u->dest, &ev, NULL);
-    if (locked) {
-        dump_lock_release();
-    }
+    dump_lock_release(locked);
     if (u->chain) {
         errno = saved_errno;
         user_chain(signum, si, uctx, u);
@@ -1929,9 +1940,7 @@ watchdog_main(void *arg)
         int locked = dump_lock_acquire(5000);
         fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, 1, 0, 0};
         dump_to_dest(&dest, &ev, &fa.wd_abort);
-        if (locked) {
-            dump_lock_release();
-        }
+        dump_lock_release(locked);
         if (do_exit && !__atomic_load_n(&fa.wd_abort, __ATOMIC_ACQUIRE)) {
             _exit(1);
         }
@@ -1941,6 +1950,24 @@ watchdog_main(void *arg)
         pthread_cond_broadcast(&fa.wd_cond);
     }
     return NULL;
+}
+
+/* The watchdog's mutex and condition; its deadlines are on the monotonic
+ * clock where the condition can use it, so a clock change neither fires
+ * nor delays a timeout. */
+static void
+watchdog_init_sync(void)
+{
+    pthread_mutex_init(&fa.wd_mutex, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+#if defined(__linux__)
+    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0) {
+        fa.wd_clock = CLOCK_MONOTONIC;
+    }
+#endif
+    pthread_cond_init(&fa.wd_cond, &attr);
+    pthread_condattr_destroy(&attr);
 }
 
 /* Start the watchdog thread if it is not running.  Called with wd_mutex. */
@@ -1969,7 +1996,7 @@ watchdog_start_locked(void)
 static void
 watchdog_set_deadline_locked(void)
 {
-    clock_gettime(CLOCK_REALTIME, &fa.wd_deadline);
+    clock_gettime(fa.wd_clock, &fa.wd_deadline);
     long long us = fa.wd_timeout_us;
     fa.wd_deadline.tv_sec += (time_t)(us / 1000000);
     fa.wd_deadline.tv_nsec += (long)(us % 1000000) * 1000;
@@ -2146,9 +2173,7 @@ explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip)
     int locked = dump_lock_acquire(5000);
     fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip};
     dump_to_dest(&dest, &ev, NULL);
-    if (locked) {
-        dump_lock_release();
-    }
+    dump_lock_release(locked);
     Py_RETURN_NONE;
 }
 
@@ -2237,12 +2262,24 @@ py_after_fork_child(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    pthread_mutex_init(&fa.wd_mutex, NULL);
-    pthread_cond_init(&fa.wd_cond, NULL);
+    watchdog_init_sync();
     fa.wd_running = 0;
     fa.wd_busy = 0;
-    fa.dump_lock = 0;
+    fa.dump_owner = 0;
     fa.dumping_tid = 0;
+    unsigned long self_ident = (unsigned long)pthread_self();
+    for (int i = 0; i < FA_NAME_SLOTS; i++) {
+        fa_thread_slot *slot = &fa.threads[i];
+        if (slot->ident != 0 && slot->ident != self_ident) {
+            /* that thread does not exist here, but its stack was copied */
+            if (slot->altstack != NULL) {
+                munmap(slot->altstack, FA_ALTSTACK_SIZE);
+            }
+            slot->ready = 0;
+            slot->altstack = NULL;
+            slot->ident = 0;
+        }
+    }
     if (fa.wd_armed) {
         pthread_mutex_lock(&fa.wd_mutex);
         watchdog_set_deadline_locked();
@@ -2542,6 +2579,10 @@ static struct PyModuleDef native_module = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
+    fa.format = FMT_TEXT;
+    fa.max_frames = 100;
+    fa.max_threads = 100;
+    watchdog_init_sync();
     Dl_info info;
     if (dladdr((void *)&PyInit__native, &info)) {
         fa.self_base = info.dli_fbase;
