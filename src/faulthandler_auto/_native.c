@@ -61,6 +61,7 @@
 #define FA_NAME_SIZE 64
 #define FA_C_FRAMES 128
 #define FA_NSIG 65
+#define FA_FATAL_DUMP_SECONDS 30   /* a fatal dump stuck longer gives up */
 
 enum { FMT_TEXT = 0, FMT_JSON = 1 };
 enum { EV_FATAL, EV_TIMEOUT, EV_SIGNAL, EV_EXPLICIT, EV_C_STACK };
@@ -119,6 +120,7 @@ static struct {
     fa_dest fatal_dest;
     void *main_altstack;
     pid_t dumping_tid;          /* thread inside a fatal dump, 0 when none */
+    int dumping_signum;         /* the fatal signal it is dumping */
 
     /* one dump at a time: the kernel thread id of the dumping thread, or 0 */
     pid_t dump_owner;
@@ -1738,6 +1740,24 @@ fatal_restore(fa_fatal_signal *h)
     }
 }
 
+/* signal-safe: SIGALRM handler armed during a fatal dump.  dladdr() takes
+ * the dynamic loader's lock; if the crash left it held, or a write blocks
+ * forever, the process must still end, and end by its own signal. */
+static void
+fatal_dump_too_long(int unused)
+{
+    (void)unused;
+    static const char msg[] = "\nfaulthandler-auto: the fatal dump took too long; giving up\n";
+    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    int signum = __atomic_load_n(&fa.dumping_signum, __ATOMIC_ACQUIRE);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigaction(signum, &dfl, NULL);
+    raise(signum);
+    _exit(128 + signum);
+}
+
 /* signal-safe: the handler for SIGSEGV, SIGFPE, SIGBUS, SIGILL, SIGABRT.
  * Runs on the alternate stack.  Dumps once, gives the signal back to the
  * previous handler and raises it again, so the exit status and core dump
@@ -1774,12 +1794,21 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
         }
     }
     fatal_restore(h);
+    __atomic_store_n(&fa.dumping_signum, signum, __ATOMIC_RELEASE);
+    struct sigaction on_alarm, old_alarm;
+    memset(&on_alarm, 0, sizeof(on_alarm));
+    on_alarm.sa_handler = fatal_dump_too_long;
+    on_alarm.sa_flags = SA_ONSTACK;
+    sigaction(SIGALRM, &on_alarm, &old_alarm);
+    unsigned int old_alarm_left = alarm(FA_FATAL_DUMP_SECONDS);
     /* a dump of a timeout or signal in flight gets a moment to finish */
     int locked = dump_lock_acquire(2000);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
                    fa.fatal_all_threads, fa.fatal_c_stack, 0};
     dump_to_dest(&fa.fatal_dest, &ev, NULL);
     dump_lock_release(locked);
+    alarm(old_alarm_left);
+    sigaction(SIGALRM, &old_alarm, NULL);
     errno = saved_errno;
     raise(signum);
     /* the previous handler let the process live: a later crash dumps again */
