@@ -1,0 +1,90 @@
+"""A dump must not allocate: prove it with an LD_PRELOAD shim that ends the
+process with status 99 on any malloc-family call once armed.
+
+Each child arms the trap right before the dump is triggered; if the dump
+completes and the process ends the way it should (its signal, status 1 for a
+timeout with EXIT, 0 after a signal dump), nothing allocated in between.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dumps import json_dumps, only_dump
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="the shim forwards to glibc's __libc_malloc",
+)
+
+SHIM_SOURCE = Path(__file__).parent / "native" / "malloc_trap.c"
+# the disarm function is looked up before arming: ctypes allocates for that
+ARM = ("import ctypes; trap = ctypes.CDLL(None); disarm = trap.malloc_trap_disarm\n"
+       "trap.malloc_trap_arm()\n")
+THREADS = (
+    "import threading\n"
+    "ev = threading.Event()\n"
+    "for i in range(20):\n"
+    "    threading.Thread(target=ev.wait, name='waiter-%d' % i, daemon=True).start()\n"
+)
+
+
+@pytest.fixture(scope="module")
+def trap_env(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build the malloc trap")
+    shim = tmp_path_factory.mktemp("trap") / "malloc_trap.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(shim), str(SHIM_SOURCE)], check=True)
+    preload = " ".join(filter(None, [os.environ.get("LD_PRELOAD", ""), str(shim)]))
+    return {"LD_PRELOAD": preload}
+
+
+def test_the_trap_catches_an_allocation(run_py, trap_env):
+    proc = run_py(ARM + "bytearray(1 << 22)", env=trap_env)
+    assert proc.returncode == 99
+    assert "malloc_trap: malloc called while armed" in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_fatal_dump_with_c_stack_does_not_allocate(run_py, trap_env, tmp_path, fmt):
+    env = dict(trap_env, PYTHONFAULTHANDLER="1", PYTHONFAULTHANDLER_FORMAT=fmt,
+               PYTHONFAULTHANDLER_PATH=str(tmp_path / "new-dir" / "{prog}-{pid}.log"))
+    proc = run_py(THREADS + ARM + "import faulthandler_auto; faulthandler_auto.sigsegv()", env=env)
+    assert proc.returncode == -11, proc.stderr
+    assert "malloc_trap" not in proc.stderr
+    (dump_file,) = (tmp_path / "new-dir").iterdir()
+    text = dump_file.read_text()
+    if fmt == "json":
+        (dump,) = json_dumps(text)
+        assert dump["event"] == "fatal_signal"
+        assert len(dump["threads"]) == 21
+        assert dump["c_stack"]
+    else:
+        dump = only_dump(text)
+        assert dump.fatal_error == "Segmentation fault"
+        assert len(dump.threads) == 21
+        assert "Current thread's C stack trace (most recent call first):" in text
+
+
+def test_timeout_dump_does_not_allocate(run_py, trap_env):
+    env = dict(trap_env, PYTHONFAULTHANDLER_TIMEOUT="0.3", PYTHONFAULTHANDLER_EXIT="1")
+    proc = run_py(THREADS + ARM + "import time; time.sleep(30)", env=env, timeout=60)
+    assert "malloc_trap" not in proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("Timeout (0:00:00.300000)!\n")
+    assert len(only_dump(proc.stderr).threads) == 21
+
+
+def test_signal_dump_does_not_allocate(run_py, trap_env):
+    env = dict(trap_env, PYTHONFAULTHANDLER_SIGNAL="USR1")
+    code = (THREADS + ARM + "import os, signal; os.kill(os.getpid(), signal.SIGUSR1)\n"
+            "disarm(); print('alive')")
+    proc = run_py(code, env=env)
+    assert "malloc_trap" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "alive\n"
+    assert len(only_dump(proc.stderr).threads) == 21
