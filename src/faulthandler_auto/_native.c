@@ -832,6 +832,11 @@ open_dump_file(char *path)
                 next = openat(dir, comp, flags);
             }
             int err = errno;
+            struct stat st;
+            if (next < 0 && err == ENOTDIR && fstatat(dir, comp, &st, AT_SYMLINK_NOFOLLOW) == 0
+                && S_ISLNK(st.st_mode)) {
+                err = ELOOP;    /* O_DIRECTORY reports a link as "not a directory" */
+            }
             close(dir);
             if (next < 0) {
                 *slash = '/';
