@@ -9,8 +9,8 @@
  * functions (write, open, getpid, clock_gettime, ...), never allocates, never
  * takes a lock that other code may hold, and never calls a Python function
  * that can allocate, raise or need the GIL.  It reads Python objects only
- * after checking that their memory is mapped (see `mem_ok`), because another
- * thread may be changing them while we look.
+ * inside a probe (see `probed`), because another thread may be changing or
+ * freeing them while we look.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -22,7 +22,17 @@
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1
 #  endif
+/* CPython's internal headers are not written for -Wextra -Werror */
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wunused-parameter"
+#  pragma GCC diagnostic ignored "-Wsign-compare"
+#  pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #  include "internal/pycore_frame.h"
+#  if PY_VERSION_HEX >= 0x030E0000
+/* 3.14 moved the struct and its helpers out of pycore_frame.h */
+#    include "internal/pycore_interpframe.h"
+#  endif
+#  pragma GCC diagnostic pop
 #endif
 
 #include <dlfcn.h>
@@ -30,6 +40,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,7 +48,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,7 +61,8 @@
 #  define FA_HAVE_BACKTRACE 1
 #endif
 
-#define FA_BUF_SIZE 8192           /* writer buffer: one write() per 8 KiB */
+#define FA_BUF_SIZE 32768          /* writer buffer: one write() per 16-32 KiB */
+#define FA_STEP_MAX 16384          /* most a probed step writes (2 x 500 escaped chars) */
 #define FA_PATH_SIZE 4096          /* longest path template or expanded path */
 #define FA_ALTSTACK_SIZE (128 * 1024)
 #define FA_STR_MAX 500             /* CPython cuts strings at 500 chars */
@@ -122,6 +133,15 @@ static struct {
     pid_t dumping_tid;          /* thread inside a fatal dump, 0 when none */
     int dumping_signum;         /* the fatal signal it is dumping */
 
+    /* SIGSEGV and SIGBUS taken for the length of a dump, so that its probes
+     * work even when fatal signals are not ours (see guard_begin) */
+    int guard_installed[2];
+    struct sigaction guard_previous[2];
+
+    /* a dump's reads of Python memory: who may fault, and where to go back */
+    pid_t probe_tid;
+    sigjmp_buf *probe_env;
+
     /* one dump at a time: the kernel thread id of the dumping thread, or 0 */
     pid_t dump_owner;
 
@@ -147,8 +167,6 @@ static struct {
     /* where this module was loaded, to skip our own C frames */
     void *self_base;
 
-    /* process_vm_readv works here (checked once at import) */
-    int vm_read_ok;
 
     fa_thread_slot threads[FA_NAME_SLOTS];
 } fa;  /* zero-initialised, so its large tables cost no memory until used */
@@ -242,67 +260,27 @@ dump_lock_release(int taken)
 
 /* ------------------------------------------------------------------------
  * Reading memory that may not be there
+ *
+ * Another thread may free or rewrite what a dump reads: its frames live in
+ * memory that is unmapped when the thread ends.  So every read of Python
+ * memory happens inside a probe (see `probed`): a SIGSEGV or SIGBUS there
+ * returns to the probe, which drops what the step wrote and reports it.
+ * Before that, pointers get the cheap checks below.
  * ------------------------------------------------------------------------ */
 
-#define FA_PAGE_CACHE 64
-
-/* Pages already seen readable during one dump.  Memory may be unmapped
- * between dumps, so the cache lives on the dumping thread's stack. */
-typedef struct {
-    uintptr_t page[FA_PAGE_CACHE];
-    uintptr_t page_size;
-} fa_page_cache;
-
-/* signal-safe: copy through the kernel, which answers EFAULT for memory
- * that is not there instead of raising SIGSEGV. */
+/* signal-safe: could `p` point to an object at all? */
 static int
-self_read(struct iovec *local, struct iovec *remote)
+ptr_ok(const void *p)
 {
-#ifdef SYS_process_vm_readv
-    return syscall(SYS_process_vm_readv, getpid(), local, 1, remote, 1, 0) == (long)local->iov_len;
-#else
-    (void)local;
-    (void)remote;
-    return 0;
-#endif
+    uintptr_t v = (uintptr_t)p;
+    return v >= 4096 && (v & (sizeof(void *) - 1)) == 0;
 }
 
-/* signal-safe: is [p, p+n) mapped and readable?  process_vm_readv on our own
- * pid reports EFAULT instead of faulting, so a corrupt pointer in another
- * thread's frame chain costs one marker line, not a second crash. */
+/* signal-safe: `obj` looks like an object exactly of `type`. */
 static int
-mem_ok(fa_page_cache *cache, const void *p, size_t n)
+obj_ok(PyObject *obj, PyTypeObject *type)
 {
-    uintptr_t start = (uintptr_t)p;
-    if (start < 4096 || start + n < start) {
-        return 0;
-    }
-    if (!fa.vm_read_ok) {
-        return 1;
-    }
-    uintptr_t first = start & ~(cache->page_size - 1);
-    uintptr_t last = (start + n - 1) & ~(cache->page_size - 1);
-    for (uintptr_t page = first; page <= last; page += cache->page_size) {
-        size_t slot = (page / cache->page_size) % FA_PAGE_CACHE;
-        if (cache->page[slot] == page) {
-            continue;
-        }
-        char byte;
-        struct iovec local = {&byte, 1};
-        struct iovec remote = {(void *)page, 1};
-        if (!self_read(&local, &remote)) {
-            return 0;
-        }
-        cache->page[slot] = page;
-    }
-    return 1;
-}
-
-/* signal-safe: `obj` is readable and exactly of `type`. */
-static int
-obj_ok(fa_page_cache *cache, PyObject *obj, PyTypeObject *type, size_t size)
-{
-    return obj != NULL && mem_ok(cache, obj, size) && Py_TYPE(obj) == type;
+    return ptr_ok(obj) && Py_TYPE(obj) == type;
 }
 
 
@@ -317,28 +295,30 @@ typedef struct {
     int *abort;                 /* when set and *abort: stop writing (watchdog) */
     size_t len;
     size_t total;
+    unsigned long flushes;      /* buffers written so far */
     char buf[FA_BUF_SIZE];
 } fa_writer;
 
 /* signal-safe: write all of [data, data+len), retrying partial writes and
  * EINTR.  A watchdog dump (abort != NULL) must stay cancellable even when a
- * slow reader holds the pipe: it waits in poll() in 100 ms steps, checking
- * for cancel, and writes at most PIPE_BUF bytes once poll() says there is
- * room, which a pipe accepts without blocking. */
+ * slow reader holds the pipe: it waits in poll() in 100 ms steps, giving up
+ * if cancelled meanwhile, and writes at most PIPE_BUF bytes once poll() says
+ * there is room, which a pipe accepts without blocking. */
 static void
 raw_write(fa_writer *w, const char *data, size_t len)
 {
     while (len > 0 && !w->failed) {
         size_t chunk = len;
         if (w->abort != NULL) {
-            if (__atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
-                w->failed = 1;
-                w->err = ECANCELED;
-                return;
-            }
             struct pollfd pfd = {w->fd, POLLOUT, 0};
             int ready = poll(&pfd, 1, 100);
             if (ready == 0 || (ready < 0 && errno == EINTR)) {
+                /* only a writer held up by its reader gives way to cancel */
+                if (__atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
+                    w->failed = 1;
+                    w->err = ECANCELED;
+                    return;
+                }
                 continue;
             }
             if (chunk > PIPE_BUF) {
@@ -370,6 +350,7 @@ w_flush(fa_writer *w)
 {
     raw_write(w, w->buf, w->len);
     w->len = 0;
+    w->flushes++;
 }
 
 /* signal-safe */
@@ -504,16 +485,15 @@ w_codepoint(fa_writer *w, Py_UCS4 ch, int json)
     }
 }
 
-/* signal-safe: a Python str, checked before every read, cut at 500 code
- * points with "..." like CPython; "???" when it cannot be read. */
+/* signal-safe (within a probe): a Python str, cut at 500 code points with
+ * "..." like CPython; "???" when it is not a str. */
 static void
-w_pystr(fa_writer *w, fa_page_cache *cache, PyObject *s, int json)
+w_pystr(fa_writer *w, PyObject *s, int json)
 {
     if (json) {
         w_putc(w, '"');
     }
-    if (!obj_ok(cache, s, &PyUnicode_Type, sizeof(PyASCIIObject))
-        || !mem_ok(cache, s, sizeof(PyCompactUnicodeObject))) {
+    if (!obj_ok(s, &PyUnicode_Type)) {
         w_puts(w, "???");
         if (json) {
             w_putc(w, '"');
@@ -528,18 +508,15 @@ w_pystr(fa_writer *w, fa_page_cache *cache, PyObject *s, int json)
         data = a->state.ascii ? (const void *)(a + 1)
                               : (const void *)((PyCompactUnicodeObject *)s + 1);
     }
-    else if (mem_ok(cache, s, sizeof(PyUnicodeObject))) {
-        data = ((PyUnicodeObject *)s)->data.any;
-    }
     else {
-        data = NULL;
+        data = ((PyUnicodeObject *)s)->data.any;
     }
     int truncated = len > FA_STR_MAX;
     if (truncated) {
         len = FA_STR_MAX;
     }
     if (data == NULL || len < 0 || (kind != 1 && kind != 2 && kind != 4)
-        || !mem_ok(cache, data, (size_t)len * (size_t)kind + 1)) {
+        || !ptr_ok(data)) {
         w_puts(w, "???");
     }
     else {
@@ -937,7 +914,7 @@ typedef _PyInterpreterFrame fa_frame;
 typedef PyFrameObject fa_frame;
 #endif
 
-/* signal-safe: the innermost frame of a thread. */
+/* signal-safe: the innermost frame of a thread (whose state is checked). */
 static fa_frame *
 thread_top_frame(PyThreadState *ts)
 {
@@ -945,87 +922,93 @@ thread_top_frame(PyThreadState *ts)
     return ts->current_frame;
 #elif PY_VERSION_HEX >= 0x030B0000
     _PyCFrame *cf = ts->cframe;
-    return cf != NULL ? cf->current_frame : NULL;
+    return ptr_ok(cf) ? cf->current_frame : NULL;
 #else
     return ts->frame;
 #endif
 }
 
-/* signal-safe: is the frame readable, and is it one CPython's traceback
- * shows (3.12+ interleaves shim frames owned by the C stack)? 1 = show,
- * 0 = skip, -1 = unreadable. */
+/* signal-safe: copy the frame at `f` into `copy` if it is readable, and say
+ * whether it is one CPython's traceback shows (3.12+ interleaves shim frames
+ * owned by the C stack): 1 = show, 0 = skip, -1 = unreadable.  Everything
+ * after this reads the copy, because a thread that runs on while we dump
+ * (the watchdog and signal dumps do not stop it) rewrites its frames. */
 static int
-frame_check(fa_page_cache *cache, fa_frame *f)
+frame_check(fa_frame *f, fa_frame *copy)
 {
 #if PY_VERSION_HEX >= 0x030B0000
-    if (!mem_ok(cache, f, sizeof(*f))) {
+    if (!ptr_ok(f)) {
         return -1;
     }
-#  if PY_VERSION_HEX >= 0x030C0000
-    if (f->owner == FRAME_OWNED_BY_CSTACK) {
+    memcpy(copy, f, sizeof(*f));
+#  if PY_VERSION_HEX >= 0x030E0000
+    /* trampolines (and, on 3.15, the thread's base frame sentinel) */
+    if (copy->owner >= FRAME_OWNED_BY_INTERPRETER) {
         return 0;
     }
-#  endif
-#  ifdef FRAME_OWNED_BY_INTERPRETER
-    if (f->owner == FRAME_OWNED_BY_INTERPRETER) {
+#  elif PY_VERSION_HEX >= 0x030C0000
+    if (copy->owner == FRAME_OWNED_BY_CSTACK) {
         return 0;
     }
 #  endif
     return 1;
 #else
-    return obj_ok(cache, (PyObject *)f, &PyFrame_Type, sizeof(*f)) ? 1 : -1;
+    if (!obj_ok((PyObject *)f, &PyFrame_Type)) {
+        return -1;
+    }
+    memcpy(copy, f, sizeof(*f));
+    return 1;
 #endif
 }
 
-/* signal-safe */
+/* signal-safe: the next frame out, from a copy. */
 static fa_frame *
-frame_back(fa_frame *f)
+frame_back(const fa_frame *copy)
 {
 #if PY_VERSION_HEX >= 0x030B0000
-    return f->previous;
+    return copy->previous;
 #else
-    return f->f_back;
+    return copy->f_back;
 #endif
 }
 
-/* signal-safe: the code object of a checked frame, or NULL. */
+/* signal-safe: the code object named by a frame copy, or NULL. */
 static PyCodeObject *
-frame_code(fa_page_cache *cache, fa_frame *f)
+frame_code(const fa_frame *copy)
 {
     PyObject *code;
 #if PY_VERSION_HEX >= 0x030E0000
-    code = PyStackRef_AsPyObjectBorrow(f->f_executable);
+    code = PyStackRef_AsPyObjectBorrow(copy->f_executable);
 #elif PY_VERSION_HEX >= 0x030D0000
-    code = f->f_executable;
+    code = copy->f_executable;
 #else
-    code = (PyObject *)f->f_code;
+    code = (PyObject *)copy->f_code;
 #endif
-    return obj_ok(cache, code, &PyCode_Type, sizeof(PyCodeObject)) ? (PyCodeObject *)code : NULL;
+    return obj_ok(code, &PyCode_Type) ? (PyCodeObject *)code : NULL;
 }
 
-/* signal-safe: the line a frame is at, computed as CPython's traceback does
- * for this version; -1 when unknown.  PyCode_Addr2Line only reads the line
- * table, which is checked first. */
+/* signal-safe: the line a frame copy is at, computed as CPython's
+ * traceback does for this version (the same arithmetic as
+ * PyUnstable_InterpreterFrame_GetLine, which would read the live frame);
+ * -1 when unknown.  PyCode_Addr2Line only reads the line table, checked
+ * first. */
 static int
-frame_line(fa_page_cache *cache, fa_frame *f, PyCodeObject *code)
+frame_line(fa_frame *copy, PyCodeObject *code)
 {
 #if PY_VERSION_HEX >= 0x030A0000
     PyObject *table = code->co_linetable;
 #else
     PyObject *table = code->co_lnotab;
 #endif
-    if (!obj_ok(cache, table, &PyBytes_Type, sizeof(PyBytesObject))
-        || !mem_ok(cache, PyBytes_AS_STRING(table), (size_t)Py_SIZE(table) + 1)) {
+    if (!obj_ok(table, &PyBytes_Type)) {
         return -1;
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyUnstable_InterpreterFrame_GetLine(f);
-#elif PY_VERSION_HEX >= 0x030B0000
-    return PyCode_Addr2Line(code, _PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT));
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyCode_Addr2Line(code, _PyInterpreterFrame_LASTI(copy) * (int)sizeof(_Py_CODEUNIT));
 #elif PY_VERSION_HEX >= 0x030A0000
-    return PyCode_Addr2Line(code, f->f_lasti * (int)sizeof(_Py_CODEUNIT));
+    return PyCode_Addr2Line(code, copy->f_lasti * (int)sizeof(_Py_CODEUNIT));
 #else
-    return PyCode_Addr2Line(code, f->f_lasti);
+    return PyCode_Addr2Line(code, copy->f_lasti);
 #endif
 }
 
@@ -1036,7 +1019,7 @@ frame_line(fa_page_cache *cache, fa_frame *f, PyCodeObject *code)
 
 typedef struct {
     fa_writer w;
-    fa_page_cache cache;
+    pid_t tid;                  /* the dumping thread, for probes */
     int json;
     int nthreads_json;          /* threads written so far (JSON commas) */
 } fa_dump;
@@ -1051,24 +1034,23 @@ dump_init(fa_dump *d, int fd, int *abort)
     d->w.abort = abort;
     d->w.len = 0;
     d->w.total = 0;
-    memset(d->cache.page, 0, sizeof(d->cache.page));
-    long ps = sysconf(_SC_PAGESIZE);
-    d->cache.page_size = ps > 0 ? (uintptr_t)ps : 4096;
+    d->w.flushes = 0;
+    d->tid = fa_gettid();
     d->json = (fa.format == FMT_JSON);
     d->nthreads_json = 0;
 }
 
-/* signal-safe: one frame line. */
+/* signal-safe: one frame line, from a frame copy. */
 static void
 dump_frame(fa_dump *d, fa_frame *f)
 {
     fa_writer *w = &d->w;
-    PyCodeObject *code = frame_code(&d->cache, f);
-    int line = code != NULL ? frame_line(&d->cache, f, code) : -1;
+    PyCodeObject *code = frame_code(f);
+    int line = code != NULL ? frame_line(f, code) : -1;
     if (d->json) {
         w_puts(w, "{\"file\":");
         if (code) {
-            w_pystr(w, &d->cache, code->co_filename, 1);
+            w_pystr(w, code->co_filename, 1);
         }
         else {
             w_puts(w, "null");
@@ -1082,7 +1064,7 @@ dump_frame(fa_dump *d, fa_frame *f)
         }
         w_puts(w, ",\"function\":");
         if (code) {
-            w_pystr(w, &d->cache, code->co_name, 1);
+            w_pystr(w, code->co_name, 1);
         }
         else {
             w_puts(w, "null");
@@ -1093,7 +1075,7 @@ dump_frame(fa_dump *d, fa_frame *f)
     w_puts(w, "  File ");
     if (code) {
         w_putc(w, '"');
-        w_pystr(w, &d->cache, code->co_filename, 0);
+        w_pystr(w, code->co_filename, 0);
         w_putc(w, '"');
     }
     else {
@@ -1108,7 +1090,7 @@ dump_frame(fa_dump *d, fa_frame *f)
     }
     w_puts(w, " in ");
     if (code) {
-        w_pystr(w, &d->cache, code->co_name, 0);
+        w_pystr(w, code->co_name, 0);
     }
     else {
         w_puts(w, "???");
@@ -1116,58 +1098,131 @@ dump_frame(fa_dump *d, fa_frame *f)
     w_putc(w, '\n');
 }
 
-/* signal-safe: count the shown frames of a chain; -1 if the chain cannot be
- * read to its end (a bad pointer, or a loop). */
-static long
-count_frames(fa_dump *d, fa_frame *f)
+/* A step of a dump that reads Python memory, run by `probed`. */
+typedef void (*fa_step)(fa_dump *d, void *arg);
+
+/* signal-safe: run `step`.  If its reads fault, fault_probe() jumps back
+ * here: what the step wrote is dropped and 0 returned.  The writer makes
+ * room first, so a step's output is never half flushed when it is dropped
+ * (a longer step, like the module list, gets a newline instead). */
+static int
+probed(fa_dump *d, fa_step step, void *arg)
 {
+    fa_writer *w = &d->w;
+    if (FA_BUF_SIZE - w->len < FA_STEP_MAX) {
+        w_flush(w);
+    }
+    size_t len = w->len, total = w->total;
+    unsigned long flushes = w->flushes;
+    sigjmp_buf env;
+    sigjmp_buf *outer_env = fa.probe_env;
+    pid_t outer_tid = fa.probe_tid;
+    int ok = 1;
+    /* no signal mask to save: the fault handler runs with SA_NODEFER */
+    if (sigsetjmp(env, 0) == 0) {
+        fa.probe_env = &env;
+        __atomic_store_n(&fa.probe_tid, d->tid, __ATOMIC_RELEASE);
+        step(d, arg);
+    }
+    else {
+        ok = 0;
+        if (w->flushes == flushes) {
+            w->len = len;
+            w->total = total;
+        }
+        else {
+            w_putc(w, '\n');
+        }
+    }
+    __atomic_store_n(&fa.probe_tid, outer_tid, __ATOMIC_RELEASE);
+    fa.probe_env = outer_env;
+    return ok;
+}
+
+typedef struct {
+    fa_frame *top;
+    long total;                 /* shown frames, -1 if the chain breaks */
+} fa_count;
+
+/* signal-safe (probed): count the shown frames of a chain. */
+static void
+step_count(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_count *c = arg;
+    fa_frame copy;
     long n = 0;
-    for (long steps = 0; f != NULL; steps++) {
-        int ok = frame_check(&d->cache, f);
-        if (ok < 0 || steps > FA_MAX_CHAIN) {
-            return -1;
+    c->total = -1;
+    for (long steps = 0; steps <= FA_MAX_CHAIN; steps++) {
+        if (c->top == NULL) {
+            c->total = n;
+            return;
+        }
+        int ok = frame_check(c->top, &copy);
+        if (ok < 0) {
+            return;
         }
         n += ok;
-        f = frame_back(f);
+        c->top = frame_back(&copy);
     }
-    return n;
+}
+
+typedef struct {
+    fa_frame *f;
+    fa_frame copy;
+    int shown;                  /* frame_check's verdict */
+} fa_frame_step;
+
+/* signal-safe (probed): copy one frame. */
+static void
+step_frame_check(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_frame_step *st = arg;
+    st->shown = frame_check(st->f, &st->copy);
+}
+
+/* signal-safe (probed): write one frame, with its JSON comma. */
+static void
+step_frame_print(fa_dump *d, void *arg)
+{
+    fa_frame_step *st = arg;
+    dump_frame(d, &st->copy);
 }
 
 /* signal-safe: the frames of one thread, innermost first.  Past max_frames
  * it shows the innermost and outermost frames and how many it left out. */
 static void
-dump_frames(fa_dump *d, PyThreadState *ts, int skip)
+dump_frames(fa_dump *d, fa_frame *top, int skip)
 {
     fa_writer *w = &d->w;
-    fa_frame *top = thread_top_frame(ts);
-    long total = count_frames(d, top);
+    fa_count c = {top, -1};
+    (void)probed(d, step_count, &c);
+    long total = c.total;
     if (total > 0) {
         total = total > skip ? total - skip : 0;
     }
     long max = fa.max_frames;
-    long inner = total, outer = 0, omitted = 0;
+    long inner = total, omitted = 0;
     if (total > max) {
         inner = (max + 1) / 2;
-        outer = max / 2;
-        omitted = total - inner - outer;
+        omitted = total - inner - max / 2;
     }
-    int first = 1;
     if (d->json) {
         w_puts(w, "\"frames\":[");
     }
-    if (total == 0 && !d->json) {
+    else if (total == 0) {
         w_puts(w, "  <no Python frame>\n");
     }
-    long i = 0;
-    for (fa_frame *f = top; f != NULL; f = frame_back(f)) {
-        int ok = frame_check(&d->cache, f);
-        if (ok < 0) {
-            if (!d->json) {
-                w_puts(w, "  <unreadable frame>\n");
-            }
+    long i = 0, printed = 0;
+    int unreadable = 0;
+    fa_frame_step st;
+    for (st.f = top; st.f != NULL; st.f = frame_back(&st.copy)) {
+        if (!probed(d, step_frame_check, &st) || st.shown < 0) {
+            unreadable = 1;
             break;
         }
-        if (ok == 0) {
+        if (st.shown == 0) {
             continue;
         }
         if (skip > 0) {
@@ -1183,37 +1238,54 @@ dump_frames(fa_dump *d, PyThreadState *ts, int skip)
             i++;
             continue;
         }
-        if (total < 0 && i >= max) {
-            /* unreadable further down: we cannot know the outer frames */
+        if (printed >= max) {
+            /* the chain broke further down, or grew since it was counted */
             break;
         }
-        if (d->json && !first) {
+        if (d->json && printed > 0) {
             w_putc(w, ',');
         }
-        first = 0;
-        dump_frame(d, f);
+        if (!probed(d, step_frame_print, &st)) {
+            unreadable = 1;
+            break;
+        }
+        printed++;
         i++;
     }
     if (d->json) {
         w_puts(w, "],\"frames_omitted\":");
         w_dec(w, (unsigned long long)omitted);
-        if (total < 0) {
+        if (unreadable) {
             w_puts(w, ",\"unreadable\":true");
         }
     }
+    else if (unreadable) {
+        w_puts(w, "  <unreadable frame>\n");
+    }
 }
 
-/* signal-safe: the thread's header line (text) or the opening of its object
- * (JSON), then its frames. */
+typedef struct {
+    PyThreadState *ts;
+    int is_current, is_main, all_threads;
+    fa_frame *top;              /* out: its innermost frame */
+    PyThreadState *next;        /* out: the next thread state */
+} fa_thread_step;
+
+/* signal-safe (probed): the thread's header line (text) or the opening of
+ * its object (JSON), reading its state. */
 static void
-dump_thread(fa_dump *d, PyThreadState *ts, int is_current, int is_main, int all_threads,
-            int skip)
+step_thread_header(fa_dump *d, void *arg)
 {
+    fa_thread_step *st = arg;
     fa_writer *w = &d->w;
-    const char *name = thread_name(ts->thread_id, is_main);
+    PyThreadState *ts = st->ts;
+    unsigned long ident = ts->thread_id;
+    st->top = thread_top_frame(ts);
+    st->next = ts->next;
+    const char *name = thread_name(ident, st->is_main);
     char own[16];
 #ifdef PR_GET_NAME
-    if (name == NULL && is_current && prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
+    if (name == NULL && st->is_current && prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
         own[15] = '\0';
         name = own;
     }
@@ -1221,11 +1293,11 @@ dump_thread(fa_dump *d, PyThreadState *ts, int is_current, int is_main, int all_
     (void)own;
 #endif
     if (d->json) {
-        if (d->nthreads_json++ > 0) {
+        if (d->nthreads_json > 0) {
             w_putc(w, ',');
         }
         w_puts(w, "{\"id\":");
-        w_dec(w, (unsigned long long)ts->thread_id);
+        w_dec(w, (unsigned long long)ident);
         w_puts(w, ",\"name\":");
         if (name) {
             w_json_cstr(w, name);
@@ -1233,25 +1305,37 @@ dump_thread(fa_dump *d, PyThreadState *ts, int is_current, int is_main, int all_
         else {
             w_puts(w, "null");
         }
-        w_puts(w, is_current ? ",\"current\":true," : ",\"current\":false,");
-        dump_frames(d, ts, is_current ? skip : 0);
-        w_putc(w, '}');
+        w_puts(w, st->is_current ? ",\"current\":true," : ",\"current\":false,");
         return;
     }
-    if (!all_threads) {
+    if (!st->all_threads) {
         w_puts(w, "Stack (most recent call first):\n");
+        return;
     }
-    else {
-        w_puts(w, is_current ? "Current thread " : "Thread ");
-        w_ptr(w, (uintptr_t)ts->thread_id);
-        if (name) {
-            w_puts(w, " [");
-            w_bytes(w, name, fa_strnlen(name, FA_NAME_SIZE));
-            w_putc(w, ']');
-        }
-        w_puts(w, " (most recent call first):\n");
+    w_puts(w, st->is_current ? "Current thread " : "Thread ");
+    w_ptr(w, (uintptr_t)ident);
+    if (name) {
+        w_puts(w, " [");
+        w_bytes(w, name, fa_strnlen(name, FA_NAME_SIZE));
+        w_putc(w, ']');
     }
-    dump_frames(d, ts, is_current ? skip : 0);
+    w_puts(w, " (most recent call first):\n");
+}
+
+/* signal-safe: one thread, then st->next is the thread state after it;
+ * returns 0 when the thread could not be read (it ended while we looked). */
+static int
+dump_thread(fa_dump *d, fa_thread_step *st, int skip)
+{
+    if (!probed(d, step_thread_header, st)) {
+        return 0;
+    }
+    d->nthreads_json++;
+    dump_frames(d, st->top, st->is_current ? skip : 0);
+    if (d->json) {
+        w_putc(&d->w, '}');
+    }
+    return 1;
 }
 
 /* signal-safe: the native stack of the calling thread, from `pc` (the
@@ -1356,17 +1440,18 @@ is_stdlib_name(const char *name, size_t len)
     return 0;
 }
 
-/* signal-safe: third-party extension modules in sys.modules, as CPython
- * 3.10+ lists them.  PyDict_Next reads the table without allocating. */
+/* signal-safe (probed): third-party extension modules in sys.modules, as
+ * CPython 3.10+ lists them.  PyDict_Next reads the table without allocating. */
 static void
-dump_extension_modules(fa_dump *d)
+step_extension_modules(fa_dump *d, void *arg)
 {
+    (void)arg;
     fa_writer *w = &d->w;
     PyObject *modules = fa.modules;
     if (d->json) {
         w_puts(w, "\"extension_modules\":[");
     }
-    if (!obj_ok(&d->cache, modules, &PyDict_Type, sizeof(PyDictObject))) {
+    if (!obj_ok(modules, &PyDict_Type)) {
         if (d->json) {
             w_putc(w, ']');
         }
@@ -1375,8 +1460,7 @@ dump_extension_modules(fa_dump *d)
     Py_ssize_t pos = 0, count = 0;
     PyObject *key, *value;
     while (PyDict_Next(modules, &pos, &key, &value)) {
-        if (!obj_ok(&d->cache, key, &PyUnicode_Type, sizeof(PyASCIIObject))
-            || value == NULL || !mem_ok(&d->cache, value, sizeof(PyObject) + 4 * sizeof(void *))
+        if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
             || !PyModule_Check(value) || PyModule_GetDef(value) == NULL) {
             continue;
         }
@@ -1393,7 +1477,7 @@ dump_extension_modules(fa_dump *d)
         else {
             w_puts(w, count ? ", " : "\nExtension modules: ");
         }
-        w_pystr(w, &d->cache, key, d->json);
+        w_pystr(w, key, d->json);
         count++;
     }
     if (d->json) {
@@ -1403,6 +1487,15 @@ dump_extension_modules(fa_dump *d)
         w_puts(w, " (total: ");
         w_dec(w, (unsigned long long)count);
         w_puts(w, ")\n");
+    }
+}
+
+/* signal-safe */
+static void
+dump_extension_modules(fa_dump *d)
+{
+    if (!probed(d, step_extension_modules, NULL) && d->json) {
+        w_puts(&d->w, "\"extension_modules\":[]");
     }
 }
 
@@ -1531,87 +1624,99 @@ dump_header(fa_dump *d, const fa_event *ev)
     w_puts(w, "\n\n");
 }
 
-/* signal-safe: find the thread state of the calling thread. */
-static PyThreadState *
-find_current(fa_dump *d, PyThreadState *head)
+/* signal-safe (probed): only read which thread state comes next. */
+static void
+step_next_thread(fa_dump *d, void *arg)
 {
+    (void)d;
+    fa_thread_step *st = arg;
+    st->next = st->ts->next;
+}
+
+typedef struct {
+    PyThreadState *head;
+    PyThreadState *current;     /* the calling thread's state */
+    PyThreadState *main;        /* the oldest, last in the list */
+    long total;
+} fa_thread_scan;
+
+/* signal-safe (probed): walk the thread list once. */
+static void
+step_scan_threads(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_thread_scan *sc = arg;
     unsigned long self = (unsigned long)pthread_self();
-    long n = 0;
-    for (PyThreadState *ts = head; ts != NULL && n < FA_MAX_TSTATES; ts = ts->next, n++) {
-        if (!mem_ok(&d->cache, ts, sizeof(*ts))) {
-            return NULL;
-        }
+    PyInterpreterState *interp = fa.interp;
+    sc->head = interp ? PyInterpreterState_ThreadHead(interp) : NULL;
+    for (PyThreadState *ts = sc->head; ptr_ok(ts) && sc->total < FA_MAX_TSTATES; ts = ts->next) {
         if (ts->thread_id == self) {
-            return ts;
+            sc->current = ts;
         }
+        sc->main = ts;
+        sc->total++;
     }
-    return NULL;
 }
 
 /* signal-safe: all the threads, the first one being the calling thread (or,
- * for a timeout, the main thread, which is the oldest, so last in the list),
- * then the rest newest first, up to max_threads. */
+ * for a timeout, the main thread), then the rest newest first, up to
+ * max_threads.  Threads come and go while we look, so every thread state is
+ * read inside a probe and a list that changes under us just ends early. */
 static void
 dump_threads(fa_dump *d, const fa_event *ev)
 {
     fa_writer *w = &d->w;
-    PyInterpreterState *interp = fa.interp;
-    PyThreadState *head = interp ? PyInterpreterState_ThreadHead(interp) : NULL;
-    PyThreadState *current = find_current(d, head);
-    PyThreadState *main = NULL;
-    long total = 0;
-    for (PyThreadState *ts = head; ts != NULL && total < FA_MAX_TSTATES; ts = ts->next) {
-        if (!mem_ok(&d->cache, ts, sizeof(*ts))) {
-            break;
-        }
-        main = ts;
-        total++;
+    fa_thread_scan sc = {NULL, NULL, NULL, 0};
+    if (!probed(d, step_scan_threads, &sc)) {
+        sc.current = sc.main = NULL;
     }
-    PyThreadState *first = current ? current : main;
+    PyThreadState *first = sc.current ? sc.current : sc.main;
+    long shown = 0;
     if (d->json) {
         w_puts(w, "\"threads\":[");
     }
-    if (!ev->all_threads) {
-        if (current) {
-            dump_thread(d, current, 1, current == main, 0, ev->skip);
-        }
-        else if (!d->json) {
-            w_puts(w, "Stack (most recent call first):\n  <no Python frame>\n");
-        }
+    if (first != NULL && (ev->all_threads || first == sc.current)) {
+        fa_thread_step st = {first, first == sc.current, first == sc.main, ev->all_threads,
+                             NULL, NULL};
+        shown += dump_thread(d, &st, ev->skip);
     }
-    else {
-        long shown = 0;
-        if (first) {
-            dump_thread(d, first, first == current, first == main, 1, ev->skip);
-            shown++;
-        }
-        long seen = 0;
-        for (PyThreadState *ts = head; ts != NULL && seen < total; ts = ts->next, seen++) {
-            if (ts == first) {
-                continue;
-            }
+    else if (!ev->all_threads && !d->json) {
+        w_puts(w, "Stack (most recent call first):\n  <no Python frame>\n");
+    }
+    if (ev->all_threads) {
+        PyThreadState *ts = sc.head;
+        for (long seen = 0; ts != NULL && seen < sc.total; seen++) {
             if (shown >= fa.max_threads) {
                 break;
+            }
+            fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL};
+            if (ts == first) {
+                fa_thread_step skip_first = st;
+                if (!probed(d, step_next_thread, &skip_first)) {
+                    break;
+                }
+                ts = skip_first.next;
+                continue;
             }
             if (!d->json) {
                 w_putc(w, '\n');
             }
-            dump_thread(d, ts, ts == current, ts == main, 1, ev->skip);
+            if (!dump_thread(d, &st, 0)) {
+                break;
+            }
+            ts = st.next;
             shown++;
         }
-        if (shown < total && !d->json) {
+        if (!d->json && shown < sc.total) {
             w_puts(w, "\n... (");
-            w_dec(w, (unsigned long long)(total - shown));
+            w_dec(w, (unsigned long long)(sc.total - shown));
             w_puts(w, " threads omitted)\n");
         }
-        if (d->json) {
-            w_puts(w, "],\"threads_omitted\":");
-            w_dec(w, (unsigned long long)(total - shown));
-            w_putc(w, ',');
-        }
     }
-    if (!ev->all_threads && d->json) {
-        w_puts(w, "],");
+    if (d->json) {
+        w_puts(w, "],\"threads_omitted\":");
+        w_dec(w, (unsigned long long)(sc.total > shown && ev->all_threads ? sc.total - shown : 0));
+        w_putc(w, ',');
     }
 }
 
@@ -1666,6 +1771,7 @@ note_fallback(const char *path, int err)
     w.abort = NULL;
     w.len = 0;
     w.total = 0;
+    w.flushes = 0;
     w_puts(&w, "faulthandler-auto: cannot write dump file \"");
     w_puts(&w, path);
     w_puts(&w, "\": ");
@@ -1674,10 +1780,49 @@ note_fallback(const char *path, int err)
     w_flush(&w);
 }
 
+static void fatal_handler(int signum, siginfo_t *si, void *uctx);
+
+static const int guarded_signals[2] = {SIGSEGV, SIGBUS};
+
+/* signal-safe: for the length of a dump, SIGSEGV and SIGBUS must reach
+ * fatal_handler, which sends a fault in a probe back to it.  Where they are
+ * not ours (fatal dumps not enabled, or someone took them since), take them
+ * and remember what was there. */
+static void
+guard_begin(void)
+{
+    for (int i = 0; i < 2; i++) {
+        struct sigaction cur;
+        if (sigaction(guarded_signals[i], NULL, &cur) != 0
+            || ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fatal_handler)) {
+            continue;
+        }
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        action.sa_sigaction = fatal_handler;
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        if (sigaction(guarded_signals[i], &action, &fa.guard_previous[i]) == 0) {
+            fa.guard_installed[i] = 1;
+        }
+    }
+}
+
+/* signal-safe: give back what guard_begin took. */
+static void
+guard_end(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (fa.guard_installed[i]) {
+            fa.guard_installed[i] = 0;
+            sigaction(guarded_signals[i], &fa.guard_previous[i], NULL);
+        }
+    }
+}
+
 /* signal-safe: write a dump to its destination.  A file that cannot be
  * opened or filled gets a note and the whole dump goes to stderr instead. */
 static void
-dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
+dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
 {
     fa_dump d;
     if (dest->fd >= 0) {
@@ -1714,6 +1859,15 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
     note_fallback(path, err);
     dump_init(&d, STDERR_FILENO, abort);
     dump_to_fd(&d, ev);
+}
+
+/* signal-safe */
+static void
+dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
+{
+    guard_begin();
+    dump_to_dest_unguarded(dest, ev, abort);
+    guard_end();
 }
 
 
@@ -1763,24 +1917,52 @@ fatal_dump_too_long(int unused)
     _exit(128 + signum);
 }
 
+/* signal-safe: hand a signal we only guarded a dump against to whoever had
+ * it before the guard; it is raised again, and a fault re-faults on return. */
+static void
+guard_forward(int signum)
+{
+    for (int i = 0; i < 2; i++) {
+        if (guarded_signals[i] == signum && fa.guard_installed[i]) {
+            fa.guard_installed[i] = 0;
+            sigaction(signum, &fa.guard_previous[i], NULL);
+            raise(signum);
+            return;
+        }
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigaction(signum, &dfl, NULL);
+    raise(signum);
+}
+
 /* signal-safe: the handler for SIGSEGV, SIGFPE, SIGBUS, SIGILL, SIGABRT.
- * Runs on the alternate stack.  Dumps once, gives the signal back to the
- * previous handler and raises it again, so the exit status and core dump
- * are what they would have been without us. */
+ * Runs on the alternate stack.  A fault in a dump's probe goes back to the
+ * probe.  Otherwise: dump once, give the signal back to the previous
+ * handler and raise it again, so the exit status and core dump are what
+ * they would have been without us.  Ours stays installed during the dump,
+ * so a fault in the dump itself outside a probe ends in the default action
+ * (see the dumping_tid check), never in a hang or a loop. */
 static void
 fatal_handler(int signum, siginfo_t *si, void *uctx)
 {
     int saved_errno = errno;
+    pid_t me = fa_gettid();
+    if (fa.probe_env != NULL && __atomic_load_n(&fa.probe_tid, __ATOMIC_ACQUIRE) == me) {
+        siglongjmp(*fa.probe_env, 1);
+    }
     fa_fatal_signal *h = NULL;
     for (int i = 0; i < FA_NFATAL; i++) {
-        if (fatal_signals[i].signum == signum) {
+        if (fatal_signals[i].signum == signum && fatal_signals[i].enabled) {
             h = &fatal_signals[i];
         }
     }
     if (h == NULL) {
+        guard_forward(signum);
+        errno = saved_errno;
         return;
     }
-    pid_t me = fa_gettid();
     pid_t expected = 0;
     if (!__atomic_compare_exchange_n(&fa.dumping_tid, &expected, me, 0,
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -1798,7 +1980,6 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
             fa_sleep_ms(1);
         }
     }
-    fatal_restore(h);
     __atomic_store_n(&fa.dumping_signum, signum, __ATOMIC_RELEASE);
     struct sigaction on_alarm, old_alarm;
     memset(&on_alarm, 0, sizeof(on_alarm));
@@ -1814,6 +1995,7 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     dump_lock_release(locked);
     alarm(old_alarm_left);
     sigaction(SIGALRM, &old_alarm, NULL);
+    fatal_restore(h);
     errno = saved_errno;
     raise(signum);
     /* the previous handler let the process live: a later crash dumps again */
@@ -1938,8 +2120,13 @@ static void *
 watchdog_main(void *arg)
 {
     (void)arg;
+    /* every signal blocked but the faults, which must reach fatal_handler
+     * (a probe's fault, or a real crash of this thread) */
     sigset_t all;
     sigfillset(&all);
+    for (int i = 0; i < FA_NFATAL; i++) {
+        sigdelset(&all, fatal_signals[i].signum);
+    }
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&fa.wd_mutex);
     for (;;) {
@@ -2621,9 +2808,5 @@ PyInit__native(void)
     if (dladdr((void *)&PyInit__native, &info)) {
         fa.self_base = info.dli_fbase;
     }
-    char probe = 0, into;
-    struct iovec local = {&into, 1};
-    struct iovec remote = {&probe, 1};
-    fa.vm_read_ok = self_read(&local, &remote);
     return PyModule_Create(&native_module);
 }

@@ -1,0 +1,93 @@
+"""Dumps while everything moves: threads start and end by the hundred, frames
+churn, a thousand SIGUSR1 arrive, REPEAT dumps every 10 ms, and another
+thread cancels, re-arms, unregisters and re-registers at random.  The process
+must neither crash nor hang, and every dump must be whole."""
+import os
+import signal
+import subprocess
+import time
+
+from dumps import json_dumps
+
+CHILD = r"""
+import os, random, signal, sys, threading, time
+import faulthandler_auto as fa
+import faulthandler  # CPython's, to show where this child hangs if it does
+faulthandler.dump_traceback_later(90, exit=True)
+
+out = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+signal.signal(signal.SIGUSR1, lambda *a: None)  # what unregister gives back
+fa._set_output("json", max_frames=20, max_threads=20)
+fa.register(signal.SIGUSR1, out)
+fa.dump_traceback_later(0.01, repeat=True, file=out)
+stop = threading.Event()
+
+def recurse(n):
+    if n:
+        return recurse(n - 1)
+    time.sleep(random.random() / 1000)
+
+def churn():
+    while not stop.is_set():
+        batch = [threading.Thread(target=recurse, args=(random.randrange(30),))
+                 for _ in range(200)]
+        for t in batch:
+            t.start()
+        for t in batch:
+            t.join()
+
+def meddle():
+    rng = random.Random(1)
+    while not stop.is_set():
+        action = rng.randrange(4)
+        if action == 0:
+            fa.cancel_dump_traceback_later()
+        elif action == 1:
+            fa.dump_traceback_later(0.01, repeat=True, file=out)
+        elif action == 2:
+            fa.unregister(signal.SIGUSR1)
+        else:
+            fa.register(signal.SIGUSR1, out)
+        time.sleep(rng.random() / 100)
+
+workers = [threading.Thread(target=churn) for _ in range(2)] + [threading.Thread(target=meddle)]
+for t in workers:
+    t.start()
+print("ready", flush=True)
+sys.stdin.readline()   # the parent has sent its signals
+stop.set()
+for t in workers:
+    t.join()
+fa.cancel_dump_traceback_later()
+fa.unregister(signal.SIGUSR1)
+print("done", flush=True)
+"""
+
+
+def test_dumps_under_churn_signals_and_meddling(venv_python, tmp_path):
+    out = tmp_path / "dumps.jsonl"
+    out.write_text("")
+    script = tmp_path / "stress.py"
+    script.write_text(CHILD)
+    child = subprocess.Popen([str(venv_python), str(script), str(out)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, universal_newlines=True)
+    assert child.stdout.readline() == "ready\n"
+    sent = 0
+    while sent < 1000 and child.poll() is None:
+        os.kill(child.pid, signal.SIGUSR1)
+        sent += 1
+        time.sleep(0.002)
+    stdout, stderr = child.communicate("stop\n", timeout=120)
+    assert child.returncode == 0, stderr
+    assert stdout == "done\n"
+    assert sent == 1000
+    dumps = json_dumps(out.read_text())
+    events = {d["event"] for d in dumps}
+    assert events <= {"signal", "timeout"}
+    assert len(dumps) > 100
+    for dump in dumps:
+        assert dump["pid"] == child.pid
+        assert 1 <= len(dump["threads"]) <= 20
+        for thread in dump["threads"]:
+            assert len(thread["frames"]) <= 20
