@@ -2,6 +2,7 @@
 churn, a thousand SIGUSR1 arrive, REPEAT dumps every 10 ms, and another
 thread cancels, re-arms, unregisters and re-registers at random.  The process
 must neither crash nor hang, and every dump must be whole."""
+import json
 import os
 import signal
 import subprocess
@@ -64,6 +65,14 @@ print("done", flush=True)
 """
 
 
+def _parses(line):
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
 def test_dumps_under_churn_signals_and_meddling(venv_python, tmp_path):
     out = tmp_path / "dumps.jsonl"
     out.write_text("")
@@ -82,7 +91,11 @@ def test_dumps_under_churn_signals_and_meddling(venv_python, tmp_path):
     assert child.returncode == 0, stderr
     assert stdout == "done\n"
     assert sent == 1000
-    dumps = json_dumps(out.read_text())
+    lines = out.read_text().splitlines()
+    broken = [line for line in lines if not _parses(line)]
+    assert not broken, "%d of %d dumps are not whole JSON, the first:\n%s" % (
+        len(broken), len(lines), broken[0])
+    dumps = json_dumps("\n".join(lines))
     events = {d["event"] for d in dumps}
     assert events <= {"signal", "timeout"}
     assert len(dumps) > 100

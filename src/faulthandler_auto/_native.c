@@ -1171,6 +1171,7 @@ typedef struct {
     fa_frame *f;
     fa_frame copy;
     int shown;                  /* frame_check's verdict */
+    int comma;                  /* JSON: a frame was written before this one */
 } fa_frame_step;
 
 /* signal-safe (probed): copy one frame. */
@@ -1187,6 +1188,9 @@ static void
 step_frame_print(fa_dump *d, void *arg)
 {
     fa_frame_step *st = arg;
+    if (st->comma) {
+        w_putc(&d->w, ',');     /* inside the step, so a fault drops it too */
+    }
     dump_frame(d, &st->copy);
 }
 
@@ -1242,9 +1246,7 @@ dump_frames(fa_dump *d, fa_frame *top, int skip)
             /* the chain broke further down, or grew since it was counted */
             break;
         }
-        if (d->json && printed > 0) {
-            w_putc(w, ',');
-        }
+        st.comma = d->json && printed > 0;
         if (!probed(d, step_frame_print, &st)) {
             unreadable = 1;
             break;

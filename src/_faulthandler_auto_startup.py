@@ -1,0 +1,48 @@
+"""Start-up of faulthandler-auto.
+
+Called by the faulthandler_auto.pth line on CPython 3.9-3.14 (only once a
+PYTHONFAULTHANDLER* variable is seen) and named by faulthandler_auto.start
+(PEP 829) on 3.15+, where site imports it in every interpreter before it can
+look at the environment. So it is a top-level module, not part of the
+faulthandler_auto package, whose import loads the C core; it imports nothing
+beyond os and sys (site has loaded both) and returns at once when no variable
+is set. The platform test is made here, before the C core is imported.
+"""
+import os
+import sys
+
+_started = False
+
+
+def say(message):
+    """Write one 'faulthandler-auto:' line to stderr; never raises, whatever stderr is."""
+    try:
+        sys.stderr.write("faulthandler-auto: %s\n" % (message,))
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def start():
+    global _started
+    # A .pth line runs again when its directory is on sys.path twice (lib and
+    # lib64 in a venv, for one).
+    if _started or sys.flags.ignore_environment:
+        return
+    if not any(k.startswith("PYTHONFAULTHANDLER") for k in os.environ):
+        return
+    _started = True
+    if sys.implementation.name != "cpython" or not sys.platform.startswith(("linux", "darwin")):
+        say(
+            "inactive on %s/%s: only CPython on Linux and macOS is supported"
+            % (sys.implementation.name, sys.platform)
+        )
+        return
+    try:
+        from faulthandler_auto import config
+
+        config.configure()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        say("internal error while starting: %r" % (exc,))
