@@ -12,7 +12,9 @@
 #   tools/sid-root.sh selftest [ROOT]            C-extension / header smoke test
 #   tools/sid-root.sh versions [ROOT]            print ROOT/.sid-versions
 #
-# ROOT defaults to $SID_ROOT or <repo>/.sid-root.  Needs root (uid 0).
+# ROOT defaults to $SID_ROOT or /var/tmp/faulthandler-auto/sid-root: outside
+# the repository, so nothing that copies the work tree copies the root (or,
+# while a command runs in it, its /dev).  Needs root (uid 0).
 #
 # Environment knobs:
 #   SID_MIRROR           Debian mirror      (default http://deb.debian.org/debian)
@@ -64,7 +66,7 @@ abspath() { # absolute path without requiring it to exist
     case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s/%s\n' "$PWD" "$1" ;; esac
 }
 
-default_root() { abspath "${SID_ROOT:-$REPO/.sid-root}"; }
+default_root() { abspath "${SID_ROOT:-/var/tmp/faulthandler-auto/sid-root}"; }
 
 # --- mounts ----------------------------------------------------------------
 
