@@ -173,9 +173,15 @@ def _install_thread_hook():
     ``threading`` records its name where a dump can read it without
     allocating, and gets an alternate signal stack so that its own stack
     overflow is dumped too.  ``threading`` binds the starter when it is
-    imported, so it is patched there as well if it already was."""
+    imported, so it is patched there as well if it already was, and the
+    threads it already runs are named now."""
     import _thread
     threading = sys.modules.get("threading")
+    if threading is not None:
+        main = threading.main_thread()
+        for thread in threading.enumerate():
+            if thread is not main and thread.ident is not None:
+                _native.name_thread(thread.ident, thread.name)
     for name in ("start_joinable_thread", "start_new_thread"):
         start = getattr(_thread, name, None)
         if start is None or getattr(start, "_faulthandler_auto", False):

@@ -2572,23 +2572,42 @@ py_unregister(PyObject *self, PyObject *arg)
     Py_RETURN_TRUE;
 }
 
-/* Keep the calling thread's name where a dump can read it without
- * allocating, and give it an alternate stack so that its stack overflow can
- * be dumped too. */
+/* Keep the name of thread `ident` where a dump can read it without
+ * allocating.  A slot an earlier thread with the same ident left behind is
+ * taken over, else a free one is claimed.  Returns the slot, or NULL when
+ * all are taken (that thread's dumps then show no name). */
+static fa_thread_slot *
+name_slot(unsigned long ident, const char *name)
+{
+    fa_thread_slot *slot = NULL;
+    for (int i = 0; i < FA_NAME_SLOTS && slot == NULL; i++) {
+        if (__atomic_load_n(&fa.threads[i].ident, __ATOMIC_ACQUIRE) == ident) {
+            slot = &fa.threads[i];
+        }
+    }
+    for (int i = 0; i < FA_NAME_SLOTS && slot == NULL; i++) {
+        unsigned long expected = 0;
+        if (__atomic_compare_exchange_n(&fa.threads[i].ident, &expected, ident, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            slot = &fa.threads[i];
+        }
+    }
+    if (slot != NULL) {
+        __atomic_store_n(&slot->ready, 0, __ATOMIC_RELEASE);
+        fa_strlcpy(slot->name, name, sizeof(slot->name));
+        __atomic_store_n(&slot->ready, 1, __ATOMIC_RELEASE);
+    }
+    return slot;
+}
+
+/* A thread starts: keep its name, and give it an alternate stack so that
+ * its stack overflow can be dumped too. */
 static void
 thread_enter(const char *name)
 {
-    unsigned long ident = (unsigned long)pthread_self();
-    for (int i = 0; i < FA_NAME_SLOTS; i++) {
-        fa_thread_slot *s = &fa.threads[i];
-        unsigned long expected = 0;
-        if (__atomic_compare_exchange_n(&s->ident, &expected, ident, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            fa_strlcpy(s->name, name, sizeof(s->name));
-            s->altstack = install_altstack();
-            __atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
-            return;
-        }
+    fa_thread_slot *slot = name_slot((unsigned long)pthread_self(), name);
+    if (slot != NULL && slot->altstack == NULL) {
+        slot->altstack = install_altstack();
     }
 }
 
@@ -2632,6 +2651,21 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     thread_leave();
     Py_DECREF(rest);
     return result;
+}
+
+/* name_thread(ident, name): a thread that was running before we were
+ * loaded (so did not start through run_thread). */
+static PyObject *
+py_name_thread(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long ident;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "ks", &ident, &name)) {
+        return NULL;
+    }
+    (void)name_slot(ident, name);
+    Py_RETURN_NONE;
 }
 
 /* Variables must be ignored by setuid and setgid programs, as the dynamic
@@ -2782,6 +2816,7 @@ static PyMethodDef native_methods[] = {
     {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
     {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
      "run_thread(name, function, *args, **kwargs)"},
+    {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
