@@ -8,7 +8,6 @@ applied by :func:`configure`, which the start-up hook calls.
 """
 import _functools
 import _signal
-import math
 import os
 import sys
 
@@ -26,6 +25,7 @@ __all__ = [
 _TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
 _DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
 _PATH_MAX = 4095
+_INT_MAX = 2 ** 31 - 1
 # _signal, not signal: the latter imports enum, too slow for start-up.
 _FATAL_SIGNALS = {
     _signal.SIGSEGV, _signal.SIGFPE, _signal.SIGBUS, _signal.SIGILL, _signal.SIGABRT,
@@ -130,14 +130,16 @@ def _destination(file):
     if isinstance(file, bool):
         raise TypeError("file must be a file object, a file descriptor or a path")
     if isinstance(file, int):
+        if file > _INT_MAX:
+            raise OverflowError("Python int too large to convert to C int")
         if file < 0:
             raise ValueError("file is not a valid file descriptor")
         return file
     if isinstance(file, (str, bytes, os.PathLike)):
         return os.fsencode(_check_path_template(file))
     fd = file.fileno()
-    if not isinstance(fd, int) or fd < 0:
-        raise ValueError("file is not a valid file descriptor")
+    if not isinstance(fd, int) or not 0 <= fd <= _INT_MAX:
+        raise RuntimeError("file.fileno() is not a valid file descriptor")
     try:
         file.flush()
     except Exception:
@@ -264,16 +266,14 @@ def dump_c_stack(file=None):
 
 
 def _timeout_microseconds(timeout):
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        try:
-            timeout = float(timeout)
-        except (TypeError, ValueError):
-            raise TypeError("timeout must be a number, not %s" % type(timeout).__name__)
-    if math.isnan(timeout):
+    if not isinstance(timeout, (int, float)):
+        raise TypeError("'%s' object cannot be interpreted as an integer"
+                        % type(timeout).__name__)
+    if timeout != timeout:  # NaN; math is not imported for this at start-up
         raise ValueError("Invalid value NaN (not a number)")
     if timeout > 2 ** 63 / 1e6 / 1000:
         raise OverflowError("timeout value is too large")
-    us = math.ceil(timeout * 1e6)
+    us = -int(-timeout * 1000000 // 1)  # rounded up, as CPython does
     if us <= 0:
         raise ValueError("timeout must be greater than 0")
     return us

@@ -300,25 +300,26 @@ typedef struct {
 } fa_writer;
 
 /* signal-safe: write all of [data, data+len), retrying partial writes and
- * EINTR.  A watchdog dump (abort != NULL) must stay cancellable even when a
- * slow reader holds the pipe: it waits in poll() in 100 ms steps, giving up
- * if cancelled meanwhile, and writes at most PIPE_BUF bytes once poll() says
- * there is room, which a pipe accepts without blocking. */
+ * EINTR.  A watchdog dump to a pipe, socket or terminal (abort != NULL)
+ * must stay cancellable even when a slow reader holds it up: it waits in
+ * poll() in 100 ms steps, gives up as soon as it is cancelled, and writes at
+ * most PIPE_BUF bytes once poll() says there is room, which a pipe accepts
+ * without blocking.  (A regular file never blocks, so it is always written
+ * whole: see dump_init.) */
 static void
 raw_write(fa_writer *w, const char *data, size_t len)
 {
     while (len > 0 && !w->failed) {
         size_t chunk = len;
         if (w->abort != NULL) {
+            if (__atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
+                w->failed = 1;
+                w->err = ECANCELED;
+                return;
+            }
             struct pollfd pfd = {w->fd, POLLOUT, 0};
             int ready = poll(&pfd, 1, 100);
             if (ready == 0 || (ready < 0 && errno == EINTR)) {
-                /* only a writer held up by its reader gives way to cancel */
-                if (__atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
-                    w->failed = 1;
-                    w->err = ECANCELED;
-                    return;
-                }
                 continue;
             }
             if (chunk > PIPE_BUF) {
@@ -420,28 +421,6 @@ w_ptr(fa_writer *w, uintptr_t v)
     w_hex(w, v, (int)sizeof(void *) * 2);
 }
 
-/* signal-safe: a C string inside a JSON string literal. */
-static void
-w_json_cstr(fa_writer *w, const char *s)
-{
-    w_putc(w, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            w_putc(w, '\\');
-            w_putc(w, (char)c);
-        }
-        else if (c < 0x20 || c >= 0x7f) {
-            w_puts(w, "\\u");
-            w_hex(w, c, 4);
-        }
-        else {
-            w_putc(w, (char)c);
-        }
-    }
-    w_putc(w, '"');
-}
-
 /* signal-safe: one code point of a Python string, escaped the way CPython's
  * faulthandler does (text) or as JSON wants it. */
 static void
@@ -483,6 +462,41 @@ w_codepoint(fa_writer *w, Py_UCS4 ch, int json)
         w_puts(w, "\\U");
         w_hex(w, ch, 8);
     }
+}
+
+/* signal-safe: UTF-8 text (a thread name) escaped as w_codepoint does; a
+ * byte that is not valid UTF-8 stands for itself, as U+0080..U+00FF. */
+static void
+w_utf8(fa_writer *w, const char *s, size_t n, int json)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        Py_UCS4 ch = *p;
+        int extra = ch >= 0xf0 ? 3 : ch >= 0xe0 ? 2 : ch >= 0xc0 ? 1 : 0;
+        if (extra && end - p > extra) {
+            Py_UCS4 cp = ch & (0x3f >> extra);
+            int ok = 1;
+            for (int i = 1; i <= extra; i++) {
+                ok &= (p[i] & 0xc0) == 0x80;
+                cp = (cp << 6) | (p[i] & 0x3f);
+            }
+            if (ok && cp <= 0x10ffff) {
+                ch = cp;
+                p += extra;
+            }
+        }
+        w_codepoint(w, ch, json);
+        p++;
+    }
+}
+
+/* signal-safe: a UTF-8 C string as a JSON string literal. */
+static void
+w_json_cstr(fa_writer *w, const char *s)
+{
+    w_putc(w, '"');
+    w_utf8(w, s, strlen(s), 1);
+    w_putc(w, '"');
 }
 
 /* signal-safe (within a probe): a Python str, cut at 500 code points with
@@ -858,7 +872,7 @@ thread_name(unsigned long ident, int is_main)
         fa_thread_slot *s = &fa.threads[i];
         if (__atomic_load_n(&s->ident, __ATOMIC_ACQUIRE) == ident
             && __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE)) {
-            return s->name;
+            return s->name[0] ? s->name : NULL;
         }
     }
     return NULL;
@@ -1028,10 +1042,12 @@ typedef struct {
 static void
 dump_init(fa_dump *d, int fd, int *abort)
 {
+    struct stat st;
     d->w.fd = fd;
     d->w.failed = 0;
     d->w.err = 0;
-    d->w.abort = abort;
+    /* a cancel may cut a dump short only where it could block */
+    d->w.abort = (abort != NULL && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) ? NULL : abort;
     d->w.len = 0;
     d->w.total = 0;
     d->w.flushes = 0;
@@ -1302,7 +1318,9 @@ step_thread_header(fa_dump *d, void *arg)
         w_dec(w, (unsigned long long)ident);
         w_puts(w, ",\"name\":");
         if (name) {
-            w_json_cstr(w, name);
+            w_putc(w, '"');
+            w_utf8(w, name, fa_strnlen(name, FA_NAME_SIZE), 1);
+            w_putc(w, '"');
         }
         else {
             w_puts(w, "null");
@@ -1318,7 +1336,7 @@ step_thread_header(fa_dump *d, void *arg)
     w_ptr(w, (uintptr_t)ident);
     if (name) {
         w_puts(w, " [");
-        w_bytes(w, name, fa_strnlen(name, FA_NAME_SIZE));
+        w_utf8(w, name, fa_strnlen(name, FA_NAME_SIZE), 0);
         w_putc(w, ']');
     }
     w_puts(w, " (most recent call first):\n");
@@ -2095,7 +2113,9 @@ user_install(int signum)
     }
     action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     if (u->chain) {
-        /* CPython's chain=True: the previous handler may need to see it */
+        /* CPython's chain=True: the previous action runs inside ours, so
+         * the signal raised for it must not stay blocked until we return */
+        sigdelset(&action.sa_mask, signum);
         action.sa_flags |= SA_NODEFER;
     }
     struct sigaction previous;
@@ -2640,7 +2660,8 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
     if (name == NULL) {
-        return NULL;
+        PyErr_Clear();      /* a name with lone surrogates: run it unnamed */
+        name = "";
     }
     PyObject *rest = PyTuple_GetSlice(args, 2, PyTuple_GET_SIZE(args));
     if (rest == NULL) {
@@ -2660,9 +2681,14 @@ py_name_thread(PyObject *self, PyObject *args)
 {
     (void)self;
     unsigned long ident;
-    const char *name;
-    if (!PyArg_ParseTuple(args, "ks", &ident, &name)) {
+    PyObject *name_obj;
+    if (!PyArg_ParseTuple(args, "kU", &ident, &name_obj)) {
         return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(name_obj);
+    if (name == NULL) {
+        PyErr_Clear();      /* lone surrogates: leave it unnamed */
+        name = "";
     }
     (void)name_slot(ident, name);
     Py_RETURN_NONE;
@@ -2704,8 +2730,9 @@ py_sigfpe(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
 #if defined(__x86_64__) || defined(__i386__)
-    volatile int zero = 0;
-    volatile int x = 1 / zero;
+    /* both volatile, or gcc folds the division into a compare */
+    volatile int one = 1, zero = 0;
+    volatile int x = one / zero;
     (void)x;
 #endif
     raise(SIGFPE);
