@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+from conftest import clean_environ
 from dumps import json_dumps
 
 CHILD = r"""
@@ -78,7 +79,7 @@ def test_dumps_under_churn_signals_and_meddling(venv_python, tmp_path):
     out.write_text("")
     script = tmp_path / "stress.py"
     script.write_text(CHILD)
-    child = subprocess.Popen([str(venv_python), str(script), str(out)],
+    child = subprocess.Popen([str(venv_python), str(script), str(out)], env=clean_environ(),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, universal_newlines=True)
     assert child.stdout.readline() == "ready\n"

@@ -64,7 +64,8 @@
 #define FA_BUF_SIZE 32768          /* writer buffer: one write() per 16-32 KiB */
 #define FA_STEP_MAX 16384          /* most a probed step writes (2 x 500 escaped chars) */
 #define FA_PATH_SIZE 4096          /* longest path template or expanded path */
-#define FA_ALTSTACK_SIZE (128 * 1024)
+#define FA_ALTSTACK_SIZE (256 * 1024)  /* a dump needs ~50 KiB, more under ASan */
+#define FA_ALTSTACK_MIN (128 * 1024)   /* someone else's alternate stack that will do */
 #define FA_STR_MAX 500             /* CPython cuts strings at 500 chars */
 #define FA_MAX_CHAIN (1L << 22)    /* a longer frame chain is taken as a loop */
 #define FA_MAX_TSTATES 100000      /* a longer thread list is taken as a loop */
@@ -268,6 +269,29 @@ dump_lock_release(int taken)
  * Before that, pointers get the cheap checks below.
  * ------------------------------------------------------------------------ */
 
+/* Functions that read another thread's Python state do it knowing it may
+ * have been freed (the probes catch what is no longer mapped), so
+ * AddressSanitizer must not report those reads. */
+#if defined(__GNUC__)
+#  define FA_RACY_READ __attribute__((no_sanitize_address))
+#else
+#  define FA_RACY_READ
+#endif
+
+/* signal-safe: memcpy for memory another thread may free meanwhile.  The
+ * volatile word reads keep the compiler from calling memcpy, which ASan
+ * intercepts and checks.  `n` is a multiple of the word size. */
+static FA_RACY_READ void
+racy_copy(void *dst, const void *src, size_t n)
+{
+    const volatile uintptr_t *from = src;
+    for (size_t i = 0; i < n / sizeof(uintptr_t); i++) {
+        uintptr_t word = from[i];
+        /* a byte copy, so the stores may alias the struct behind `dst` */
+        memcpy((char *)dst + i * sizeof(word), &word, sizeof(word));
+    }
+}
+
 /* signal-safe: could `p` point to an object at all? */
 static int
 ptr_ok(const void *p)
@@ -277,7 +301,7 @@ ptr_ok(const void *p)
 }
 
 /* signal-safe: `obj` looks like an object exactly of `type`. */
-static int
+static FA_RACY_READ int
 obj_ok(PyObject *obj, PyTypeObject *type)
 {
     return ptr_ok(obj) && Py_TYPE(obj) == type;
@@ -501,7 +525,7 @@ w_json_cstr(fa_writer *w, const char *s)
 
 /* signal-safe (within a probe): a Python str, cut at 500 code points with
  * "..." like CPython; "???" when it is not a str. */
-static void
+static FA_RACY_READ void
 w_pystr(fa_writer *w, PyObject *s, int json)
 {
     if (json) {
@@ -805,7 +829,8 @@ expand_template(const char *tmpl, char *out, size_t size)
  * link: every directory is opened with O_NOFOLLOW from the root down (and
  * created 0700 when missing), the file itself with O_NOFOLLOW, O_NONBLOCK so
  * a FIFO without a reader fails instead of blocking, and it must then be a
- * regular file owned by us.  Returns the fd, or -1 with errno set. */
+ * regular file owned by us.  `path` is cut at each slash in turn and put
+ * back as it was.  Returns the fd, or -1 with errno set. */
 static int
 open_dump_file(char *path)
 {
@@ -878,25 +903,37 @@ thread_name(unsigned long ident, int is_main)
     return NULL;
 }
 
-/* Give the calling thread an alternate signal stack, unless it has one, so
- * that a stack overflow in it can still be dumped.  Returns the new stack,
- * or NULL if none was needed or possible.  Not signal-safe (mmap). */
+/* The bytes of a guard page below each alternate stack: a handler that
+ * overruns its stack faults there instead of writing over whatever the
+ * kernel mapped next to it. */
+static size_t
+altstack_guard(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return page > 0 ? (size_t)page : 4096;
+}
+
+/* Give the calling thread an alternate signal stack, unless it has a big
+ * enough one, so that a stack overflow in it can still be dumped.  Returns
+ * the mapping (guard page first), or NULL if none was needed or possible.
+ * Not signal-safe (mmap). */
 static void *
 install_altstack(void)
 {
     stack_t old;
     if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE)
-        && old.ss_size >= FA_ALTSTACK_SIZE / 2) {
+        && old.ss_size >= FA_ALTSTACK_MIN) {
         return NULL;
     }
-    void *mem = mmap(NULL, FA_ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+    size_t guard = altstack_guard();
+    char *mem = mmap(NULL, guard + FA_ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
         return NULL;
     }
-    stack_t ss = {.ss_sp = mem, .ss_size = FA_ALTSTACK_SIZE, .ss_flags = 0};
-    if (sigaltstack(&ss, NULL) != 0) {
-        munmap(mem, FA_ALTSTACK_SIZE);
+    stack_t ss = {.ss_sp = mem + guard, .ss_size = FA_ALTSTACK_SIZE, .ss_flags = 0};
+    if (mprotect(mem, guard, PROT_NONE) != 0 || sigaltstack(&ss, NULL) != 0) {
+        munmap(mem, guard + FA_ALTSTACK_SIZE);
         return NULL;
     }
     return mem;
@@ -909,12 +946,13 @@ remove_altstack(void *mem)
     if (mem == NULL) {
         return;
     }
+    size_t guard = altstack_guard();
     stack_t cur;
-    if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == mem) {
+    if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == (char *)mem + guard) {
         stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
         (void)sigaltstack(&off, NULL);
     }
-    munmap(mem, FA_ALTSTACK_SIZE);
+    munmap(mem, guard + FA_ALTSTACK_SIZE);
 }
 
 
@@ -929,7 +967,7 @@ typedef PyFrameObject fa_frame;
 #endif
 
 /* signal-safe: the innermost frame of a thread (whose state is checked). */
-static fa_frame *
+static FA_RACY_READ fa_frame *
 thread_top_frame(PyThreadState *ts)
 {
 #if PY_VERSION_HEX >= 0x030D0000
@@ -942,19 +980,21 @@ thread_top_frame(PyThreadState *ts)
 #endif
 }
 
+_Static_assert(sizeof(fa_frame) % sizeof(uintptr_t) == 0, "racy_copy copies whole words");
+
 /* signal-safe: copy the frame at `f` into `copy` if it is readable, and say
  * whether it is one CPython's traceback shows (3.12+ interleaves shim frames
  * owned by the C stack): 1 = show, 0 = skip, -1 = unreadable.  Everything
  * after this reads the copy, because a thread that runs on while we dump
  * (the watchdog and signal dumps do not stop it) rewrites its frames. */
-static int
+static FA_RACY_READ int
 frame_check(fa_frame *f, fa_frame *copy)
 {
 #if PY_VERSION_HEX >= 0x030B0000
     if (!ptr_ok(f)) {
         return -1;
     }
-    memcpy(copy, f, sizeof(*f));
+    racy_copy(copy, f, sizeof(*f));
 #  if PY_VERSION_HEX >= 0x030E0000
     /* trampolines (and, on 3.15, the thread's base frame sentinel) */
     if (copy->owner >= FRAME_OWNED_BY_INTERPRETER) {
@@ -970,13 +1010,13 @@ frame_check(fa_frame *f, fa_frame *copy)
     if (!obj_ok((PyObject *)f, &PyFrame_Type)) {
         return -1;
     }
-    memcpy(copy, f, sizeof(*f));
+    racy_copy(copy, f, sizeof(*f));
     return 1;
 #endif
 }
 
 /* signal-safe: the next frame out, from a copy. */
-static fa_frame *
+static FA_RACY_READ fa_frame *
 frame_back(const fa_frame *copy)
 {
 #if PY_VERSION_HEX >= 0x030B0000
@@ -987,7 +1027,7 @@ frame_back(const fa_frame *copy)
 }
 
 /* signal-safe: the code object named by a frame copy, or NULL. */
-static PyCodeObject *
+static FA_RACY_READ PyCodeObject *
 frame_code(const fa_frame *copy)
 {
     PyObject *code;
@@ -1006,7 +1046,7 @@ frame_code(const fa_frame *copy)
  * PyUnstable_InterpreterFrame_GetLine, which would read the live frame);
  * -1 when unknown.  PyCode_Addr2Line only reads the line table, checked
  * first. */
-static int
+static FA_RACY_READ int
 frame_line(fa_frame *copy, PyCodeObject *code)
 {
 #if PY_VERSION_HEX >= 0x030A0000
@@ -1057,7 +1097,7 @@ dump_init(fa_dump *d, int fd, int *abort)
 }
 
 /* signal-safe: one frame line, from a frame copy. */
-static void
+static FA_RACY_READ void
 dump_frame(fa_dump *d, fa_frame *f)
 {
     fa_writer *w = &d->w;
@@ -1161,7 +1201,7 @@ typedef struct {
 } fa_count;
 
 /* signal-safe (probed): count the shown frames of a chain. */
-static void
+static FA_RACY_READ void
 step_count(fa_dump *d, void *arg)
 {
     (void)d;
@@ -1191,7 +1231,7 @@ typedef struct {
 } fa_frame_step;
 
 /* signal-safe (probed): copy one frame. */
-static void
+static FA_RACY_READ void
 step_frame_check(fa_dump *d, void *arg)
 {
     (void)d;
@@ -1291,7 +1331,7 @@ typedef struct {
 
 /* signal-safe (probed): the thread's header line (text) or the opening of
  * its object (JSON), reading its state. */
-static void
+static FA_RACY_READ void
 step_thread_header(fa_dump *d, void *arg)
 {
     fa_thread_step *st = arg;
@@ -1462,7 +1502,7 @@ is_stdlib_name(const char *name, size_t len)
 
 /* signal-safe (probed): third-party extension modules in sys.modules, as
  * CPython 3.10+ lists them.  PyDict_Next reads the table without allocating. */
-static void
+static FA_RACY_READ void
 step_extension_modules(fa_dump *d, void *arg)
 {
     (void)arg;
@@ -1645,7 +1685,7 @@ dump_header(fa_dump *d, const fa_event *ev)
 }
 
 /* signal-safe (probed): only read which thread state comes next. */
-static void
+static FA_RACY_READ void
 step_next_thread(fa_dump *d, void *arg)
 {
     (void)d;
@@ -1661,7 +1701,7 @@ typedef struct {
 } fa_thread_scan;
 
 /* signal-safe (probed): walk the thread list once. */
-static void
+static FA_RACY_READ void
 step_scan_threads(fa_dump *d, void *arg)
 {
     (void)d;
@@ -1780,24 +1820,16 @@ dump_to_fd(fa_dump *d, const fa_event *ev)
     w_flush(w);
 }
 
-/* signal-safe: one line on stderr about a dump file we could not write. */
+/* signal-safe: one line about a dump file we could not write, first in
+ * the writer that now writes the dump to stderr instead. */
 static void
-note_fallback(const char *path, int err)
+note_fallback(fa_writer *w, const char *path, int err)
 {
-    fa_writer w;
-    w.fd = STDERR_FILENO;
-    w.failed = 0;
-    w.err = 0;
-    w.abort = NULL;
-    w.len = 0;
-    w.total = 0;
-    w.flushes = 0;
-    w_puts(&w, "faulthandler-auto: cannot write dump file \"");
-    w_puts(&w, path);
-    w_puts(&w, "\": ");
-    w_puts(&w, errno_name(err));
-    w_puts(&w, "; writing the dump to stderr\n");
-    w_flush(&w);
+    w_puts(w, "faulthandler-auto: cannot write dump file \"");
+    w_puts(w, path);
+    w_puts(w, "\": ");
+    w_puts(w, errno_name(err));
+    w_puts(w, "; writing the dump to stderr\n");
 }
 
 static void fatal_handler(int signum, siginfo_t *si, void *uctx);
@@ -1853,9 +1885,7 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
     char path[FA_PATH_SIZE];
     int fd = -1, err = ENAMETOOLONG;
     if (expand_template(dest->path, path, sizeof(path))) {
-        char walk[FA_PATH_SIZE];
-        memcpy(walk, path, sizeof(walk));
-        fd = open_dump_file(walk);
+        fd = open_dump_file(path);
         err = errno;
     }
     else {
@@ -1876,8 +1906,8 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
             return;
         }
     }
-    note_fallback(path, err);
     dump_init(&d, STDERR_FILENO, abort);
+    note_fallback(&d.w, path, err);
     dump_to_fd(&d, ev);
 }
 
@@ -2516,7 +2546,7 @@ py_after_fork_child(PyObject *self, PyObject *unused)
         if (slot->ident != 0 && slot->ident != self_ident) {
             /* that thread does not exist here, but its stack was copied */
             if (slot->altstack != NULL) {
-                munmap(slot->altstack, FA_ALTSTACK_SIZE);
+                munmap(slot->altstack, altstack_guard() + FA_ALTSTACK_SIZE);
             }
             slot->ready = 0;
             slot->altstack = NULL;
@@ -2713,7 +2743,14 @@ py_secure_mode(PyObject *self, PyObject *unused)
  * Test helpers: real faults, as the original faulthandler 1.x offered
  * ------------------------------------------------------------------------ */
 
-static PyObject *
+/* The faults are the point: UBSan must not report them instead. */
+#if defined(__GNUC__)
+#  define FA_REAL_FAULT __attribute__((no_sanitize_undefined))
+#else
+#  define FA_REAL_FAULT
+#endif
+
+static FA_REAL_FAULT PyObject *
 py_sigsegv(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -2724,7 +2761,7 @@ py_sigsegv(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-static PyObject *
+static FA_REAL_FAULT PyObject *
 py_sigfpe(PyObject *self, PyObject *unused)
 {
     (void)self;

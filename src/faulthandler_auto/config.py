@@ -1,8 +1,8 @@
 """Parse, validate and apply the PYTHONFAULTHANDLER* environment variables.
 
 Runs at interpreter start-up (through _faulthandler_auto_startup), so it never
-raises for a bad value and imports nothing heavy: `signal` (which pulls in
-`enum`) is imported only when PYTHONFAULTHANDLER_SIGNAL is set.
+raises for a bad value and imports nothing heavy (no `signal`, which pulls in
+`enum`: signal names are read from the built-in `_signal`).
 """
 import os
 
@@ -126,11 +126,16 @@ def _parse_path(value, key, warnings):
 
 
 def _parse_signals(value, key, warnings):
-    import signal
+    # _signal, not signal: signal imports enum, which would cost more than
+    # the rest of start-up together (benchmarks/run.py measures it)
+    import _signal
 
-    names = signal.Signals.__members__
-    usable = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
-    fatal = {names[name] for name in _FATAL_SIGNALS}
+    names = {n: getattr(_signal, n) for n in dir(_signal) if n.startswith("SIG") and n[3:4] != "_"}
+    usable = _signal.valid_signals()
+    refused = {names[name]: "%s is a fatal signal, dumped when PYTHONFAULTHANDLER is set" % name
+               for name in _FATAL_SIGNALS}
+    refused[_signal.SIGKILL] = "SIGKILL cannot be caught"
+    refused[_signal.SIGSTOP] = "SIGSTOP cannot be caught"
     signals = []
     for entry in value.split(","):
         entry = entry.strip()
@@ -139,22 +144,18 @@ def _parse_signals(value, key, warnings):
         if entry.isascii() and entry.isdigit():
             # Signal numbers have at most 3 digits; this also keeps int() off huge strings.
             signum = int(entry) if len(entry) <= 3 else -1
-            unknown = "no usable signal number %s on this system (range 1..%d)" % (entry, signal.NSIG - 1)
+            unknown = "no usable signal number %s on this system (range 1..%d)" % (entry, _signal.NSIG - 1)
         else:
             name = entry.upper()
             signum = names.get(name if name.startswith("SIG") else "SIG" + name)
             unknown = "unknown signal name"
-        if signum in fatal:
-            problem = "%s is a fatal signal, dumped when PYTHONFAULTHANDLER is set" % (
-                signal.Signals(signum).name,
-            )
-        elif signum in (signal.SIGKILL, signal.SIGSTOP):
-            problem = "%s cannot be caught" % (signal.Signals(signum).name,)
+        if signum in refused:
+            problem = refused[signum]
         elif signum not in usable:
             problem = unknown
         else:
-            if int(signum) not in signals:
-                signals.append(int(signum))
+            if signum not in signals:
+                signals.append(signum)
             continue
         warnings.append(
             "%s entry %s ignored: %s; accepted: %s" % (key, _show(entry), problem, _SIGNAL_ACCEPTED)

@@ -1,0 +1,150 @@
+"""Fixtures shared by every test file.
+
+The product is a start-up hook, so it is tested the way a user meets it: the
+wheel is installed into a fresh venv whose interpreter runs in a subprocess
+with a clean environment.
+
+- wheel_path: the wheel under test, built once per session for this
+  interpreter, or taken from FAULTHANDLER_AUTO_WHEEL (a wheel, or a directory
+  holding wheels: the newest one for this interpreter is used; tox.ini points
+  it at the wheel tox built).
+- new_venv(directory): creates a venv without pip and returns its python.
+- venv_pip(python, *args): runs this interpreter's pip against that venv.
+- venv_python: a fresh venv with wheel_path installed.
+- run_py(code, *args, env=None, timeout=60, input=None, cwd=None, python=None):
+  runs `python [args...] -c code` (or the script `code`) in a subprocess.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOK_FILES = ("faulthandler_auto.pth", "faulthandler_auto.start")
+
+
+def run(cmd, **kwargs):
+    """Run a helper command; fail the test with its output if it fails."""
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        errors="backslashreplace",
+        **kwargs,
+    )
+    if proc.returncode:
+        pytest.fail("%s failed (%d):\n%s" % (" ".join(map(str, cmd)), proc.returncode, proc.stdout))
+    return proc.stdout
+
+
+def site_packages(python):
+    """The purelib directory of the venv of `python` (which is also platlib on POSIX)."""
+    out = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    return Path(out.strip())
+
+
+@pytest.fixture(scope="session")
+def wheel_path(tmp_path_factory):
+    given = os.environ.get("FAULTHANDLER_AUTO_WHEEL")
+    if given:
+        path = Path(given)
+        if path.is_dir():
+            tag = "cp%d%d" % sys.version_info[:2]
+            # a debug interpreter (3.14d) needs the cp314-cp314d wheel
+            abi = tag + sys.abiflags
+            wheels = sorted(path.glob("faulthandler_auto-*-%s-%s-*.whl" % (tag, abi)), key=os.path.getmtime)
+            if not wheels:
+                pytest.fail("FAULTHANDLER_AUTO_WHEEL=%s holds no %s wheel" % (given, tag))
+            path = wheels[-1]
+        return path
+    out = tmp_path_factory.mktemp("wheel")
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", out, ROOT]
+    # Offline when this interpreter can build by itself (tox installs both).
+    if all(importlib.util.find_spec(name) for name in ("setuptools", "wheel")):
+        cmd.insert(4, "--no-build-isolation")
+    run(cmd)
+    return next(out.glob("*.whl"))
+
+
+def _base_python():
+    """The interpreter this one was made from: a venv made from a venv is not
+    reliable on every version, one made from the base interpreter is."""
+    name = "python%d.%d%s" % (sys.version_info[0], sys.version_info[1], sys.abiflags)
+    base = Path(sysconfig.get_config_var("BINDIR") or "", name)
+    return base if base.exists() else Path(sys.executable)
+
+
+def _pip_has_python_option():
+    try:
+        import pip
+    except ImportError:
+        return False
+    return tuple(int(p) for p in pip.__version__.split(".")[:2]) >= (22, 3)
+
+
+@pytest.fixture(scope="session")
+def new_venv():
+    def make(directory):
+        flags = ["--without-pip"] if _pip_has_python_option() else []
+        run([_base_python(), "-m", "venv", *flags, directory])
+        return Path(directory, "bin", "python")
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def venv_pip():
+    def pip(python, *args):
+        if _pip_has_python_option():
+            return run([sys.executable, "-m", "pip", "--python", python, *args])
+        return run([python, "-m", "pip", *args])
+
+    return pip
+
+
+@pytest.fixture(scope="session")
+def venv_python(tmp_path_factory, wheel_path, new_venv, venv_pip):
+    python = new_venv(tmp_path_factory.mktemp("venv") / "venv")
+    venv_pip(python, "install", "--no-deps", "--no-index", wheel_path)
+    return python
+
+
+# The sanitizer run (tox -e asan) builds the core with ASan/UBSan, whose
+# runtime must be loaded first into every interpreter that imports it.
+SANITIZER_PRELOAD = os.environ.get("FAULTHANDLER_AUTO_TEST_PRELOAD", "")
+
+
+def clean_environ(env=None):
+    """os.environ without any PYTHON* variable, plus `env` (str or bytes
+    items); LD_PRELOAD starts with the sanitizer runtime when there is one."""
+    environ = {k: v for k, v in os.environb.items() if not k.startswith(b"PYTHON")}
+    if SANITIZER_PRELOAD:
+        environ[b"LD_PRELOAD"] = os.fsencode(SANITIZER_PRELOAD)
+    for key, value in (env or {}).items():
+        environ[os.fsencode(key)] = os.fsencode(value)
+    return environ
+
+
+@pytest.fixture(scope="session")
+def run_py(venv_python):
+    def run_py(code, *args, env=None, timeout=60, input=None, cwd=None, python=None):
+        code = str(code)
+        target = [code] if code.endswith(".py") and os.path.exists(code) else ["-c", code]
+        return subprocess.run(
+            [str(python or venv_python), *map(str, args), *target],
+            env=clean_environ(env),
+            input=input,
+            cwd=cwd,
+            timeout=timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            universal_newlines=True,
+            errors="backslashreplace",
+        )
+
+    return run_py

@@ -1,0 +1,332 @@
+"""Parsers and helpers shared by the crash/hang/signal/API/context tests.
+
+``split_dumps(text)`` cuts a stream (stderr, a dump file) into ``Dump``
+objects -- header lines, threads with their frames, C stack, extension
+modules -- so that tests assert on exact lines without re-implementing the
+format.  It also reads CPython's own faulthandler output (no header, no
+thread names), so the Python frames of both can be compared line for line.
+``json_dumps(text)`` reads the JSON-lines form.
+"""
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import clean_environ
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "scripts")
+
+FRAME_RE = re.compile(r'^  File "(.*)", line (\d+|\?\?\?) in (.*)$')
+THREAD_RE = re.compile(
+    r"^(Current thread|Thread) (0x[0-9a-f]+)(?: \[(.*)\])? \(most recent call first\):$")
+STACK_HEADER = "Stack (most recent call first):"
+FRAMES_OMITTED_RE = re.compile(r"^  \.\.\. \((\d+) frames omitted\)$")
+THREADS_OMITTED_RE = re.compile(r"^\.\.\. \((\d+) threads omitted\)$")
+C_STACK_HEADER = "Current thread's C stack trace (most recent call first):"
+C_FRAME_RE = re.compile(
+    r'^  Binary file "(.*)"(?:, at (.+)\+0x([0-9a-f]+))? \[0x([0-9a-f]+)\]$')
+EXTENSIONS_RE = re.compile(r"^Extension modules: (.*) \(total: (\d+)\)$")
+START_RE = re.compile(r"^(Fatal Python error: |Timeout \(|Signal: SIG|Process: pid )")
+PROCESS_RE = re.compile(
+    r'^Process: pid (\d+), program "(.*)", Python (\S+), '
+    r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+SIGNAL_RE = re.compile(
+    r"^Signal: (SIG[A-Z0-9]+), ([A-Z_]+) \((.*?)\)"
+    r"(?:, fault address (0x[0-9a-f]+))?(?:, from pid (\d+) uid (\d+))?$")
+TIMEOUT_RE = re.compile(r"^Timeout \((\d+:\d\d:\d\d(?:\.\d{6})?)\)!$")
+
+Frame = collections.namedtuple("Frame", "file line function")
+CFrame = collections.namedtuple("CFrame", "binary symbol offset address")
+
+FATAL_NAMES = {
+    "SIGSEGV": "Segmentation fault",
+    "SIGABRT": "Aborted",
+    "SIGBUS": "Bus error",
+    "SIGILL": "Illegal instruction",
+    "SIGFPE": "Floating-point exception",
+}
+# returncode of a process killed by the signal
+RETURNCODES = {name: -getattr(signal, name) for name in FATAL_NAMES}
+
+
+class Thread:
+    """One thread block: header, frames (innermost first), cut marker."""
+
+    def __init__(self, header):
+        self.header = header
+        m = THREAD_RE.match(header)
+        self.current = bool(m) and m.group(1) == "Current thread"
+        self.ident = int(m.group(2), 16) if m else None
+        self.name = m.group(3) if m else None
+        self.lines = []          # every line after the header, raw
+        self.frames = []         # Frame tuples
+        self.frames_omitted = None
+        self.omitted_index = None  # how many frames precede the "... omitted" line
+        self.other = []          # lines that are neither frames nor the cut marker
+
+    def add(self, line):
+        self.lines.append(line)
+        m = FRAME_RE.match(line)
+        if m:
+            lineno = m.group(2)
+            self.frames.append(Frame(m.group(1), int(lineno) if lineno.isdigit() else lineno,
+                                     m.group(3)))
+            return
+        m = FRAMES_OMITTED_RE.match(line)
+        if m:
+            self.frames_omitted = int(m.group(1))
+            self.omitted_index = len(self.frames)
+            return
+        self.other.append(line)
+
+    @property
+    def frame_lines(self):
+        return [line for line in self.lines if FRAME_RE.match(line)]
+
+    def __repr__(self):
+        return "<Thread %r %d frames>" % (self.header, len(self.frames))
+
+
+class Dump:
+    """One dump, from its first header line to its last section."""
+
+    def __init__(self):
+        self.lines = []
+        self.header = []         # lines before the first thread/blank line
+        self.threads = []        # Thread objects, in printed order
+        self.stack = None        # the all_threads=False "Stack" block
+        self.threads_omitted = None
+        self.c_stack = None      # list of CFrame, None when absent
+        self.c_stack_lines = []
+        self.extensions = None   # (list of names, total)
+        self.unparsed = []       # lines inside the dump no rule knew
+
+    # header fields ---------------------------------------------------------
+    def _header_match(self, regex):
+        for line in self.header:
+            m = regex.match(line)
+            if m:
+                return m
+        return None
+
+    @property
+    def fatal_error(self):
+        for line in self.header:
+            if line.startswith("Fatal Python error: "):
+                return line[len("Fatal Python error: "):]
+        return None
+
+    @property
+    def signal(self):
+        return self._header_match(SIGNAL_RE)
+
+    @property
+    def process(self):
+        return self._header_match(PROCESS_RE)
+
+    @property
+    def timeout(self):
+        m = self._header_match(TIMEOUT_RE)
+        return m.group(1) if m else None
+
+    @property
+    def pid(self):
+        m = self.process
+        return int(m.group(1)) if m else None
+
+    @property
+    def current(self):
+        for thread in self.threads:
+            if thread.current:
+                return thread
+        return None
+
+    def thread_named(self, name):
+        found = [t for t in self.threads if t.name == name]
+        assert len(found) == 1, "%d threads named %r in %r" % (len(found), name, self.threads)
+        return found[0]
+
+    @property
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+    def __repr__(self):
+        return "<Dump %r, %d threads>" % (self.header[:1], len(self.threads))
+
+
+def split_dumps(text):
+    """Return the list of dumps found in ``text`` (ours or CPython's)."""
+    dumps = []
+    dump = None
+    section = None      # "header", Thread, "c_stack" or None (between sections)
+    for line in text.splitlines():
+        if START_RE.match(line):
+            if dump is None or section != "header":
+                dump = Dump()
+                dumps.append(dump)
+                section = "header"
+            dump.lines.append(line)
+            dump.header.append(line)
+            continue
+        if THREAD_RE.match(line) or line == STACK_HEADER:
+            if dump is None:
+                dump = Dump()
+                dumps.append(dump)
+            dump.lines.append(line)
+            thread = Thread(line)
+            if line == STACK_HEADER:
+                dump.stack = thread
+            else:
+                dump.threads.append(thread)
+            section = thread
+            continue
+        if dump is None:
+            continue
+        if not line:
+            dump.lines.append(line)
+            section = None
+            continue
+        if isinstance(section, Thread) and line.startswith("  "):
+            dump.lines.append(line)
+            section.add(line)
+            continue
+        if section == "c_stack" and line.startswith("  "):
+            dump.lines.append(line)
+            dump.c_stack_lines.append(line)
+            m = C_FRAME_RE.match(line)
+            if m:
+                dump.c_stack.append(CFrame(m.group(1), m.group(2),
+                                           int(m.group(3), 16) if m.group(3) else None,
+                                           int(m.group(4), 16)))
+            continue
+        if line == C_STACK_HEADER:
+            dump.lines.append(line)
+            dump.c_stack = []
+            section = "c_stack"
+            continue
+        m = THREADS_OMITTED_RE.match(line)
+        if m and section != "header":
+            dump.lines.append(line)
+            dump.threads_omitted = int(m.group(1))
+            continue
+        m = EXTENSIONS_RE.match(line)
+        if m:
+            dump.lines.append(line)
+            dump.extensions = (m.group(1).split(", "), int(m.group(2)))
+            dump = None
+            section = None
+            continue
+        if section == "header":
+            dump.lines.append(line)
+            dump.header.append(line)
+            dump.unparsed.append(line)
+            continue
+        # anything else is not part of a dump: the dump is over
+        dump = None
+        section = None
+    return dumps
+
+
+def only_dump(text):
+    """The single dump of ``text``; fails unless there is exactly one."""
+    dumps = split_dumps(text)
+    assert len(dumps) == 1, "expected one dump, got %d in:\n%s" % (len(dumps), text)
+    return dumps[0]
+
+
+def count_fatal(text):
+    return sum(1 for line in text.splitlines() if line.startswith("Fatal Python error: "))
+
+
+def json_dumps(text):
+    """Every JSON dump of a JSON-lines stream; a line that starts with '{'
+    and does not parse makes the test fail."""
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            found.append(json.loads(line))
+    return found
+
+
+def frames_by_thread(dump):
+    """Python frame lines of each thread of a dump, the current thread first
+    and the others sorted, so dumps of two processes compare equal."""
+    current = [t.frame_lines for t in dump.threads if t.current]
+    others = sorted(t.frame_lines for t in dump.threads if not t.current)
+    if dump.stack is not None:
+        current.append(dump.stack.frame_lines)
+    return current, others
+
+
+def line_of(path, marker):
+    """Line number of the only line of ``path`` holding ``# <marker>``."""
+    with open(path, encoding="utf-8") as f:
+        found = [n for n, line in enumerate(f, 1) if line.rstrip().endswith("# " + marker)]
+    assert len(found) == 1, (path, marker, found)
+    return found[0]
+
+
+def script(name):
+    return os.path.join(SCRIPTS, name)
+
+
+def check_well_formed(dump):
+    """Structure every dump of ours has: Process line, no unknown line,
+    threads with frames (or a marker), blank lines between sections."""
+    assert dump.process is not None, dump.text
+    assert not dump.unparsed, dump.unparsed
+    for thread in dump.threads + ([dump.stack] if dump.stack else []):
+        assert thread.lines, thread
+        for line in thread.other:
+            assert line in ("  <unreadable frame>", "  <no Python frame>",
+                            "  Garbage-collecting"), line
+        if thread.frames_omitted is not None:
+            assert thread.frames_omitted > 0
+    if dump.c_stack is not None:
+        assert dump.c_stack, "empty C stack"
+        assert len(dump.c_stack) == len(dump.c_stack_lines), dump.c_stack_lines
+
+
+def spawn(python, code, env=None, args=(), **kwargs):
+    """Start ``python [args] -c code`` (or a script) in the background with
+    run_py's clean environment; stdin, stdout and stderr are pipes."""
+    if code.endswith(".py") and os.path.exists(code):
+        cmd = [python, *args, code]
+    else:
+        cmd = [python, *args, "-c", code]
+    kwargs.setdefault("stdin", subprocess.PIPE)
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(cmd, env=clean_environ(env), text=True, **kwargs)
+
+
+def wait_for(predicate, timeout=10.0, interval=0.01):
+    """Poll ``predicate`` until it returns a true value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def cpython_frames_equal(ours, theirs):
+    """Assert that two dumps show the same Python frames per thread."""
+    assert frames_by_thread(ours) == frames_by_thread(theirs), (
+        "ours:\n%s\nCPython's:\n%s" % (ours.text, theirs.text))
+
+
+PY = sys.version_info[:2]

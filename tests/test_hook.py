@@ -1,0 +1,196 @@
+"""The start-up hook in a fresh venv: free when unused, silent under -E/-I/-S, unbreakable, run once."""
+import sys
+
+import pytest
+
+from conftest import HOOK_FILES, ROOT, site_packages
+
+P = "PYTHONFAULTHANDLER"
+BOGUS = {P + "_FORMAT": "bogus"}
+BOGUS_LINE = "faulthandler-auto: %s_FORMAT='bogus' ignored: unknown format; accepted: text, json (any case)\n" % P
+MODULES = "import sys; print(sorted(sys.modules))"
+# What the config path must not pull in at start-up (signal, for SIGNAL only).
+HEAVY = {"re", "dataclasses", "enum", "typing", "argparse", "signal", "inspect", "contextlib"}
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory, new_venv):
+    """A venv without faulthandler-auto: the baseline start-up. It holds a .pth file
+    too, since reading one costs imports of its own (_bootlocale on 3.9)."""
+    python = new_venv(tmp_path_factory.mktemp("bare") / "venv")
+    (site_packages(python) / "baseline.pth").write_text("# not ours\n")
+    return python
+
+
+def modules(run_py, *args, **kwargs):
+    proc = run_py(MODULES, *args, **kwargs)
+    assert proc.returncode == 0, proc.stderr
+    return set(eval(proc.stdout))
+
+
+def test_hook_file_is_one_cheap_line():
+    text = (ROOT / "faulthandler_auto.pth").read_text(encoding="utf-8")
+    assert text.count("\n") == 1 and text.startswith("import os, sys; ")
+    assert (ROOT / "faulthandler_auto.start").read_text(encoding="utf-8") == "_faulthandler_auto_startup:start\n"
+
+
+def test_no_variable_imports_nothing_new(run_py, bare_python):
+    with_hook = modules(run_py)
+    assert not any("faulthandler_auto" in m for m in with_hook)
+    assert with_hook == modules(run_py, python=bare_python)
+
+
+def test_importtime_shows_nothing_of_ours(run_py):
+    proc = run_py("pass", "-X", "importtime")
+    assert proc.returncode == 0
+    assert "import time:" in proc.stderr
+    assert "faulthandler" not in proc.stderr
+
+
+def test_variable_loads_config_without_heavy_imports(run_py, bare_python):
+    env = {P: "1", P + "_TIMEOUT": "1h", P + "_PATH": "/tmp/{pid}", P + "_FORMAT": "json"}
+    loaded = modules(run_py, env=env) - modules(run_py, python=bare_python, env=env)
+    assert {"_faulthandler_auto_startup", "faulthandler_auto", "faulthandler_auto.config",
+            "faulthandler_auto._native"} <= loaded
+    assert not loaded & HEAVY, sorted(loaded)
+
+
+@pytest.mark.parametrize("flags", [["-E"], ["-I"], ["-S"], ["-I", "-S"]])
+def test_flags_turn_the_hook_off(run_py, flags):
+    env = dict(BOGUS, **{P: "1", P + "_SIGNAL": "USR1"})
+    proc = run_py(MODULES, *flags, env=env)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert not any("faulthandler_auto" in m for m in eval(proc.stdout))
+
+
+def test_warning_appears_once_per_process(run_py):
+    proc = run_py("print('ok')", env=BOGUS)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ok\n", BOGUS_LINE)
+
+
+def test_site_packages_twice_runs_the_hook_once(run_py, venv_python, tmp_path):
+    alias = tmp_path / "alias"
+    alias.symlink_to(site_packages(venv_python), target_is_directory=True)
+    code = (
+        "import site, sys\n"
+        "site.addsitedir(%r)\n"  # a second spelling of site-packages: its .pth files run again
+        "assert %r in sys.path\n"
+        "import _faulthandler_auto_startup as s; s.start()\n"
+        "print('ok')\n"
+    ) % (str(alias), str(alias))
+    proc = run_py(code, env=BOGUS)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ok\n", BOGUS_LINE)
+
+
+HOSTILE = [
+    {P: "x" * 100000, P + "_PATH": "/" + "p" * 100000},
+    {P + "_" + "K" * 100000: "1"},
+    {P + "_SIGNAL": "USR1," * 20000, P + "_TIMEOUT": "9" * 100000, P + "_MAX_FRAMES": "9" * 100000},
+    {P + "\x01\x7f": "\x01", P + "_PATH": "\t\r\x0b\x0c", P + "_FORMAT": "\u20ac\U0001f600"},
+    {b"PYTHONFAULTHANDLER_PATH": b"/tmp/\xff\xfe{pid}", b"PYTHONFAULTHANDLER_\xff": b"\xff",
+     b"PYTHONFAULTHANDLER": b"\xff", b"PYTHONFAULTHANDLER_SIGNAL": b"USR\xff"},
+    {P + "_PATH": "{pid}" * 3000, P + "_TIMEOUT": "-0", P + "_SIGNAL": ",,,"},
+    {P + "_PATH": "/proc/self/mem", P + "_TIMEOUT": "1e-320", P + "_SIGNAL": "RTMIN"},
+    {P + "_PATH": "~nosuchuser/{pid}", "HOME": ""},
+]
+
+
+@pytest.mark.parametrize("env", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_environment_never_breaks_start_up(run_py, env):
+    proc = run_py("print('ok')", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
+    assert "Error processing line" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert all(line.startswith("faulthandler-auto: ") for line in proc.stderr.splitlines()), proc.stderr
+    assert all(len(line) < 1000 for line in proc.stderr.splitlines())
+
+
+def test_hook_survives_a_broken_start_module(run_py, tmp_path):
+    """Even a shadowing module that fails to import gives a line, not site's traceback."""
+    (tmp_path / "_faulthandler_auto_startup.py").write_text("raise RuntimeError('boom')\n")
+    proc = run_py("print('ok')", env={P: "1", "PYTHONPATH": str(tmp_path)})
+    assert (proc.returncode, proc.stdout) == (0, "ok\n")
+    # Once per time site runs the line: the failed import leaves nothing to remember it by.
+    assert set(proc.stderr.splitlines()) == {"faulthandler-auto: internal error while starting: RuntimeError('boom')"}
+
+
+@pytest.mark.parametrize("config", ["raise KeyError('kaput')\n", "def configure():\n    raise KeyError('kaput')\n"])
+def test_start_survives_a_broken_package(run_py, tmp_path, config):
+    pkg = tmp_path / "faulthandler_auto"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config.py").write_text(config)
+    proc = run_py("print('ok')", env={P: "1", "PYTHONPATH": str(tmp_path)})
+    assert (proc.returncode, proc.stdout) == (0, "ok\n")
+    assert proc.stderr == "faulthandler-auto: internal error while starting: KeyError('kaput')\n"
+
+
+@pytest.mark.parametrize("attribute, value, shown", [("platform", "win32", "cpython/win32"),
+                                                     ("implementation", "pypy", "pypy/linux")])
+def test_inactive_elsewhere_says_so_once(run_py, attribute, value, shown):
+    code = (
+        "import os, sys, types\n"
+        "import _faulthandler_auto_startup as s\n"
+        "os.environ['PYTHONFAULTHANDLER'] = '1'\n"
+        "if %r == 'implementation':\n"
+        "    sys.implementation = types.SimpleNamespace(name=%r)\n"
+        "else:\n"
+        "    sys.platform = %r\n"
+        "s.start(); s.start()\n"
+        "print(sorted(m for m in sys.modules if 'faulthandler_auto' in m))\n"
+    ) % (attribute, value, value)
+    proc = run_py(code)
+    assert (proc.returncode, proc.stdout) == (0, "['_faulthandler_auto_startup']\n")
+    assert proc.stderr == (
+        "faulthandler-auto: inactive on %s: only CPython on Linux and macOS is supported\n" % shown)
+
+
+@pytest.mark.parametrize("env, err", [({}, ""), (BOGUS, BOGUS_LINE)])
+def test_start_entry_point_alone_does_the_job(run_py, venv_python, env, err):
+    """What PEP 829 does on 3.15+: import the .start entry point and call it, with no .pth line.
+    Without a variable it must cost one tiny module, not the package and its C core."""
+    packages = site_packages(venv_python)
+    entry = (packages / HOOK_FILES[1]).read_text().strip()
+    code = (
+        "import sys; sys.path.append(%r)\n"
+        "import pkgutil; pkgutil.resolve_name(%r)()\n"
+        "print(sorted(m for m in sys.modules if 'faulthandler' in m))\n"
+    ) % (str(packages), entry)
+    proc = run_py(code, "-S", env=env)
+    assert (proc.returncode, proc.stderr) == (0, err)
+    loaded = eval(proc.stdout)
+    assert "_faulthandler_auto_startup" in loaded
+    assert ("faulthandler_auto._native" in loaded) == bool(env)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 15), reason="3.15+ starts through the .start file")
+def test_pth_line_starts_it_before_3_15(run_py):
+    proc = run_py("import _faulthandler_auto_startup as s; print(s._started)", env=BOGUS)
+    assert (proc.stdout, proc.stderr) == ("True\n", BOGUS_LINE)
+
+
+def test_no_variable_start_is_a_no_op(run_py):
+    proc = run_py("import _faulthandler_auto_startup as s, sys; s.start(); print(s._started, "
+                  "'faulthandler_auto' in sys.modules)")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "False False\n", "")
+
+
+def test_environ_is_not_touched(run_py):
+    env = dict(BOGUS, **{P: "1"})
+    proc = run_py("import os; print(sorted(k for k in os.environ if k.startswith('PYTHON')))", env=env)
+    assert proc.stdout == "%r\n" % sorted(env)
+
+
+def test_warnings_never_raise_without_a_usable_stderr(run_py):
+    code = (
+        "import os, sys\n"
+        "import faulthandler_auto.config as c\n"
+        "sys.stderr = None\n"
+        "c.configure({'PYTHONFAULTHANDLER_FORMAT': 'x'})\n"
+        "sys.stderr = open(os.devnull)\n"  # read-only: write() raises
+        "c.configure({'PYTHONFAULTHANDLER_FORMAT': 'x'})\n"
+        "print('ok')\n"
+    )
+    proc = run_py(code)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ok\n", "")
