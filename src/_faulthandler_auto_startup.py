@@ -29,6 +29,10 @@ def start():
     # lib64 in a venv, for one).
     if _started or sys.flags.ignore_environment:
         return
+    # On 3.15 this runs in every interpreter: a cheap search of the joined
+    # names first, the exact test only when it finds something.
+    if "PYTHONFAULTHANDLER" not in " ".join(os.environ):
+        return
     if not any(k.startswith("PYTHONFAULTHANDLER") for k in os.environ):
         return
     _started = True

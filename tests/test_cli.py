@@ -12,6 +12,8 @@ import pytest
 from conftest import clean_environ
 
 P = "PYTHONFAULTHANDLER"
+# the file that starts the hook: the .start entry point on 3.15+ (PEP 829)
+HOOK_FILE = "faulthandler_auto.start" if sys.version_info >= (3, 15) else "faulthandler_auto.pth"
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
 
@@ -117,7 +119,7 @@ def test_status_active(cli, tmp_path):
     assert info["problems"] == []
     assert info["hook_ran"] is True
     assert info["fatal_handler_enabled"] is True
-    assert info["hook"]["file"].endswith("faulthandler_auto.pth")
+    assert info["hook"]["file"].endswith(HOOK_FILE)
     assert info["variables"] == env
     assert info["config"]["signals"] == ["SIGUSR1"]
     assert info["destination"]["kind"] == "file"
@@ -198,7 +200,7 @@ def test_status_hook_missing(cli, venv_python, new_venv, tmp_path):
                           env=clean_environ({"PYTHONPATH": site, P: "1"}), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "faulthandler_auto.pth is not in any site-packages" in proc.stdout
+    assert "%s is not in any site-packages" % HOOK_FILE in proc.stdout
     assert "Traceback" not in proc.stderr
 
 

@@ -16,8 +16,8 @@ DEPTH = int(os.environ.get("FA_DEPTH", "2000"))
 def load_third_party_extension():
     """A stdlib extension loaded under a package name that is not stdlib:
     the "Extension modules" line must list it (as CPython 3.10+ does)."""
-    import _bisect
-    spec = importlib.util.spec_from_file_location("fa_testext._bisect", _bisect.__file__)
+    import _queue
+    spec = importlib.util.spec_from_file_location("fa_testext._queue", _queue.__file__)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
