@@ -3,6 +3,7 @@
 Metadata lives in setup.cfg; this file holds only what a static file cannot say.
 """
 import os
+import platform
 import sys
 
 from setuptools import Extension, setup
@@ -66,8 +67,12 @@ class editable_wheel_with_hook(editable_wheel):
         return _AddHookFiles(super()._select_strategy(*args, **kwargs))
 
 
+# The core reads CPython's own structures; elsewhere (PyPy) the package
+# installs without it and the hook says once that it is inactive.
+CPYTHON = platform.python_implementation() == "CPython"
+
 setup(
-    ext_modules=[
+    ext_modules=[] if not CPYTHON else [
         Extension(
             "faulthandler_auto._native",
             ["src/faulthandler_auto/_native.c"],

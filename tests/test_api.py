@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from dumps import check_well_formed, cpython_frames_equal, json_dumps, only_dump, script
+from dumps import check_well_formed, cpython_frames_equal, json_dumps, only_dump, read_text, script
 
 SIGNATURES = {
     "enable": "(file=None, all_threads=True, c_stack=True)",
@@ -175,7 +175,7 @@ def test_file_objects_are_kept_alive(run_py, tmp_path):
         "os.kill(os.getpid(), signal.SIGUSR1)\n"
         "ctypes.string_at(0)\n" % (paths,))
     assert proc.returncode == -signal.SIGSEGV, proc
-    later, sig, fatal = (only_dump(open(p).read()) for p in paths)
+    later, sig, fatal = (only_dump(read_text(p)) for p in paths)
     assert later.timeout == "0:00:00.200000"
     assert sig.signal.group(1) == "SIGUSR1"
     assert fatal.fatal_error == "Segmentation fault"
