@@ -1,0 +1,92 @@
+"""Living with other handlers: a C library's SIGSEGV handler installed
+first, CPython's faulthandler switched on after ours, and valgrind watching
+a process that uses every part of the API."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import SANITIZER_PRELOAD, clean_environ
+from dumps import count_fatal, only_dump
+
+NATIVE = Path(__file__).parent / "native"
+C_HANDLER_RAN = "c-library handler ran\n"
+
+
+@pytest.fixture(scope="module")
+def c_library(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    lib = tmp_path_factory.mktemp("clib") / "segv_handler.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(NATIVE / "segv_handler.c")],
+                   check=True)
+    return lib
+
+
+def crash_after(c_library, middle):
+    return ("import ctypes\n"
+            "ctypes.CDLL(%r).install_segv_handler()\n"
+            "import faulthandler_auto\n" % str(c_library)
+            + middle + "faulthandler_auto.sigsegv()\n")
+
+
+def test_c_library_handler_still_runs_after_our_dump(run_py, c_library):
+    proc = run_py(crash_after(c_library, "faulthandler_auto.enable()\n"))
+    assert proc.returncode == 42, proc.stderr
+    assert proc.stderr.endswith(C_HANDLER_RAN)  # it ran, after our dump
+    assert only_dump(proc.stderr[:-len(C_HANDLER_RAN)]).fatal_error == "Segmentation fault"
+
+
+def test_disable_gives_back_exactly_what_was_there(run_py, c_library):
+    proc = run_py(crash_after(c_library, "faulthandler_auto.enable()\n"
+                                         "assert faulthandler_auto.disable() is True\n"))
+    assert (proc.returncode, proc.stderr) == (42, C_HANDLER_RAN)
+
+
+def test_cpython_faulthandler_enabled_after_ours(run_py, tmp_path):
+    """As pytest's plugin does: both run, CPython's first, one dump per
+    destination (ours to the file, CPython's to stderr)."""
+    path = tmp_path / "ours.log"
+    proc = run_py("import faulthandler, faulthandler_auto\n"
+                  "faulthandler.enable()\n"
+                  "faulthandler_auto.sigsegv()\n",
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(path)})
+    assert proc.returncode == -11
+    assert count_fatal(proc.stderr) == 1
+    assert "Process: pid" not in proc.stderr           # CPython's dump, not ours
+    ours = path.read_text()
+    assert count_fatal(ours) == 1
+    assert only_dump(ours).fatal_error == "Segmentation fault"
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+@pytest.mark.skipif(bool(SANITIZER_PRELOAD), reason="valgrind and ASan do not mix")
+def test_valgrind_memcheck_finds_nothing(venv_python, tmp_path):
+    code = (
+        "import os, signal, threading, time\n"
+        "import faulthandler_auto as f\n"
+        "ev = threading.Event()\n"
+        "t = threading.Thread(target=ev.wait, name='waiter'); t.start()\n"
+        "f.enable(file=os.devnull)\n"
+        "f.dump_traceback(file=os.devnull)\n"
+        "f.dump_c_stack(file=os.devnull)\n"
+        "f.register(signal.SIGUSR1, file=os.devnull)\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+        "f.dump_traceback_later(0.2, file=os.devnull)\n"
+        "time.sleep(0.5)\n"
+        "f.cancel_dump_traceback_later()\n"
+        "f.unregister(signal.SIGUSR1)\n"
+        "f.disable()\n"
+        "ev.set(); t.join()\n"
+        "print('done')\n")
+    proc = subprocess.run(
+        ["valgrind", "--tool=memcheck", "--leak-check=no", "--error-exitcode=99",
+         str(venv_python), "-c", code],
+        env=clean_environ({"PYTHONMALLOC": "malloc"}), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == "done\n"
+    assert "ERROR SUMMARY: 0 errors" in proc.stderr
