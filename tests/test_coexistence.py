@@ -1,7 +1,6 @@
 """Living with other handlers: a C library's SIGSEGV handler installed
 first, CPython's faulthandler switched on after ours, and valgrind watching
 a process that uses every part of the API."""
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,29 +63,51 @@ def test_cpython_faulthandler_enabled_after_ours(run_py, tmp_path):
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 @pytest.mark.skipif(bool(SANITIZER_PRELOAD), reason="valgrind and ASan do not mix")
-def test_valgrind_memcheck_finds_nothing(venv_python, tmp_path):
+def test_valgrind_memcheck_finds_nothing_of_ours(venv_python, tmp_path):
+    """Memcheck over enable, explicit dumps, a signal dump, a timeout dump,
+    cancel, unregister and disable.  Some CPython builds have memcheck
+    reports of their own (3.11's int.from_bytes, for one), so what must be
+    empty is the list of reports whose stack passes through our core."""
+    out = tmp_path / "dumps.log"
     code = (
-        "import os, signal, threading, time\n"
+        "import signal, os, threading, time\n"
         "import faulthandler_auto as f\n"
+        "out = %r\n"
         "ev = threading.Event()\n"
         "t = threading.Thread(target=ev.wait, name='waiter'); t.start()\n"
-        "f.enable(file=os.devnull)\n"
-        "f.dump_traceback(file=os.devnull)\n"
-        "f.dump_c_stack(file=os.devnull)\n"
-        "f.register(signal.SIGUSR1, file=os.devnull)\n"
+        "f.enable(file=out)\n"
+        "f.dump_traceback(file=out)\n"
+        "f.dump_c_stack(file=out)\n"
+        "f.register(signal.SIGUSR1, file=out)\n"
         "os.kill(os.getpid(), signal.SIGUSR1)\n"
-        "f.dump_traceback_later(0.2, file=os.devnull)\n"
+        "f.dump_traceback_later(0.2, file=out)\n"
         "time.sleep(0.5)\n"
         "f.cancel_dump_traceback_later()\n"
         "f.unregister(signal.SIGUSR1)\n"
         "f.disable()\n"
         "ev.set(); t.join()\n"
-        "print('done')\n")
+        "print('done')\n") % str(out)
     proc = subprocess.run(
-        ["valgrind", "--tool=memcheck", "--leak-check=no", "--error-exitcode=99",
+        ["valgrind", "--tool=memcheck", "--leak-check=no", "--num-callers=40",
          str(venv_python), "-c", code],
         env=clean_environ({"PYTHONMALLOC": "malloc"}), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == "done\n"
-    assert "ERROR SUMMARY: 0 errors" in proc.stderr
+    assert "ERROR SUMMARY:" in proc.stderr
+    ours = [report for report in _memcheck_reports(proc.stderr) if "_native" in report]
+    assert ours == []
+    assert out.read_text().count("Process: pid") == 4  # explicit, C stack, signal, timeout
+
+
+def _memcheck_reports(log):
+    """Memcheck's reports: runs of '==pid== ' lines between blank ones."""
+    reports, current = [], []
+    for line in log.splitlines():
+        body = line.split("== ", 1)[1] if line.startswith("==") and "== " in line else None
+        if body:
+            current.append(body)
+        elif current:
+            reports.append("\n".join(current))
+            current = []
+    return reports + (["\n".join(current)] if current else [])

@@ -90,7 +90,7 @@ def test_ingest_worker_text(run_py):
     assert any(frame.symbol and frame.symbol.startswith("_PyEval_EvalFrame")
                for frame in dump.c_stack) or any(
         b.startswith("python") for b in binaries), dump.c_stack_lines
-    assert dump.extensions == (["fa_testext._queue"], 1)
+    assert dump.extensions == (["fa_testext._uuid"], 1)
     assert dump.lines[-1].startswith("Extension modules: ")
 
 
@@ -128,7 +128,7 @@ def test_ingest_worker_json(run_py):
     assert any(f["symbol"] == "ffi_call" for f in dump["c_stack"])
     for frame in dump["c_stack"]:
         assert frame["address"].startswith("0x") and isinstance(frame["offset"], int)
-    assert dump["extension_modules"] == ["fa_testext._queue"]
+    assert dump["extension_modules"] == ["fa_testext._uuid"]
 
 
 @pytest.mark.parametrize("max_frames, max_threads", [(7, 5), (1, 1), (2, 3)])
@@ -170,7 +170,8 @@ def test_no_cut_below_limit(run_py):
     assert [t.name for t in dump.threads] == ["ingest-worker-7", "idle-1", "idle-0",
                                               "MainThread"]
     main = dump.thread_named("MainThread")
-    assert (CONTEXT, line_of(CONTEXT, "join"), "big") in main.frames
+    # the worker may crash before start() has returned in the main thread
+    assert {(CONTEXT, line_of(CONTEXT, marker), "big") for marker in ("start", "join")} & set(main.frames)
 
 
 def test_c_stack_off(run_py):
@@ -180,7 +181,7 @@ def test_c_stack_off(run_py):
     crashed(proc)
     dump = only_dump(proc.stderr)
     assert dump.c_stack is None and "C stack" not in proc.stderr
-    assert dump.extensions == (["fa_testext._queue"], 1)
+    assert dump.extensions == (["fa_testext._uuid"], 1)
 
 
 def test_extension_modules_like_cpython(run_py):
@@ -190,9 +191,8 @@ def test_extension_modules_like_cpython(run_py):
     dump = only_dump(proc.stderr)
     if sys.version_info < (3, 10):
         assert dump.extensions is None
-    elif sys.version_info < (3, 14):
-        assert dump.extensions == (["fa_testext._queue"], 1)
-    # 3.14+ (measured on 3.14.10 and 3.15.2) prints no such line after its C stack
+    else:
+        assert dump.extensions == (["fa_testext._uuid"], 1)
 
 
 def test_escaping_text_matches_cpython(run_py):

@@ -16,8 +16,8 @@ DEPTH = int(os.environ.get("FA_DEPTH", "2000"))
 def load_third_party_extension():
     """A stdlib extension loaded under a package name that is not stdlib:
     the "Extension modules" line must list it (as CPython 3.10+ does)."""
-    import _queue
-    spec = importlib.util.spec_from_file_location("fa_testext._queue", _queue.__file__)
+    import _uuid
+    spec = importlib.util.spec_from_file_location("fa_testext._uuid", _uuid.__file__)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -43,7 +43,7 @@ def big():
     for i in range(IDLE):
         threading.Thread(target=idle, args=(event,), name="idle-%d" % i, daemon=True).start()
     worker = threading.Thread(target=deep, args=(DEPTH,), name="ingest-worker-7")
-    worker.start()
+    worker.start()  # start
     worker.join()  # join
 
 
