@@ -182,11 +182,14 @@ def test_unknown_signals(entry):
         "comma-separated, e.g. USR1,SIGUSR2,12" % (P, entry))
 
 
-def test_bad_signal_entries_warn_one_by_one_and_keep_the_good_ones():
-    cfg, warnings = parse({P + "_SIGNAL": "USR1,KILL,SEGV,FOO,0,USR2,USR1"})
+def test_bad_signal_entries_warn_in_one_line_and_keep_the_good_ones():
+    cfg, warnings = parse({P + "_SIGNAL": "USR1,KILL,SEGV,FOO,0,USR2,USR1,0"})
     assert cfg.signals == (signal.SIGUSR1, signal.SIGUSR2)
-    assert [w.split(" ignored")[0] for w in warnings] == [
-        "%s_SIGNAL entry %r" % (P, e) for e in ("KILL", "SEGV", "FOO", "0")]
+    assert warnings == [
+        "%s_SIGNAL entries 'KILL' (SIGKILL cannot be caught), 'SEGV' (SIGSEGV is a fatal signal, "
+        "dumped when %s is set), 'FOO' (unknown signal name), '0' (no usable signal number 0 on "
+        "this system (range 1..%d)) ignored; accepted: signal names or numbers, comma-separated, "
+        "e.g. USR1,SIGUSR2,12" % (P, P, signal.NSIG - 1)]
 
 
 @pytest.mark.parametrize("value, expected", [("json", "json"), ("JSON", "json"), (" Text ", "text")])
@@ -454,3 +457,30 @@ def test_empty_values_change_nothing_at_start_up(run_py):
     env[P] = ""
     proc = run_py("import faulthandler_auto; print(faulthandler_auto.is_enabled())", env=env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "False\n", "")
+
+
+# ---- the same hostility through real interpreters (issue #7) ----
+
+NUL_FREE = st.text(alphabet=st.characters(blacklist_characters="\x00",
+                                          blacklist_categories=("Cs",)), max_size=300)
+TRICKY = st.sampled_from([
+    "", " ", "\t\n", "-1", "0", "nan", "inf", "-inf", "1e309", "9" * 5000, "x" * 100000,
+    "{pid}{pid}{nope}", "/tmp/{prog}/{unknown}/{", "}{", "\u20ac\U0001f600", "USR1,,KILL,999",
+    "SIGSEGV", "0x10", "true false", "yes\x01",
+])
+# TIMEOUT is left out: a valid one (say 0.001 with EXIT=1) legitimately
+# dumps and exits; parse() above covers its arbitrary text in process.
+HOSTILE_VARIABLES = [P] + ["%s_%s" % (P, name) for name in ALL_VARIABLES if name != "TIMEOUT"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.fixed_dictionaries({name: st.one_of(NUL_FREE, TRICKY) for name in HOSTILE_VARIABLES}))
+def test_hostile_values_in_a_real_interpreter(run_py, environ):
+    """Any text in every variable: the interpreter starts, stdout is
+    untouched, at most one warning per variable, never a traceback."""
+    proc = run_py("print('ok')", env=environ, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, "ok\n"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    warned = [line.split()[1].split("=")[0] for line in proc.stderr.splitlines()]
+    assert all(line.startswith("faulthandler-auto: ") for line in proc.stderr.splitlines()), proc.stderr
+    assert len(warned) == len(set(warned)), proc.stderr

@@ -1,7 +1,8 @@
 """Dumps while everything moves: threads start and end by the hundred, frames
 churn, a thousand SIGUSR1 arrive, REPEAT dumps every 10 ms, and another
-thread cancels, re-arms, unregisters and re-registers at random.  The process
-must neither crash nor hang, and every dump must be whole."""
+thread cancels, re-arms, unregisters, re-registers, enables and disables at
+random.  The process must neither crash nor hang, and every dump must be
+whole."""
 import json
 import os
 import signal
@@ -41,15 +42,19 @@ def churn():
 def meddle():
     rng = random.Random(1)
     while not stop.is_set():
-        action = rng.randrange(4)
+        action = rng.randrange(6)
         if action == 0:
             fa.cancel_dump_traceback_later()
         elif action == 1:
             fa.dump_traceback_later(0.01, repeat=True, file=out)
         elif action == 2:
             fa.unregister(signal.SIGUSR1)
-        else:
+        elif action == 3:
             fa.register(signal.SIGUSR1, out)
+        elif action == 4:
+            fa.enable(file=out)
+        else:
+            fa.disable()
         time.sleep(rng.random() / 100)
 
 workers = [threading.Thread(target=churn) for _ in range(2)] + [threading.Thread(target=meddle)]

@@ -137,6 +137,7 @@ def _parse_signals(value, key, warnings):
     refused[_signal.SIGKILL] = "SIGKILL cannot be caught"
     refused[_signal.SIGSTOP] = "SIGSTOP cannot be caught"
     signals = []
+    problems = []  # (entry, why): all reported in one line, as every bad value is
     for entry in value.split(","):
         entry = entry.strip()
         if not entry:
@@ -157,9 +158,17 @@ def _parse_signals(value, key, warnings):
             if signum not in signals:
                 signals.append(signum)
             continue
+        if (entry, problem) not in problems:
+            problems.append((entry, problem))
+    if len(problems) == 1:
+        (entry, problem), = problems
         warnings.append(
-            "%s entry %s ignored: %s; accepted: %s" % (key, _show(entry), problem, _SIGNAL_ACCEPTED)
-        )
+            "%s entry %s ignored: %s; accepted: %s" % (key, _show(entry), problem, _SIGNAL_ACCEPTED))
+    elif problems:
+        warnings.append("%s entries %s ignored; accepted: %s" % (
+            key, ", ".join("%s (%s)" % (_show(e), why) for e, why in problems[:5])
+            + (", and %d more" % (len(problems) - 5) if len(problems) > 5 else ""),
+            _SIGNAL_ACCEPTED))
     return tuple(signals)
 
 
