@@ -16,6 +16,7 @@ with a clean environment.
 """
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -148,3 +149,18 @@ def run_py(venv_python):
         )
 
     return run_py
+
+
+@pytest.fixture(scope="session")
+def shared_library(tmp_path_factory):
+    """build(name) compiles tests/native/<name>.c into a shared library for
+    a test to load (ctypes) or preload (LD_PRELOAD); skips without a compiler."""
+    def build(name):
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            pytest.skip("no C compiler to build tests/native/%s.c" % name)
+        lib = tmp_path_factory.mktemp(name) / (name + ".so")
+        run([cc, "-shared", "-fPIC", "-O1", "-o", lib, ROOT / "tests" / "native" / (name + ".c")])
+        return lib
+
+    return build

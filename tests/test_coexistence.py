@@ -3,26 +3,18 @@ first, CPython's faulthandler switched on after ours, and valgrind watching
 a process that uses every part of the API."""
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from conftest import SANITIZER_PRELOAD, clean_environ
 from dumps import count_fatal, only_dump
 
-NATIVE = Path(__file__).parent / "native"
 C_HANDLER_RAN = "c-library handler ran\n"
 
 
 @pytest.fixture(scope="module")
-def c_library(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    lib = tmp_path_factory.mktemp("clib") / "segv_handler.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(NATIVE / "segv_handler.c")],
-                   check=True)
-    return lib
+def c_library(shared_library):
+    return shared_library("segv_handler")
 
 
 def crash_after(c_library, middle):

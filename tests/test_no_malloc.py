@@ -6,10 +6,7 @@ completes and the process ends the way it should (its signal, status 1 for a
 timeout with EXIT, 0 after a signal dump), nothing allocated in between.
 """
 import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +21,6 @@ pytestmark = [
     pytest.mark.skipif(bool(SANITIZER_PRELOAD), reason="ASan has its own malloc"),
 ]
 
-SHIM_SOURCE = Path(__file__).parent / "native" / "malloc_trap.c"
 # the disarm function is looked up before arming: ctypes allocates for that
 ARM = ("import ctypes; trap = ctypes.CDLL(None); disarm = trap.malloc_trap_disarm\n"
        "trap.malloc_trap_arm()\n")
@@ -37,13 +33,8 @@ THREADS = (
 
 
 @pytest.fixture(scope="module")
-def trap_env(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler to build the malloc trap")
-    shim = tmp_path_factory.mktemp("trap") / "malloc_trap.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(shim), str(SHIM_SOURCE)], check=True)
-    return {"LD_PRELOAD": str(shim)}
+def trap_env(shared_library):
+    return {"LD_PRELOAD": str(shared_library("malloc_trap"))}
 
 
 def test_the_trap_catches_an_allocation(run_py, trap_env):
