@@ -76,6 +76,13 @@
 #define FA_FATAL_DUMP_SECONDS 30   /* a fatal dump stuck longer gives up */
 
 enum { FMT_TEXT = 0, FMT_JSON = 1 };
+
+#define FA_PROBE_SLOTS 8
+
+typedef struct {
+    pid_t tid;                  /* the thread probing, 0 for a free slot */
+    sigjmp_buf *env;            /* its innermost probe */
+} fa_probe;
 enum { EV_FATAL, EV_TIMEOUT, EV_SIGNAL, EV_EXPLICIT, EV_C_STACK };
 
 /* A place to write a dump: a descriptor, or a path template opened at dump
@@ -139,9 +146,10 @@ static struct {
     int guard_installed[2];
     struct sigaction guard_previous[2];
 
-    /* a dump's reads of Python memory: who may fault, and where to go back */
-    pid_t probe_tid;
-    sigjmp_buf *probe_env;
+    /* a dump's reads of Python memory: per dumping thread, where a fault
+     * goes back to (dumps are one at a time, but a fatal dump may run beside
+     * another once it has waited long enough for it) */
+    fa_probe probes[FA_PROBE_SLOTS];
 
     /* one dump at a time: the kernel thread id of the dumping thread, or 0 */
     pid_t dump_owner;
@@ -1157,7 +1165,39 @@ dump_frame(fa_dump *d, fa_frame *f)
 /* A step of a dump that reads Python memory, run by `probed`. */
 typedef void (*fa_step)(fa_dump *d, void *arg);
 
-/* signal-safe: run `step`.  If its reads fault, fault_probe() jumps back
+/* signal-safe: the probe slot of thread `tid`, claimed if it has none;
+ * NULL when all are taken. */
+static fa_probe *
+probe_slot(pid_t tid)
+{
+    for (int i = 0; i < FA_PROBE_SLOTS; i++) {
+        if (__atomic_load_n(&fa.probes[i].tid, __ATOMIC_ACQUIRE) == tid) {
+            return &fa.probes[i];
+        }
+    }
+    for (int i = 0; i < FA_PROBE_SLOTS; i++) {
+        pid_t expected = 0;
+        if (__atomic_compare_exchange_n(&fa.probes[i].tid, &expected, tid, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            return &fa.probes[i];
+        }
+    }
+    return NULL;
+}
+
+/* signal-safe: where a fault in thread `tid` goes back to, or NULL. */
+static sigjmp_buf *
+probe_env_of(pid_t tid)
+{
+    for (int i = 0; i < FA_PROBE_SLOTS; i++) {
+        if (__atomic_load_n(&fa.probes[i].tid, __ATOMIC_ACQUIRE) == tid) {
+            return __atomic_load_n(&fa.probes[i].env, __ATOMIC_ACQUIRE);
+        }
+    }
+    return NULL;
+}
+
+/* signal-safe: run `step`.  If its reads fault, fatal_handler jumps back
  * here: what the step wrote is dropped and 0 returned.  The writer makes
  * room first, so a step's output is never half flushed when it is dropped
  * (a longer step, like the module list, gets a newline instead). */
@@ -1170,14 +1210,17 @@ probed(fa_dump *d, fa_step step, void *arg)
     }
     size_t len = w->len, total = w->total;
     unsigned long flushes = w->flushes;
+    fa_probe *slot = probe_slot(d->tid);
+    if (slot == NULL) {
+        step(d, arg);   /* eight dumps at once: this one reads unguarded */
+        return 1;
+    }
     sigjmp_buf env;
-    sigjmp_buf *outer_env = fa.probe_env;
-    pid_t outer_tid = fa.probe_tid;
+    sigjmp_buf *outer_env = slot->env;
     int ok = 1;
     /* no signal mask to save: the fault handler runs with SA_NODEFER */
     if (sigsetjmp(env, 0) == 0) {
-        fa.probe_env = &env;
-        __atomic_store_n(&fa.probe_tid, d->tid, __ATOMIC_RELEASE);
+        __atomic_store_n(&slot->env, &env, __ATOMIC_RELEASE);
         step(d, arg);
     }
     else {
@@ -1190,8 +1233,10 @@ probed(fa_dump *d, fa_step step, void *arg)
             w_putc(w, '\n');
         }
     }
-    __atomic_store_n(&fa.probe_tid, outer_tid, __ATOMIC_RELEASE);
-    fa.probe_env = outer_env;
+    __atomic_store_n(&slot->env, outer_env, __ATOMIC_RELEASE);
+    if (outer_env == NULL) {
+        __atomic_store_n(&slot->tid, 0, __ATOMIC_RELEASE);  /* the outermost probe ends */
+    }
     return ok;
 }
 
@@ -1343,6 +1388,7 @@ step_thread_header(fa_dump *d, void *arg)
     const char *name = thread_name(ident, st->is_main);
     char own[16];
 #ifdef PR_GET_NAME
+    /* prctl is a bare system call: safe here, unlike pthread_getname_np */
     if (name == NULL && st->is_current && prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
         own[15] = '\0';
         name = own;
@@ -1999,8 +2045,9 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
 {
     int saved_errno = errno;
     pid_t me = fa_gettid();
-    if (fa.probe_env != NULL && __atomic_load_n(&fa.probe_tid, __ATOMIC_ACQUIRE) == me) {
-        siglongjmp(*fa.probe_env, 1);
+    sigjmp_buf *probe = probe_env_of(me);
+    if (probe != NULL) {
+        siglongjmp(*probe, 1);
     }
     fa_fatal_signal *h = NULL;
     for (int i = 0; i < FA_NFATAL; i++) {
@@ -2540,6 +2587,7 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa.wd_busy = 0;
     fa.dump_owner = 0;
     fa.dumping_tid = 0;
+    memset(fa.probes, 0, sizeof(fa.probes));
     unsigned long self_ident = (unsigned long)pthread_self();
     for (int i = 0; i < FA_NAME_SLOTS; i++) {
         fa_thread_slot *slot = &fa.threads[i];
