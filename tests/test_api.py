@@ -20,7 +20,6 @@ SIGNATURES = {
     "cancel_dump_traceback_later": "()",
     "register": "(signum, file=None, all_threads=True, chain=False)",
     "unregister": "(signum)",
-    "dumpbacktrace_later": "(delay, repeat=False, file=None, all_threads=False)",
 }
 
 # The keyword names CPython's faulthandler accepts (3.9-3.13; c_stack is 3.14+).
@@ -90,7 +89,6 @@ def test_aliases_and_version(run_py):
     proc = run_py(
         "import faulthandler_auto as f\n"
         "assert f.isenabled is f.is_enabled\n"
-        "assert f.dumpbacktrace is f.dump_traceback\n"
         "assert f.cancel_dumpbacktrace_later is f.cancel_dump_traceback_later\n"
         "for name in ('sigsegv', 'sigfpe', 'sigbus', 'sigill', 'sigabrt', 'stack_overflow'):\n"
         "    assert callable(getattr(f, name)), name\n"
@@ -254,16 +252,6 @@ def test_explicit_json(run_py):
     assert explicit["threads"][0]["current"] is True
     assert c_stack["c_stack"] and all(
         set(frame) == {"binary", "symbol", "offset", "address"} for frame in c_stack["c_stack"])
-
-
-def test_dumpbacktrace_later_alias(run_py):
-    proc = run_py("import time, faulthandler_auto as f\n"
-                  "f.dumpbacktrace_later(0.2)\n"
-                  "f.cancel_dumpbacktrace_later()\n"
-                  "f.dumpbacktrace_later(0.25, repeat=False, all_threads=True)\n"
-                  "time.sleep(0.8)\n")
-    assert proc.returncode == 0, proc
-    assert only_dump(proc.stderr).timeout == "0:00:00.250000"
 
 
 def test_cancel_without_dump_traceback_later(run_py):

@@ -19,7 +19,7 @@ version = (0 << 8) | 1
 __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
-    "unregister", "configure",
+    "unregister", "configure", "set_format",
 ]
 
 _TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
@@ -31,6 +31,29 @@ _FATAL_SIGNALS = {
     _signal.SIGSEGV, _signal.SIGFPE, _signal.SIGBUS, _signal.SIGILL, _signal.SIGABRT,
 }
 _FORMATS = ("text", "json")
+# What the core was last told by _set_output(), so set_format() keeps the limits.
+_output = {"format": "text", "max_frames": 100, "max_threads": 100}
+
+
+
+def _find_cpython_faulthandler():
+    """CPython's own faulthandler module, also when ``sys.modules`` already
+    maps ``faulthandler`` to this package (aliasing, then a reload of us)."""
+    module = sys.modules.get("faulthandler")
+    if getattr(module, "__name__", None) == "faulthandler":
+        return module
+    aliased = sys.modules.pop("faulthandler", None)
+    try:
+        import faulthandler
+    finally:
+        if aliased is not None:
+            sys.modules["faulthandler"] = aliased
+    return faulthandler
+
+
+# Bound once, not imported by name where used: after
+# ``sys.modules['faulthandler'] = faulthandler_auto`` that name is us.
+_cpython = _find_cpython_faulthandler()
 
 # File objects given to enable/dump_traceback_later/register stay referenced
 # until disable/cancel/unregister, as CPython keeps them, so that their
@@ -213,13 +236,22 @@ def _wrap_thread_starter(start):
 def _set_output(format="text", max_frames=100, max_threads=100):
     """Choose the dump format and limits for every later dump."""
     if format not in _FORMATS:
-        raise ValueError("format must be 'text' or 'json', not %r" % (format,))
+        raise ValueError("format must be one of %s, not %r"
+                         % (", ".join(repr(f) for f in _FORMATS), format))
     for name, value in (("max_frames", max_frames), ("max_threads", max_threads)):
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError("%s must be an integer" % name)
         if not 1 <= value <= 1000000:
             raise ValueError("%s must be between 1 and 1000000" % name)
     _native.set_output(_FORMATS.index(format), max_frames, max_threads)
+    _output.update(format=format, max_frames=max_frames, max_threads=max_threads)
+
+
+def set_format(format):
+    """Set the format of every later dump: ``"text"`` (CPython's layout with
+    our extra lines after the Python frames), ``"cpython"`` (exactly what
+    this version's faulthandler prints) or ``"json"``; the limits stay."""
+    _set_output(format, _output["max_frames"], _output["max_threads"])
 
 
 def enable(file=None, all_threads=True, c_stack=True):
@@ -227,9 +259,8 @@ def enable(file=None, all_threads=True, c_stack=True):
     with the C stack of the crashing thread when ``c_stack`` is true."""
     global _cpython_handler_was_enabled
     dest = _destination(file)
-    import faulthandler
-    if faulthandler.is_enabled():
-        faulthandler.disable()
+    if _cpython.is_enabled():
+        _cpython.disable()
         _cpython_handler_was_enabled = True
     _native.enable(dest, bool(all_threads), bool(c_stack))
     _keep("fatal", file)
@@ -243,9 +274,8 @@ def disable():
     _files.pop("fatal", None)
     if _cpython_handler_was_enabled:
         _cpython_handler_was_enabled = False
-        import faulthandler
         if sys.stderr is not None:
-            faulthandler.enable()
+            _cpython.enable()
     return was
 
 
@@ -330,15 +360,25 @@ def configure(environ=None):
     return config.configure(environ)
 
 
-# The names of the original faulthandler 1.x.
+# The names of faulthandler 1.x (the seed) keep 1.x's signatures and
+# defaults, so its users' calls mean what they meant; 2.x's names are aliases
+# of CPython's, whose signatures 2.x already had.
 isenabled = is_enabled
-dumpbacktrace = dump_traceback
 cancel_dumpbacktrace_later = cancel_dump_traceback_later
+dump_tracebacks_later = dump_traceback_later
+cancel_dump_tracebacks_later = cancel_dump_traceback_later
+
+
+def dumpbacktrace(file=None, all_threads=False):
+    """faulthandler 1.x: dump the traceback of the current thread (of all
+    threads if ``all_threads``) now."""
+    _native.dump_traceback(_destination(file), bool(all_threads), 1)
 
 
 def dumpbacktrace_later(delay, repeat=False, file=None, all_threads=False):
-    """faulthandler 1.x spelling of dump_traceback_later(); its
-    ``all_threads`` is accepted for compatibility (timeouts dump all)."""
+    """faulthandler 1.x: dump the traceback of the main thread (of all
+    threads if ``all_threads``) after ``delay`` seconds, and again every
+    ``delay`` seconds if ``repeat``."""
     dump_traceback_later(delay, repeat=repeat, file=file)
 
 
@@ -348,5 +388,18 @@ sigbus = _native.sigbus
 sigill = _native.sigill
 sigabrt = _native.sigabrt
 stack_overflow = _native.stack_overflow
+
+
+def __getattr__(name):
+    """CPython's private test helpers (``_sigsegv``, ``_read_null``,
+    ``_fatal_error``, ...), so that code given this package as
+    ``faulthandler`` finds every name it could call before."""
+    if name.startswith("_") and not name.startswith("__"):
+        try:
+            return getattr(_cpython, name)
+        except AttributeError:
+            pass
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
 
 _setup_process()

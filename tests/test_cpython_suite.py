@@ -1,0 +1,151 @@
+"""CPython's own test_faulthandler, run against this package.
+
+The suite each interpreter ships (test.test_faulthandler; on Debian in
+libpython3.X-testsuite) is run three times with this interpreter:
+
+- stock: in a venv without this package, CPython's faulthandler as it is;
+- cpython: in a venv with the wheel and a .pth shim that puts this package in
+  sys.modules['faulthandler'] and selects the "cpython" format, in the test
+  process and in every child it spawns (the children run with -E, so the
+  shim, not a variable, chooses the format);
+- text: the same with the default "text" format.
+
+In cpython format nothing may fail that does not fail for the stock module.
+In text format a test may also fail when the README lists it as a deliberate
+extension, with its reason.
+"""
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, clean_environ, site_packages
+
+RUNNER = ROOT / "tests" / "scripts" / "cpython_suite.py"
+SHIM = "zz_faulthandler_auto_alias.pth"
+# The whole suite takes about 20 s unloaded; this only stops a hung run.
+SUITE_TIMEOUT = 900
+
+
+def _has_suite(python):
+    probe = "import importlib.util as u; print(u.find_spec('test.test_faulthandler') is not None)"
+    out = subprocess.run([str(python), "-c", probe], env=clean_environ(),
+                         stdout=subprocess.PIPE, universal_newlines=True)
+    return out.stdout.strip() == "True"
+
+
+def run_suite(python, tmp_path, name):
+    out = tmp_path / (name + ".json")
+    proc = subprocess.run(
+        [str(python), str(RUNNER), str(out)],
+        env=clean_environ(), timeout=SUITE_TIMEOUT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        universal_newlines=True, errors="backslashreplace",
+    )
+    if proc.returncode or not out.exists():
+        pytest.fail("the %s run of test_faulthandler did not finish (%d):\n%s"
+                    % (name, proc.returncode, proc.stdout[-4000:]))
+    result = json.loads(out.read_text())
+    assert result["run"] > 20, result["log"][-4000:]
+    return result
+
+
+def short_id(test_id):
+    return test_id.rsplit(".", 1)[-1]
+
+
+def documented_extensions():
+    """The test names of the README's table of deliberate differences."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## CPython's own test suite\n", 1)
+    assert len(section) == 2, "README.md lost its section \"CPython's own test suite\""
+    body = section[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `(test_\w+)` \|", body, re.M))
+
+
+@pytest.fixture(scope="module")
+def stock(tmp_path_factory, new_venv):
+    tmp = tmp_path_factory.mktemp("stock")
+    python = new_venv(tmp / "venv")
+    if not _has_suite(python):
+        pytest.skip("this interpreter ships no test.test_faulthandler")
+    return run_suite(python, tmp, "stock")
+
+
+def run_ours(venv_python, tmp_path, format):
+    shim = site_packages(venv_python) / SHIM
+    shim.write_text(
+        "import sys, faulthandler_auto; sys.modules['faulthandler'] = faulthandler_auto; "
+        "faulthandler_auto.set_format(%r)\n" % format)
+    try:
+        # the children of the suite run with -E: the shim must work there too
+        probe = subprocess.run(
+            [str(venv_python), "-E", "-c", "import faulthandler; print(faulthandler.__name__)"],
+            env=clean_environ(), stdout=subprocess.PIPE, universal_newlines=True)
+        assert probe.stdout.strip() == "faulthandler_auto", probe
+        return run_suite(venv_python, tmp_path, format)
+    finally:
+        shim.unlink()
+
+
+def report(result, names):
+    return "\n".join("===== %s\n%s" % (k, v[-2500:])
+                     for k, v in sorted(result["failed"].items()) if short_id(k) in names)
+
+
+@pytest.mark.parametrize("format", ["cpython", "text"])
+def test_cpython_suite(stock, venv_python, tmp_path, format):
+    ours = run_ours(venv_python, tmp_path, format)
+    allowed = {short_id(k) for k in stock["failed"]}
+    if format == "text":
+        allowed |= documented_extensions()
+    failed = {short_id(k) for k in ours["failed"]}
+    unexpected = failed - allowed
+    assert not unexpected, "%d failures beyond %s:\n%s" % (
+        len(unexpected), "the stock module's" if format == "cpython" else
+        "the stock module's and the README's", report(ours, unexpected))
+    assert ours["run"] == stock["run"], (ours["run"], stock["run"])
+    assert len(ours["skipped"]) <= len(stock["skipped"]), ours["skipped"]
+
+
+ENABLE_TWICE = """\
+import sys, faulthandler_auto
+if sys.argv[1:] == ["alias"]:
+    sys.modules["faulthandler"] = faulthandler_auto
+import faulthandler
+ours = sys.modules["faulthandler_auto"]
+print(ours.is_enabled(), end=" ")
+faulthandler.enable()
+faulthandler.enable()
+print(faulthandler.disable(), ours.is_enabled())
+"""
+
+
+@pytest.mark.parametrize("env", [{}, {"PYTHONFAULTHANDLER": "1"}])
+@pytest.mark.parametrize("shim", [None, "aaa_alias.pth", "zz_alias.pth"])
+def test_aliasing(venv_python, tmp_path, shim, env):
+    """sys.modules['faulthandler'] = faulthandler_auto, in a .pth before our
+    hook, after it, or in the program, means what importing us by name means."""
+    script = tmp_path / "enable_twice.py"
+    script.write_text(ENABLE_TWICE)
+
+    def outcome(*args):
+        proc = subprocess.run([str(venv_python), str(script), *args], env=clean_environ(env),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True)
+        assert proc.returncode == 0 and proc.stderr == "", proc
+        return proc.stdout.split()
+
+    by_name = ["True" if env else "False", "True", "False"]
+    if shim is None:
+        assert outcome("alias") == by_name
+        return
+    pth = site_packages(venv_python) / shim
+    pth.write_text("import sys, faulthandler_auto; "
+                   "sys.modules['faulthandler'] = faulthandler_auto\n")
+    try:
+        assert outcome() == by_name
+    finally:
+        pth.unlink()
