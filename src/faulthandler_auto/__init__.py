@@ -30,7 +30,8 @@ _INT_MAX = 2 ** 31 - 1
 _FATAL_SIGNALS = {
     _signal.SIGSEGV, _signal.SIGFPE, _signal.SIGBUS, _signal.SIGILL, _signal.SIGABRT,
 }
-_FORMATS = ("text", "json")
+# Indexed as the core's FMT_* values.
+_FORMATS = ("text", "json", "cpython")
 # What the core was last told by _set_output(), so set_format() keeps the limits.
 _output = {"format": "text", "max_frames": 100, "max_threads": 100}
 
@@ -90,17 +91,17 @@ def _proc_cmdline():
 
 
 def _stdlib_names():
-    """Module names left out of the "Extension modules" line, as CPython
-    3.10+ does with ``sys.stdlib_module_names``; 3.9 has no such set, so
-    there the built-in modules and those in ``lib-dynload`` stand for it."""
-    names = getattr(sys, "stdlib_module_names", None)
-    if names is None:
-        names = set(sys.builtin_module_names)
+    """Module names the text format leaves out of the "Extension modules"
+    line besides ``sys.stdlib_module_names``, which the core reads at dump
+    time as CPython 3.10+ does: our own core, always there and not worth a
+    mention, and on 3.9, which has no such set, the built-in modules and
+    those in ``lib-dynload``."""
+    names = {__name__ + "._native"}
+    if not hasattr(sys, "stdlib_module_names"):
+        names.update(sys.builtin_module_names)
         for entry in sys.path:
             if entry.endswith("lib-dynload") and os.path.isdir(entry):
                 names.update(n.split(".", 1)[0] for n in os.listdir(entry))
-    names = set(names)
-    names.add(__name__ + "._native")  # always there: not worth a mention
     return b"\0".join(n.encode("ascii", "replace") for n in sorted(names))
 
 
@@ -323,9 +324,14 @@ def dump_traceback_later(timeout, repeat=False, file=None, exit=False):
     """Dump the traceback of all threads after ``timeout`` seconds, again
     every ``timeout`` seconds if ``repeat``, then exit with status 1 if
     ``exit``.  A second call replaces the first."""
+    _dump_later(timeout, repeat, file, exit, True)
+
+
+def _dump_later(timeout, repeat, file, exit, all_threads):
     us = _timeout_microseconds(timeout)
     dest = _destination(file)
-    _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us))
+    _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us),
+                                 bool(all_threads))
     _keep("later", file)
 
 
@@ -379,7 +385,7 @@ def dumpbacktrace_later(delay, repeat=False, file=None, all_threads=False):
     """faulthandler 1.x: dump the traceback of the main thread (of all
     threads if ``all_threads``) after ``delay`` seconds, and again every
     ``delay`` seconds if ``repeat``."""
-    dump_traceback_later(delay, repeat=repeat, file=file)
+    _dump_later(delay, repeat, file, False, all_threads)
 
 
 sigsegv = _native.sigsegv

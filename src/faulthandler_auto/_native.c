@@ -13,21 +13,26 @@
  * freeing them while we look.
  */
 #define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <frameobject.h>
-#if PY_VERSION_HEX >= 0x030B0000
-/* 3.11+ keeps frames in _PyInterpreterFrame, which only the internal headers
+/* 3.11+ keeps frames in _PyInterpreterFrame, and 3.10+ says whether the
+ * cyclic GC runs in PyInterpreterState.gc, which only the internal headers
  * describe.  The extension is built per interpreter, so the layout compiled
  * in is the layout of the interpreter that loads it. */
-#  ifndef Py_BUILD_CORE
-#    define Py_BUILD_CORE 1
-#  endif
+#include <patchlevel.h>
+#if PY_VERSION_HEX >= 0x030A0000 && !defined(Py_BUILD_CORE)
+#  define Py_BUILD_CORE 1
+#endif
+#include <Python.h>
+#include <frameobject.h>
+#if PY_VERSION_HEX >= 0x030A0000
 /* CPython's internal headers are not written for -Wextra -Werror */
 #  pragma GCC diagnostic push
 #  pragma GCC diagnostic ignored "-Wunused-parameter"
 #  pragma GCC diagnostic ignored "-Wsign-compare"
 #  pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#  include "internal/pycore_frame.h"
+#  include "internal/pycore_interp.h"
+#  if PY_VERSION_HEX >= 0x030B0000
+#    include "internal/pycore_frame.h"
+#  endif
 #  if PY_VERSION_HEX >= 0x030E0000
 /* 3.14 moved the struct and its helpers out of pycore_frame.h */
 #    include "internal/pycore_interpframe.h"
@@ -75,7 +80,9 @@
 #define FA_NSIG 65
 #define FA_FATAL_DUMP_SECONDS 30   /* a fatal dump stuck longer gives up */
 
-enum { FMT_TEXT = 0, FMT_JSON = 1 };
+/* text: CPython's lines with ours after the Python frames; cpython: only
+ * what this version's faulthandler prints; json: one object per dump. */
+enum { FMT_TEXT = 0, FMT_JSON = 1, FMT_CPYTHON = 2 };
 
 #define FA_PROBE_SLOTS 8
 
@@ -125,7 +132,10 @@ static struct {
     char prog[256];
     char python[64];
     PyObject *modules;          /* sys.modules, borrowed: lives as long as interp */
-    PyObject *stdlib_names;     /* bytes: NUL-separated names left out of "Extension modules" */
+    PyObject *sysdict;          /* sys.__dict__, borrowed: where stdlib_module_names is read */
+    PyObject *package;          /* this package's module: it stands in for "faulthandler" */
+    PyObject *stdlib_names;     /* bytes: NUL-separated names the text format leaves out of
+                                   "Extension modules" besides sys.stdlib_module_names */
 
     /* output options */
     int format;
@@ -170,6 +180,7 @@ static struct {
     long long wd_timeout_us;
     int wd_repeat;
     int wd_exit;
+    int wd_all_threads;
     fa_dest wd_dest;
     char wd_header[64];
 
@@ -182,7 +193,11 @@ static struct {
 
 static fa_fatal_signal fatal_signals[] = {
     {.signum = SIGSEGV, .name = "Segmentation fault"},
+#if PY_VERSION_HEX >= 0x030D0000
     {.signum = SIGFPE, .name = "Floating-point exception"},
+#else
+    {.signum = SIGFPE, .name = "Floating point exception"},
+#endif
     {.signum = SIGBUS, .name = "Bus error"},
     {.signum = SIGILL, .name = "Illegal instruction"},
     {.signum = SIGABRT, .name = "Aborted"},
@@ -1083,8 +1098,23 @@ typedef struct {
     fa_writer w;
     pid_t tid;                  /* the dumping thread, for probes */
     int json;
+    int strict;                 /* FMT_CPYTHON: nothing CPython would not print */
     int nthreads_json;          /* threads written so far (JSON commas) */
 } fa_dump;
+
+/* What CPython's faulthandler of this version prints for a thread without a
+ * Python frame, and after the 100th frame of a deeper stack (3.13 cuts the
+ * stack silently). */
+#if PY_VERSION_HEX >= 0x030B0000
+#  define CPYTHON_NO_FRAME "  <no Python frame>\n"
+#else
+#  define CPYTHON_NO_FRAME "<no Python frame>\n"
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#  define CPYTHON_FRAMES_CUT ""
+#else
+#  define CPYTHON_FRAMES_CUT "  ...\n"
+#endif
 
 /* signal-safe */
 static void
@@ -1101,6 +1131,7 @@ dump_init(fa_dump *d, int fd, int *abort)
     d->w.flushes = 0;
     d->tid = fa_gettid();
     d->json = (fa.format == FMT_JSON);
+    d->strict = (fa.format == FMT_CPYTHON);
     d->nthreads_json = 0;
 }
 
@@ -1310,14 +1341,15 @@ dump_frames(fa_dump *d, fa_frame *top, int skip)
     long max = fa.max_frames;
     long inner = total, omitted = 0;
     if (total > max) {
-        inner = (max + 1) / 2;
-        omitted = total - inner - max / 2;
+        /* ours: the innermost and the outermost; CPython's: the innermost */
+        inner = d->strict ? max : (max + 1) / 2;
+        omitted = total - inner - (d->strict ? 0 : max / 2);
     }
     if (d->json) {
         w_puts(w, "\"frames\":[");
     }
     else if (total == 0) {
-        w_puts(w, "  <no Python frame>\n");
+        w_puts(w, d->strict ? CPYTHON_NO_FRAME : "  <no Python frame>\n");
     }
     long i = 0, printed = 0;
     int unreadable = 0;
@@ -1335,6 +1367,10 @@ dump_frames(fa_dump *d, fa_frame *top, int skip)
             continue;
         }
         if (total >= 0 && i >= inner && i < inner + omitted) {
+            if (d->strict) {
+                w_puts(w, CPYTHON_FRAMES_CUT);
+                break;
+            }
             if (i == inner && !d->json) {
                 w_puts(w, "  ... (");
                 w_dec(w, (unsigned long long)omitted);
@@ -1374,6 +1410,59 @@ typedef struct {
     PyThreadState *next;        /* out: the next thread state */
 } fa_thread_step;
 
+#if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
+/* signal-safe: the kernel's name of thread `tid` (what pthread_getname_np
+ * returns, which CPython 3.14+ prints), read with open/read/close; "" if
+ * unknown. */
+static void
+os_thread_name(unsigned long tid, char out[FA_NAME_SIZE])
+{
+    char path[64] = "/proc/self/task/";
+    /* 16 + at most 20 digits + 6 bytes fit */
+    size_t n = path_append_dec(path, strlen(path), sizeof(path), tid);
+    memcpy(path + n, "/comm", 6);
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    ssize_t len;
+    do {
+        len = read(fd, out, FA_NAME_SIZE - 1);
+    } while (len < 0 && errno == EINTR);
+    close(fd);
+    len = len < 0 ? 0 : len;
+    while (len > 0 && out[len - 1] == '\n') {
+        len--;
+    }
+    out[len] = '\0';
+}
+#endif
+
+/* signal-safe: the line CPython writes before a thread's frames: "Thread"
+ * or "Current thread", the id, and from 3.14 the thread's OS name. */
+static FA_RACY_READ void
+cpython_thread_header(fa_dump *d, fa_thread_step *st)
+{
+    fa_writer *w = &d->w;
+    if (!st->all_threads) {
+        w_puts(w, "Stack (most recent call first):\n");
+        return;
+    }
+    w_puts(w, st->is_current ? "Current thread 0x" : "Thread 0x");
+    w_hex(w, (unsigned long long)st->ts->thread_id, (int)sizeof(unsigned long) * 2);
+#if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
+    char name[FA_NAME_SIZE];
+    os_thread_name(st->ts->native_thread_id, name);
+    if (name[0] != '\0') {
+        w_puts(w, " [");
+        w_puts(w, name);
+        w_putc(w, ']');
+    }
+#endif
+    w_puts(w, " (most recent call first):\n");
+}
+
 /* signal-safe (probed): the thread's header line (text) or the opening of
  * its object (JSON), reading its state. */
 static FA_RACY_READ void
@@ -1385,6 +1474,10 @@ step_thread_header(fa_dump *d, void *arg)
     unsigned long ident = ts->thread_id;
     st->top = thread_top_frame(ts);
     st->next = ts->next;
+    if (d->strict) {
+        cpython_thread_header(d, st);
+        return;
+    }
     const char *name = thread_name(ident, st->is_main);
     char own[16];
 #ifdef PR_GET_NAME
@@ -1436,6 +1529,12 @@ dump_thread(fa_dump *d, fa_thread_step *st, int skip)
     if (!probed(d, step_thread_header, st)) {
         return 0;
     }
+#if PY_VERSION_HEX >= 0x030A0000
+    /* CPython 3.10+ says so when the crash (or dump) came during a collection */
+    if (!d->json && st->is_current && st->all_threads && fa.interp->gc.collecting) {
+        w_puts(&d->w, "  Garbage-collecting\n");
+    }
+#endif
     d->nthreads_json++;
     dump_frames(d, st->top, st->is_current ? skip : 0);
     if (d->json) {
@@ -1526,9 +1625,23 @@ dump_c_stack(fa_dump *d, uintptr_t pc)
 #endif
 }
 
-/* signal-safe: is `name` one of the NUL-separated stdlib names? */
-static int
-is_stdlib_name(const char *name, size_t len)
+/* signal-safe (probed): is `key` a compact ASCII str equal to the `len`
+ * bytes at `name`?  Module names are ASCII; any other str is not equal. */
+static FA_RACY_READ int
+ascii_equal(PyObject *key, const char *name, size_t len)
+{
+    if (!obj_ok(key, &PyUnicode_Type)) {
+        return 0;
+    }
+    PyASCIIObject *a = (PyASCIIObject *)key;
+    return a->state.compact && a->state.ascii && (size_t)a->length == len
+           && memcmp(a + 1, name, len) == 0;
+}
+
+/* signal-safe (probed): is `key` one of the NUL-separated names the text
+ * format leaves out (see py_setup)? */
+static FA_RACY_READ int
+is_hidden_name(PyObject *key)
 {
     PyObject *names = fa.stdlib_names;
     if (names == NULL) {
@@ -1538,7 +1651,7 @@ is_stdlib_name(const char *name, size_t len)
     const char *end = p + PyBytes_GET_SIZE(names);
     while (p < end) {
         size_t n = fa_strnlen(p, (size_t)(end - p));
-        if (n == len && memcmp(p, name, len) == 0) {
+        if (ascii_equal(key, p, n)) {
             return 1;
         }
         p += n + 1;
@@ -1546,8 +1659,69 @@ is_stdlib_name(const char *name, size_t len)
     return 0;
 }
 
+/* signal-safe (probed): sys.stdlib_module_names as it is now (a program may
+ * replace it), found as CPython finds it: by walking the sys dict; NULL when
+ * missing (3.9) or not a frozenset. */
+static FA_RACY_READ PyObject *
+stdlib_module_names(void)
+{
+    static const char key_name[] = "stdlib_module_names";
+    if (!obj_ok(fa.sysdict, &PyDict_Type)) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(fa.sysdict, &pos, &key, &value)) {
+        if (ascii_equal(key, key_name, sizeof(key_name) - 1)) {
+            return obj_ok(value, &PyFrozenSet_Type) ? value : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* signal-safe (probed): is `key` in the frozenset `names`?  Reads the hash
+ * table directly: PySet_Contains may hash, compare and raise. */
+static FA_RACY_READ int
+set_has_name(PyObject *names, PyObject *key)
+{
+    PySetObject *set = (PySetObject *)names;
+    PyASCIIObject *a = (PyASCIIObject *)key;
+    if (!ptr_ok(set->table) || !a->state.compact || !a->state.ascii) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i <= set->mask; i++) {
+        PyObject *item = set->table[i].key;
+        if (item != NULL && ptr_ok(item)
+            && ascii_equal(item, (const char *)(a + 1), (size_t)a->length)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* signal-safe (probed): is this sys.modules entry an extension module?
+ * CPython's test is a module made from a PyModuleDef with a method table;
+ * the text format drops the method table part, so that a module without
+ * module-level functions (pybind11 makes them) is listed too.  This package
+ * counts under the name "faulthandler", the built-in it stands in for when
+ * a program puts it in sys.modules under that name. */
+static FA_RACY_READ int
+is_extension_module(const fa_dump *d, PyObject *key, PyObject *value)
+{
+    static const char stand_in[] = "faulthandler";
+    if (value == fa.package) {
+        return ascii_equal(key, stand_in, sizeof(stand_in) - 1);
+    }
+    if (!PyModule_Check(value)) {
+        return 0;
+    }
+    PyModuleDef *def = PyModule_GetDef(value);
+    return ptr_ok(def) && (!d->strict || def->m_methods != NULL);
+}
+
 /* signal-safe (probed): third-party extension modules in sys.modules, as
- * CPython 3.10+ lists them.  PyDict_Next reads the table without allocating. */
+ * CPython 3.10+ lists them, with sys.stdlib_module_names read now.
+ * PyDict_Next reads the table without allocating. */
 static FA_RACY_READ void
 step_extension_modules(fa_dump *d, void *arg)
 {
@@ -1563,16 +1737,13 @@ step_extension_modules(fa_dump *d, void *arg)
         }
         return;
     }
+    PyObject *stdlib = stdlib_module_names();
     Py_ssize_t pos = 0, count = 0;
     PyObject *key, *value;
     while (PyDict_Next(modules, &pos, &key, &value)) {
-        if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
-            || !PyModule_Check(value) || PyModule_GetDef(value) == NULL) {
-            continue;
-        }
-        PyASCIIObject *a = (PyASCIIObject *)key;
-        if (a->state.compact && a->state.ascii
-            && is_stdlib_name((const char *)(a + 1), (size_t)a->length)) {
+        if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value) || !is_extension_module(d, key, value)
+            || (stdlib != NULL && set_has_name(stdlib, key))
+            || (!d->strict && is_hidden_name(key))) {
             continue;
         }
         if (d->json) {
@@ -1617,8 +1788,17 @@ typedef struct {
     int skip;                   /* innermost frames of the caller not shown */
 } fa_event;
 
-/* signal-safe: the lines before the threads.  A fatal dump keeps CPython's
- * first line so that existing log parsers still match it. */
+/* signal-safe: did the kernel give a fault address worth printing? */
+static int
+event_has_fault_address(const fa_event *ev)
+{
+    return ev->si && !sent_by_process(ev->si)
+           && (ev->signum == SIGSEGV || ev->signum == SIGBUS
+               || ev->signum == SIGFPE || ev->signum == SIGILL);
+}
+
+/* signal-safe: the lines before the threads: CPython's first line (and,
+ * for a fatal error, its blank line), or the opening of the JSON object. */
 static void
 dump_header(fa_dump *d, const fa_event *ev)
 {
@@ -1631,9 +1811,7 @@ dump_header(fa_dump *d, const fa_event *ev)
         }
     }
     const char *code = ev->si ? si_code_text(ev->signum, ev->si->si_code) : NULL;
-    int has_addr = ev->si && !sent_by_process(ev->si)
-                   && (ev->signum == SIGSEGV || ev->signum == SIGBUS
-                       || ev->signum == SIGFPE || ev->signum == SIGILL);
+    int has_addr = event_has_fault_address(ev);
     if (d->json) {
         w_puts(w, "{\"event\":\"");
         w_puts(w, event_names[ev->event]);
@@ -1686,12 +1864,23 @@ dump_header(fa_dump *d, const fa_event *ev)
     if (ev->event == EV_FATAL) {
         w_puts(w, "Fatal Python error: ");
         w_puts(w, fatal_name ? fatal_name : "unknown signal");
-        w_putc(w, '\n');
+        w_puts(w, "\n\n");
     }
     else if (ev->event == EV_TIMEOUT) {
         w_puts(w, ev->timeout_header);
         w_putc(w, '\n');
     }
+}
+
+/* signal-safe: our lines, after the Python frames where CPython's parsers
+ * do not look: the signal and its origin, then the process. */
+static void
+dump_trailer(fa_dump *d, const fa_event *ev)
+{
+    fa_writer *w = &d->w;
+    const char *code = ev->si ? si_code_text(ev->signum, ev->si->si_code) : NULL;
+    int has_addr = event_has_fault_address(ev);
+    w_putc(w, '\n');
     if (ev->signum > 0) {
         w_puts(w, "Signal: ");
         if (signal_name(ev->signum)) {
@@ -1727,7 +1916,7 @@ dump_header(fa_dump *d, const fa_event *ev)
     format_utc(now, 1);
     w_puts(w, ", time ");
     w_puts(w, now);
-    w_puts(w, "\n\n");
+    w_putc(w, '\n');
 }
 
 /* signal-safe (probed): only read which thread state comes next. */
@@ -1764,10 +1953,35 @@ step_scan_threads(fa_dump *d, void *arg)
     }
 }
 
-/* signal-safe: all the threads, the first one being the calling thread (or,
- * for a timeout, the main thread), then the rest newest first, up to
- * max_threads.  Threads come and go while we look, so every thread state is
- * read inside a probe and a list that changes under us just ends early. */
+/* signal-safe: CPython's order: from the newest thread to the oldest, the
+ * calling thread marked where it stands, "..." past max_threads. */
+static void
+dump_threads_cpython(fa_dump *d, const fa_event *ev, const fa_thread_scan *sc)
+{
+    long shown = 0;
+    PyThreadState *ts = sc->head;
+    for (long seen = 0; ts != NULL && seen < sc->total; seen++) {
+        if (shown > 0) {
+            w_putc(&d->w, '\n');
+        }
+        if (shown >= fa.max_threads) {
+            w_puts(&d->w, "...\n");
+            break;
+        }
+        fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, NULL};
+        if (!dump_thread(d, &st, st.is_current ? ev->skip : 0)) {
+            break;
+        }
+        ts = st.next;
+        shown++;
+    }
+}
+
+/* signal-safe: our order: the calling thread first (for a timeout, the main
+ * thread), then the rest newest first, up to max_threads, so that the thread
+ * that matters comes first in a log cut short and no limit can leave it out.
+ * Threads come and go while we look, so every thread state is read inside a
+ * probe and a list that changes under us just ends early. */
 static void
 dump_threads(fa_dump *d, const fa_event *ev)
 {
@@ -1781,15 +1995,26 @@ dump_threads(fa_dump *d, const fa_event *ev)
     if (d->json) {
         w_puts(w, "\"threads\":[");
     }
-    if (first != NULL && (ev->all_threads || first == sc.current)) {
-        fa_thread_step st = {first, first == sc.current, first == sc.main, ev->all_threads,
-                             NULL, NULL};
-        shown += dump_thread(d, &st, ev->skip);
+    if (!ev->all_threads) {
+        /* the "Stack" block: the calling thread; for faulthandler 1.x's
+         * timeout without all_threads, the main thread */
+        first = sc.current ? sc.current : (ev->event == EV_TIMEOUT ? sc.main : NULL);
+        fa_thread_step st = {first, first == sc.current, first == sc.main, 0, NULL, NULL};
+        if (first != NULL) {
+            shown += dump_thread(d, &st, ev->skip);
+        }
+        else if (!d->json && !d->strict) {
+            w_puts(w, "Stack (most recent call first):\n  <no Python frame>\n");
+        }
     }
-    else if (!ev->all_threads && !d->json) {
-        w_puts(w, "Stack (most recent call first):\n  <no Python frame>\n");
+    else if (d->strict) {
+        dump_threads_cpython(d, ev, &sc);
     }
-    if (ev->all_threads) {
+    else {
+        if (first != NULL) {
+            fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, NULL};
+            shown += dump_thread(d, &st, ev->skip);
+        }
         PyThreadState *ts = sc.head;
         for (long seen = 0; ts != NULL && seen < sc.total; seen++) {
             if (shown >= fa.max_threads) {
@@ -1837,22 +2062,27 @@ dump_to_fd(fa_dump *d, const fa_event *ev)
         if (d->json) {
             w_puts(w, "}\n");
         }
-        else {
-            w_putc(w, '\n');
+        else if (!d->strict) {
+            dump_trailer(d, ev);
         }
         w_flush(w);
         return;
     }
     if (!d->json) {
+        /* CPython's layout, then ours after the Python frames: the C stack
+         * (which CPython prints from 3.14) and the extension modules (from
+         * 3.10) come last, where CPython has them */
         dump_threads(d, ev);
-        if (ev->c_stack) {
+        if (!d->strict) {
+            dump_trailer(d, ev);
+        }
+        if (ev->c_stack && (!d->strict || PY_VERSION_HEX >= 0x030E0000)) {
             w_putc(w, '\n');
             dump_c_stack(d, ev->pc);
         }
-        if (ev->event == EV_FATAL) {
+        if (ev->event == EV_FATAL && (!d->strict || PY_VERSION_HEX >= 0x030A0000)) {
             dump_extension_modules(d);
         }
-        w_putc(w, '\n');
     }
     else {
         dump_threads(d, ev);
@@ -2241,6 +2471,7 @@ watchdog_main(void *arg)
         char header[sizeof(fa.wd_header)];
         memcpy(header, fa.wd_header, sizeof(header));
         int do_exit = fa.wd_exit;
+        int all_threads = fa.wd_all_threads;
         if (fa.wd_repeat) {
             long long us = fa.wd_timeout_us;
             fa.wd_deadline.tv_sec += (time_t)(us / 1000000);
@@ -2258,7 +2489,7 @@ watchdog_main(void *arg)
         pthread_mutex_unlock(&fa.wd_mutex);
 
         int locked = dump_lock_acquire(5000);
-        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, 1, 0, 0};
+        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0};
         dump_to_dest(&dest, &ev, &fa.wd_abort);
         dump_lock_release(locked);
         if (do_exit && !__atomic_load_n(&fa.wd_abort, __ATOMIC_ACQUIRE)) {
@@ -2393,6 +2624,12 @@ py_setup(PyObject *self, PyObject *args)
     Py_XSETREF(fa.stdlib_names, stdlib_names);
     fa.interp = PyInterpreterState_Get();
     fa.modules = PySys_GetObject("modules");
+    PyObject *sys = PyImport_AddModule("sys");
+    fa.sysdict = sys ? PyModule_GetDict(sys) : NULL;
+    fa.package = PyImport_AddModule("faulthandler_auto");
+    if (fa.sysdict == NULL || fa.package == NULL) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -2524,7 +2761,9 @@ py_dump_later(PyObject *self, PyObject *args)
     int repeat, do_exit;
     PyObject *dest_obj;
     const char *header;
-    if (!PyArg_ParseTuple(args, "LpOps", &timeout_us, &repeat, &dest_obj, &do_exit, &header)) {
+    int all_threads = 1;
+    if (!PyArg_ParseTuple(args, "LpOps|p", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
+                          &all_threads)) {
         return NULL;
     }
     if (timeout_us <= 0) {
@@ -2547,6 +2786,7 @@ py_dump_later(PyObject *self, PyObject *args)
         fa.wd_timeout_us = timeout_us;
         fa.wd_repeat = repeat;
         fa.wd_exit = do_exit;
+        fa.wd_all_threads = all_threads;
         fa_strlcpy(fa.wd_header, header, sizeof(fa.wd_header));
         watchdog_set_deadline_locked();
         fa.wd_generation++;
@@ -2798,14 +3038,34 @@ py_secure_mode(PyObject *self, PyObject *unused)
 #  define FA_REAL_FAULT
 #endif
 
-static FA_REAL_FAULT PyObject *
-py_sigsegv(PyObject *self, PyObject *unused)
+static FA_REAL_FAULT void
+read_null(void)
 {
-    (void)self;
-    (void)unused;
     volatile int *null = NULL;
     *null = 1;
     raise(SIGSEGV);
+}
+
+/* sigsegv(release_gil=False), faulthandler 1.x's signature: with the GIL
+ * released the crash happens in a thread that holds no GIL, as in a C
+ * library called without it. */
+static PyObject *
+py_sigsegv(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"release_gil", NULL};
+    int release_gil = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:sigsegv", keywords, &release_gil)) {
+        return NULL;
+    }
+    if (release_gil) {
+        Py_BEGIN_ALLOW_THREADS
+        read_null();
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        read_null();
+    }
     Py_RETURN_NONE;
 }
 
@@ -2921,7 +3181,7 @@ static PyMethodDef native_methods[] = {
     {"dump_traceback", py_dump_traceback, METH_VARARGS, "dump_traceback(dest, all_threads)"},
     {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
     {"dump_traceback_later", py_dump_later, METH_VARARGS,
-     "dump_traceback_later(timeout_us, repeat, dest, exit, header)"},
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header, all_threads=True)"},
     {"cancel_dump_traceback_later", py_cancel_later, METH_NOARGS, NULL},
     {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
     {"register", py_register, METH_VARARGS, "register(signum, dest, all_threads, chain)"},
@@ -2930,7 +3190,8 @@ static PyMethodDef native_methods[] = {
      "run_thread(name, function, *args, **kwargs)"},
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
-    {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
+    {"sigsegv", (PyCFunction)(void (*)(void))py_sigsegv, METH_VARARGS | METH_KEYWORDS,
+     "sigsegv(release_gil=False)"},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
     {"sigbus", py_sigbus, METH_NOARGS, NULL},
     {"sigill", py_sigill, METH_NOARGS, NULL},

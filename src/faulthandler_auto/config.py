@@ -106,8 +106,8 @@ def _parse_limit(value, key, warnings):
 
 def _parse_format(value, key, warnings):
     text = value.strip().lower()
-    if text not in ("text", "json"):
-        raise ValueError("unknown format; accepted: text, json (any case)")
+    if text not in ("text", "cpython", "json"):
+        raise ValueError("unknown format; accepted: text, cpython, json (any case)")
     return text
 
 
