@@ -63,6 +63,9 @@
 #endif
 #if defined(__GLIBC__) || defined(__APPLE__)
 #  include <execinfo.h>
+#endif
+#ifdef __GLIBC__
+#  include <link.h>
 #  define FA_HAVE_BACKTRACE 1
 #endif
 
@@ -1543,6 +1546,54 @@ dump_thread(fa_dump *d, fa_thread_step *st, int skip)
     return 1;
 }
 
+#ifdef FA_HAVE_BACKTRACE
+/* signal-safe (but for the loader's lock, as in dump_c_stack): one C frame
+ * in CPython 3.14's words: relative to the symbol, or when dladdr names none
+ * to the file's load bias (none for a non-PIE executable). */
+static void
+cpython_c_frame(fa_writer *w, void *pc)
+{
+    Dl_info found;
+    const Dl_info *info = &found;
+#ifdef __GLIBC__
+    struct link_map *map = NULL;
+    if (dladdr1(pc, &found, (void **)&map, RTLD_DL_LINKMAP) == 0) {
+        info = NULL;
+    }
+    else if (map != NULL) {
+        found.dli_fbase = (void *)map->l_addr;
+    }
+#else
+    if (dladdr(pc, &found) == 0) {
+        info = NULL;
+    }
+#endif
+    if (info == NULL || info->dli_fname == NULL || info->dli_fname[0] == '\0') {
+        w_puts(w, "  Binary file '<unknown>' [0x");
+        w_hex(w, (uintptr_t)pc, 0);
+        w_puts(w, "]\n");
+        return;
+    }
+    uintptr_t base = (uintptr_t)(info->dli_sname ? info->dli_saddr : info->dli_fbase);
+    w_puts(w, "  Binary file \"");
+    w_puts(w, info->dli_fname);
+    w_putc(w, '"');
+    if (info->dli_sname != NULL || base != 0) {
+        w_puts(w, ", at ");
+        w_puts(w, info->dli_sname ? info->dli_sname : "");
+        w_putc(w, (uintptr_t)pc >= base ? '+' : '-');
+        uintptr_t off = (uintptr_t)pc >= base ? (uintptr_t)pc - base : base - (uintptr_t)pc;
+        if (off != 0) {
+            w_puts(w, "0x");   /* printf's %#tx */
+        }
+        w_hex(w, off, 0);
+    }
+    w_puts(w, " [0x");
+    w_hex(w, (uintptr_t)pc, 0);
+    w_puts(w, "]\n");
+}
+#endif
+
 /* signal-safe: the native stack of the calling thread, from `pc` (the
  * faulting instruction) when it is known, else after our own frames. */
 static void
@@ -1594,6 +1645,10 @@ dump_c_stack(fa_dump *d, uintptr_t pc)
             w_puts(w, "\"}");
             continue;
         }
+        if (d->strict) {
+            cpython_c_frame(w, frames[i]);
+            continue;
+        }
         w_puts(w, "  Binary file \"");
         w_puts(w, file ? file : "<unknown>");
         w_putc(w, '"');
@@ -1611,7 +1666,7 @@ dump_c_stack(fa_dump *d, uintptr_t pc)
         w_putc(w, ']');
     }
     else if (n <= start) {
-        w_puts(w, "  <no C frame>\n");
+        w_puts(w, d->strict ? "  <system returned no stack trace>\n" : "  <no C frame>\n");
     }
 #else
     (void)pc;
