@@ -1,0 +1,39 @@
+/* facts.h - what a dump says about the process: its name, Python version,
+ * modules, the time, and the words for signals, fault codes and errnos.
+ * Everything but fa_process_setup is signal-safe. */
+#ifndef FA_FACTS_H
+#define FA_FACTS_H
+
+#include "common.h"
+
+FA_HIDDEN_BEGIN
+
+/* Captured when enabling, printed in every dump; written only by
+ * fa_process_setup. */
+typedef struct {
+    PyInterpreterState *interp;
+    char prog[256];
+    char python[64];
+    PyObject *modules;          /* sys.modules, borrowed: lives as long as interp */
+    PyObject *sysdict;          /* sys.__dict__, borrowed: where stdlib_module_names is read */
+    PyObject *package;          /* this package, borrowed: only compared, never read */
+    PyObject *hidden_names;     /* bytes: NUL-separated names the text format leaves out of
+                                   "Extension modules" besides sys.stdlib_module_names */
+} fa_process_facts;
+
+extern fa_process_facts fa_process;
+
+int fa_process_setup(const char *prog, const char *python, PyObject *hidden_names);
+int is_hidden_name(PyObject *key);
+PyObject *stdlib_module_names(void);
+int set_has_name(PyObject *names, PyObject *key);
+int is_stand_in(PyObject *key, PyObject *value);
+void format_utc(char out[21], int iso);
+const char *signal_name(int signum);
+const char *si_code_text(int signum, int code);
+int sent_by_process(const siginfo_t *si);
+const char *errno_name(int err);
+
+FA_HIDDEN_END
+
+#endif

@@ -1,0 +1,549 @@
+/* walk.c - the dump walk: it reads the threads, frames and modules of the
+ * process, each read inside a probe, and hands what it finds to the
+ * emitter of the dump's format (emit.h).  Everything here is signal-safe.
+ */
+#include "dump.h"
+#include "emit.h"
+#include "facts.h"
+#include "fatal.h"
+#include "frames.h"
+#include "gcstate.h"
+#include "threads.h"
+#include "util.h"
+
+#ifdef __linux__
+#  include <fcntl.h>
+#  include <sys/prctl.h>
+#endif
+#include <pthread.h>
+
+#define FA_MAX_TSTATES 100000      /* a longer thread list is taken as a loop */
+
+/* output options, set with the GIL by fa_set_output, read by dumps */
+static struct {
+    int format;
+    long max_frames;
+    long max_threads;
+} output = {FMT_TEXT, 100, 100};
+
+/* one dump at a time: the kernel thread id of the dumping thread, or 0 */
+static pid_t dump_owner;
+
+/* Not signal-safe in principle (a dump may read it meanwhile); called with
+ * the GIL, and a dump reads each field once. */
+void
+fa_set_output(int format, long max_frames, long max_threads)
+{
+    output.format = format;
+    output.max_frames = max_frames;
+    output.max_threads = max_threads;
+}
+
+/* signal-safe: take the process-wide dump flag.  A thread that wants to
+ * dump while another writes a dump waits for it (bounded), so dumps never
+ * interleave; a thread that already holds it (a signal arriving during its
+ * own dump) goes on at once.  Returns 1 if taken, to be given back, else 0. */
+int
+dump_lock_acquire(long wait_ms)
+{
+    pid_t me = fa_gettid();
+    if (__atomic_load_n(&dump_owner, __ATOMIC_ACQUIRE) == me) {
+        return 0;
+    }
+    for (long waited = 0;; waited++) {
+        pid_t expected = 0;
+        if (__atomic_compare_exchange_n(&dump_owner, &expected, me, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            return 1;
+        }
+        if (waited >= wait_ms) {
+            return 0;
+        }
+        fa_sleep_ms(1);
+    }
+}
+
+/* signal-safe: atomic loads and stores only */
+void
+dump_lock_release(int taken)
+{
+    if (taken) {
+        __atomic_store_n(&dump_owner, 0, __ATOMIC_RELEASE);
+    }
+}
+
+/* In a forked child no other thread is left to hold the dump flag. */
+void
+fa_dump_after_fork(void)
+{
+    dump_owner = 0;
+}
+
+/* signal-safe: w_init (fstat) and gettid */
+void
+dump_init(fa_dump *d, int fd, int *abort)
+{
+    w_init(&d->w, fd, abort);
+    d->tid = fa_gettid();
+    d->emit = output.format == FMT_JSON ? &fa_emit_json
+              : output.format == FMT_CPYTHON ? &fa_emit_cpython : &fa_emit_text;
+    d->max_frames = output.max_frames;
+    d->max_threads = output.max_threads;
+    d->nthreads = 0;
+}
+
+/* signal-safe: write one whole dump to `fd`. */
+void
+dump_to_fd(fa_dump *d, const fa_event *ev)
+{
+    d->emit->document(d, ev);
+    w_flush(&d->w);
+}
+
+/* signal-safe: what a dump says about its event and the process; `now`
+ * holds the time it points to. */
+static void
+header_info(fa_header_info *h_out, const fa_event *ev, char now[21])
+{
+    format_utc(now, 1);
+    fa_header_info h;
+    memset(&h, 0, sizeof(h));
+    h.event = ev->event;
+    h.signum = ev->signum;
+    h.signame = ev->signum > 0 ? signal_name(ev->signum) : NULL;
+    h.fatal_error = fa_fatal_error_name(ev->signum);
+    h.timeout_header = ev->timeout_header;
+    h.si_code = ev->si ? si_code_text(ev->signum, ev->si->si_code) : NULL;
+    h.has_addr = ev->si && !sent_by_process(ev->si)
+                 && (ev->signum == SIGSEGV || ev->signum == SIGBUS
+                     || ev->signum == SIGFPE || ev->signum == SIGILL);
+    h.fault_addr = h.has_addr ? (uintptr_t)ev->si->si_addr : 0;
+    h.has_sender = sent_by_process(ev->si);
+    if (h.has_sender) {
+        h.sender_pid = (unsigned long long)ev->si->si_pid;
+        h.sender_uid = (unsigned long long)ev->si->si_uid;
+    }
+    h.pid = (unsigned long long)getpid();
+    h.time = now;
+    h.python = fa_process.python;
+    h.prog = fa_process.prog;
+    *h_out = h;
+}
+
+/* signal-safe: the lines before the threads (CPython's first line). */
+void
+walk_header(fa_dump *d, const fa_event *ev)
+{
+    char now[21];
+    fa_header_info h;
+    header_info(&h, ev, now);
+    d->emit->header(&d->w, &h);
+}
+
+/* signal-safe: our lines after the Python frames. */
+void
+walk_trailer(fa_dump *d, const fa_event *ev)
+{
+    char now[21];
+    fa_header_info h;
+    header_info(&h, ev, now);
+    d->emit->trailer(&d->w, &h);
+}
+
+typedef struct {
+    fa_frame *top;
+    long total;                 /* shown frames, -1 if the chain breaks */
+} fa_count;
+
+/* signal-safe (probed): count the shown frames of a chain. */
+static FA_RACY_READ void
+step_count(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_count *c = arg;
+    fa_frame copy;
+    long n = 0;
+    c->total = -1;
+    for (long steps = 0; steps <= FA_MAX_CHAIN; steps++) {
+        if (c->top == NULL) {
+            c->total = n;
+            return;
+        }
+        int ok = frame_check(c->top, &copy);
+        if (ok < 0) {
+            return;
+        }
+        n += ok;
+        c->top = frame_back(&copy);
+    }
+}
+
+typedef struct {
+    fa_frame *f;
+    fa_frame copy;
+    int shown;                  /* frame_check's verdict */
+    long index;                 /* frames printed before this one */
+} fa_frame_step;
+
+/* signal-safe (probed): copy one frame. */
+static FA_RACY_READ void
+step_frame_check(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_frame_step *st = arg;
+    st->shown = frame_check(st->f, &st->copy);
+}
+
+/* signal-safe (probed): read one frame copy and print it; the emitter's
+ * reads of its strings are inside this probe too. */
+static FA_RACY_READ void
+step_frame_print(fa_dump *d, void *arg)
+{
+    fa_frame_step *st = arg;
+    PyCodeObject *code = frame_code(&st->copy);
+    fa_frame_info info;
+    info.has_code = code != NULL;
+    info.filename = code != NULL ? code->co_filename : NULL;
+    info.name = code != NULL ? code->co_name : NULL;
+    info.line = code != NULL ? frame_line(&st->copy, code) : -1;
+    info.index = st->index;
+    d->emit->frame(&d->w, &info);
+}
+
+/* signal-safe: the frames of one thread, innermost first.  Past max_frames
+ * it shows the innermost and outermost frames and how many it left out;
+ * CPython's walk shows the innermost ones only. */
+static void
+walk_frames(fa_dump *d, fa_frame *top, int skip)
+{
+    const fa_emitter *e = d->emit;
+    fa_count c = {top, -1};
+    (void)probed(d, step_count, &c);
+    long total = c.total;
+    if (total > 0) {
+        total = total > skip ? total - skip : 0;
+    }
+    long max = d->max_frames;
+    long inner = total, omitted = 0;
+    if (total > max) {
+        inner = e->cpython ? max : (max + 1) / 2;
+        omitted = total - inner - (e->cpython ? 0 : max / 2);
+    }
+    e->frames_begin(&d->w, total);
+    long i = 0, printed = 0;
+    int unreadable = 0;
+    fa_frame_step st;
+    for (st.f = top; st.f != NULL; st.f = frame_back(&st.copy)) {
+        if (!probed(d, step_frame_check, &st) || st.shown < 0) {
+            unreadable = 1;
+            break;
+        }
+        if (st.shown == 0) {
+            continue;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        if (total >= 0 && i >= inner && i < inner + omitted) {
+            if (i == inner) {
+                e->frames_gap(&d->w, omitted);
+            }
+            if (e->cpython) {
+                break;
+            }
+            i++;
+            continue;
+        }
+        if (printed >= max) {
+            /* the chain broke further down, or grew since it was counted */
+            break;
+        }
+        st.index = printed;
+        if (!probed(d, step_frame_print, &st)) {
+            unreadable = 1;
+            break;
+        }
+        printed++;
+        i++;
+    }
+    e->frames_end(&d->w, omitted, unreadable);
+}
+
+typedef struct {
+    PyThreadState *ts;
+    int is_current, is_main, all_threads;
+    fa_frame *top;              /* out: its innermost frame */
+    PyThreadState *next;        /* out: the next thread state */
+} fa_thread_step;
+
+#if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
+/* signal-safe: the kernel's name of thread `tid` (what pthread_getname_np
+ * returns, and CPython 3.14+ prints), read with open/read/close; "" when
+ * unknown. */
+static void
+os_thread_name(unsigned long tid, char out[FA_NAME_SIZE])
+{
+    char digits[24], path[64] = "/proc/self/task/";
+    int i = (int)sizeof(digits);
+    do {
+        digits[--i] = (char)('0' + tid % 10);
+        tid /= 10;
+    } while (tid);
+    size_t n = strlen(path);
+    memcpy(path + n, digits + i, sizeof(digits) - (size_t)i);
+    memcpy(path + n + sizeof(digits) - (size_t)i, "/comm", 6);  /* 16 + 20 + 6 fit */
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    ssize_t len;
+    do {
+        len = read(fd, out, FA_NAME_SIZE - 1);
+    } while (len < 0 && errno == EINTR);
+    close(fd);
+    len = len < 0 ? 0 : len;
+    while (len > 0 && out[len - 1] == '\n') {
+        len--;
+    }
+    out[len] = '\0';
+}
+#endif
+
+/* signal-safe (probed): read a thread's state and begin it in the output. */
+static FA_RACY_READ void
+step_thread_begin(fa_dump *d, void *arg)
+{
+    fa_thread_step *st = arg;
+    PyThreadState *ts = st->ts;
+    fa_thread_info info;
+    info.ident = ts->thread_id;
+    st->top = thread_top_frame(ts);
+    st->next = ts->next;
+    info.name = thread_name(info.ident, st->is_main);
+    char own[16];
+#ifdef PR_GET_NAME
+    /* prctl is a bare system call: safe here, unlike pthread_getname_np */
+    if (info.name == NULL && st->is_current && prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
+        own[15] = '\0';
+        info.name = own;
+    }
+#else
+    (void)own;
+#endif
+    info.name_len = info.name ? fa_strnlen(info.name, FA_NAME_SIZE) : 0;
+    info.os_name = NULL;
+#if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
+    char os_name[FA_NAME_SIZE];
+    if (d->emit->cpython && st->all_threads) {
+        os_thread_name(ts->native_thread_id, os_name);
+        info.os_name = os_name;
+    }
+#endif
+    info.is_current = st->is_current;
+    info.all_threads = st->all_threads;
+    info.gc_collecting = st->is_current && st->all_threads
+                         && fa_gc_collecting(fa_process.interp);
+    info.index = d->nthreads;
+    d->emit->thread_begin(&d->w, &info);
+}
+
+/* signal-safe: one thread, then st->next is the thread state after it;
+ * returns 0 when the thread could not be read (it ended while we looked). */
+static int
+walk_thread(fa_dump *d, fa_thread_step *st, int skip)
+{
+    if (!probed(d, step_thread_begin, st)) {
+        return 0;
+    }
+    d->nthreads++;
+    walk_frames(d, st->top, st->is_current ? skip : 0);
+    d->emit->thread_end(&d->w);
+    return 1;
+}
+
+/* signal-safe (probed): only read which thread state comes next. */
+static FA_RACY_READ void
+step_next_thread(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_thread_step *st = arg;
+    st->next = st->ts->next;
+}
+
+typedef struct {
+    PyThreadState *head;
+    PyThreadState *current;     /* the calling thread's state */
+    PyThreadState *main;        /* the oldest, last in the list */
+    long total;
+} fa_thread_scan;
+
+/* signal-safe (probed): walk the thread list once. */
+static FA_RACY_READ void
+step_scan_threads(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_thread_scan *sc = arg;
+    unsigned long self = (unsigned long)pthread_self();
+    PyInterpreterState *interp = fa_process.interp;
+    sc->head = interp ? PyInterpreterState_ThreadHead(interp) : NULL;
+    for (PyThreadState *ts = sc->head; ptr_ok(ts) && sc->total < FA_MAX_TSTATES; ts = ts->next) {
+        if (ts->thread_id == self) {
+            sc->current = ts;
+        }
+        sc->main = ts;
+        sc->total++;
+    }
+}
+
+/* signal-safe: CPython's order: from the newest thread to the oldest, the
+ * calling thread marked where it stands, cut after max_threads. */
+static void
+walk_threads_cpython(fa_dump *d, const fa_event *ev, const fa_thread_scan *sc)
+{
+    const fa_emitter *e = d->emit;
+    long shown = 0;
+    PyThreadState *ts = sc->head;
+    for (long seen = 0; ts != NULL && seen < sc->total; seen++) {
+        if (shown > 0) {
+            e->between_threads(&d->w);
+        }
+        if (shown >= d->max_threads) {
+            break;
+        }
+        fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, NULL};
+        if (!walk_thread(d, &st, st.is_current ? ev->skip : 0)) {
+            break;
+        }
+        ts = st.next;
+        shown++;
+    }
+    e->threads_end(&d->w, sc->total > shown ? sc->total - shown : 0);
+}
+
+/* signal-safe: all the threads, the first one being the calling thread (or,
+ * for a timeout, the main thread), then the rest newest first, up to
+ * max_threads: the thread that matters comes first in a log cut short, and
+ * no limit can leave it out.  Threads come and go while we look, so every
+ * thread state is read inside a probe and a list that changes under us
+ * just ends early. */
+void
+walk_threads(fa_dump *d, const fa_event *ev)
+{
+    const fa_emitter *e = d->emit;
+    fa_thread_scan sc = {NULL, NULL, NULL, 0};
+    if (!probed(d, step_scan_threads, &sc)) {
+        sc.current = sc.main = NULL;
+    }
+    e->threads_begin(&d->w);
+    if (!ev->all_threads) {
+        /* the "Stack" block: the calling thread; for faulthandler 1.x's
+         * timeout without all_threads, the main thread */
+        PyThreadState *only = sc.current ? sc.current
+                              : ev->event == EV_TIMEOUT ? sc.main : NULL;
+        fa_thread_step st = {only, only == sc.current, only == sc.main, 0, NULL, NULL};
+        if (only != NULL) {
+            (void)walk_thread(d, &st, ev->skip);
+        }
+        else {
+            e->no_thread(&d->w, 0);
+        }
+        e->threads_end(&d->w, 0);
+        return;
+    }
+    if (e->cpython) {
+        walk_threads_cpython(d, ev, &sc);
+        return;
+    }
+    PyThreadState *first = sc.current ? sc.current : sc.main;
+    long shown = 0;
+    if (first != NULL) {
+        fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, NULL};
+        shown += walk_thread(d, &st, ev->skip);
+    }
+    else {
+        e->no_thread(&d->w, 1);
+    }
+    PyThreadState *ts = sc.head;
+    for (long seen = 0; ts != NULL && seen < sc.total; seen++) {
+        if (shown >= d->max_threads) {
+            break;
+        }
+        fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL};
+        if (ts == first) {
+            fa_thread_step skip_first = st;
+            if (!probed(d, step_next_thread, &skip_first)) {
+                break;
+            }
+            ts = skip_first.next;
+            continue;
+        }
+        e->between_threads(&d->w);
+        if (!walk_thread(d, &st, 0)) {
+            break;
+        }
+        ts = st.next;
+        shown++;
+    }
+    e->threads_end(&d->w, sc.total > shown ? sc.total - shown : 0);
+}
+
+/* signal-safe (probed): is this sys.modules entry an extension module?
+ * CPython's test is a module made from a PyModuleDef with a method table;
+ * our formats drop the method table part, so that a module without
+ * module-level functions (pybind11 makes them) is listed too.  This package
+ * counts as "faulthandler" when it stands in for that built-in. */
+static FA_RACY_READ int
+is_extension_module(const fa_dump *d, PyObject *key, PyObject *value)
+{
+    if (value == fa_process.package) {
+        return is_stand_in(key, value);
+    }
+    if (!PyModule_Check(value)) {
+        return 0;
+    }
+    PyModuleDef *def = PyModule_GetDef(value);
+    return ptr_ok(def) && (!d->emit->cpython || def->m_methods != NULL);
+}
+
+/* signal-safe (probed): third-party extension modules in sys.modules, as
+ * CPython 3.10+ lists them, with sys.stdlib_module_names read now; our own
+ * core (and on 3.9 the standard library's) left out but by CPython's walk.
+ * PyDict_Next reads the table without allocating. */
+static FA_RACY_READ void
+step_extension_modules(fa_dump *d, void *arg)
+{
+    (void)arg;
+    const fa_emitter *e = d->emit;
+    PyObject *modules = fa_process.modules;
+    e->modules_begin(&d->w);
+    if (!obj_ok(modules, &PyDict_Type)) {
+        e->modules_end(&d->w, 0);
+        return;
+    }
+    PyObject *stdlib = stdlib_module_names();
+    Py_ssize_t pos = 0;
+    long count = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(modules, &pos, &key, &value)) {
+        if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
+            || !is_extension_module(d, key, value)
+            || (stdlib != NULL && set_has_name(stdlib, key))
+            || (!e->cpython && is_hidden_name(key))) {
+            continue;
+        }
+        e->module(&d->w, key, count);
+        count++;
+    }
+    e->modules_end(&d->w, count);
+}
+
+/* signal-safe: the probed step, or a constant when it faulted */
+void
+walk_extension_modules(fa_dump *d)
+{
+    if (!probed(d, step_extension_modules, NULL)) {
+        d->emit->modules_unreadable(&d->w);
+    }
+}
