@@ -16,8 +16,8 @@ extension, with its reason.
 """
 import json
 import re
+import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -149,3 +149,66 @@ def test_aliasing(venv_python, tmp_path, shim, env):
         assert outcome() == by_name
     finally:
         pth.unlink()
+
+
+# One program, run once with CPython's faulthandler and once with ours in the
+# cpython format: the outputs must be equal but for thread ids and C frames
+# (CPython's C stack starts in its own handler, ours at the fault).  This
+# also covers 3.14 and 3.15, where the sid root may lack the test suite.
+SAME_PROGRAM = """\
+import os, signal, sys, threading, time
+import faulthandler, faulthandler_auto
+ours = sys.argv[1] == "ours"
+if ours:
+    faulthandler_auto.set_format("cpython")
+fh = faulthandler_auto if ours else faulthandler
+ready, stop = threading.Event(), threading.Event()
+def waiter():
+    ready.set()
+    stop.wait()
+threading.Thread(target=waiter, name="waiter").start()
+ready.wait()
+def inner(what):
+    if what == "explicit":
+        fh.dump_traceback()
+        fh.dump_traceback(all_threads=False)
+    elif what == "signal":
+        fh.register(signal.SIGUSR1, all_threads=True)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        fh.register(signal.SIGUSR1, all_threads=False)
+        os.kill(os.getpid(), signal.SIGUSR1)
+    elif what == "timeout":
+        fh.dump_traceback_later(0.05, exit=True)
+        time.sleep(60)
+    else:
+        fh.enable(all_threads=what == "fatal")
+        (faulthandler_auto.sigsegv if ours else faulthandler._sigsegv)()
+def outer(what):
+    inner(what)
+try:
+    outer(sys.argv[2])
+finally:
+    stop.set()
+"""
+
+
+def normalized(text):
+    text = re.sub(r"0x[0-9a-f]+", "0x?", text)
+    return [line for line in text.splitlines() if not line.startswith("  Binary file ")]
+
+
+@pytest.mark.parametrize("what", ["explicit", "signal", "timeout", "fatal", "fatal_single"])
+def test_cpython_format_is_cpythons_output(venv_python, tmp_path, what):
+    script = tmp_path / "same.py"
+    script.write_text(SAME_PROGRAM)
+    outputs = {}
+    for who in ("cpython", "ours"):
+        proc = subprocess.run(
+            [str(venv_python), str(script), who, what], env=clean_environ(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+            errors="backslashreplace", timeout=120)
+        expected = {"fatal": -signal.SIGSEGV, "fatal_single": -signal.SIGSEGV, "timeout": 1}
+        assert proc.returncode == expected.get(what, 0), proc
+        outputs[who] = proc.stderr
+    assert "File " in outputs["cpython"], outputs
+    assert normalized(outputs["ours"]) == normalized(outputs["cpython"]), outputs
