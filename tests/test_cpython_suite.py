@@ -18,10 +18,12 @@ import json
 import re
 import signal
 import subprocess
+import sys
 
 import pytest
 
 from conftest import ROOT, clean_environ, site_packages
+from dumps import only_dump
 
 RUNNER = ROOT / "tests" / "scripts" / "cpython_suite.py"
 SHIM = "zz_faulthandler_auto_alias.pth"
@@ -212,3 +214,48 @@ def test_cpython_format_is_cpythons_output(venv_python, tmp_path, what):
         outputs[who] = proc.stderr
     assert "File " in outputs["cpython"], outputs
     assert normalized(outputs["ours"]) == normalized(outputs["cpython"]), outputs
+
+
+GC_CRASH = """\
+import gc, sys, faulthandler_auto
+faulthandler_auto.enable()
+class Cycle:
+    def __del__(self):
+        faulthandler_auto.sigsegv()
+a, b = Cycle(), Cycle()
+a.b, b.a = b, a
+a = b = None
+gc.collect()
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="CPython notes the GC from 3.10")
+def test_text_notes_garbage_collecting(run_py):
+    proc = run_py(GC_CRASH)
+    assert proc.returncode == -signal.SIGSEGV, proc
+    dump = only_dump(proc.stderr)
+    assert dump.current.lines[:2] == ["  Garbage-collecting", '  File "<string>", line 5 in __del__']
+
+
+EXTENSIONS = """\
+import sys, faulthandler_auto
+{names}
+faulthandler_auto.enable()
+faulthandler_auto.sigsegv()
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="sys.stdlib_module_names is 3.10+")
+@pytest.mark.parametrize("format", ["text", "cpython"])
+def test_stdlib_names_read_at_dump_time(run_py, format):
+    """As CPython: a program that empties sys.stdlib_module_names sees the
+    standard library's extension modules listed."""
+    proc = run_py(EXTENSIONS.format(names="sys.stdlib_module_names = frozenset()"),
+                  env={"PYTHONFAULTHANDLER_FORMAT": format})
+    assert proc.returncode == -signal.SIGSEGV, proc
+    names = only_dump(proc.stderr).extensions[0]
+    assert "sys" in names and "_signal" in names
+    # our own core only where CPython would list it
+    assert ("faulthandler_auto._native" in names) == (format == "cpython")
+    proc = run_py(EXTENSIONS.format(names=""), env={"PYTHONFAULTHANDLER_FORMAT": format})
+    assert "Extension modules: sys" not in proc.stderr, proc.stderr
