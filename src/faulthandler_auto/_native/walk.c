@@ -100,11 +100,13 @@ dump_to_fd(fa_dump *d, const fa_event *ev)
     w_flush(&d->w);
 }
 
-/* signal-safe: what a dump says about its event and the process; `now`
- * holds the time it points to. */
+/* signal-safe: what a dump says about its event and the process, handed
+ * to one part of the emitter (its header or its trailer). */
 static void
-header_info(fa_header_info *h_out, const fa_event *ev, char now[21])
+walk_info(fa_dump *d, const fa_event *ev,
+          void (*part)(fa_writer *w, const fa_header_info *h))
 {
+    char now[21];
     format_utc(now, 1);
     fa_header_info h;
     memset(&h, 0, sizeof(h));
@@ -127,27 +129,21 @@ header_info(fa_header_info *h_out, const fa_event *ev, char now[21])
     h.time = now;
     h.python = fa_process.python;
     h.prog = fa_process.prog;
-    *h_out = h;
+    part(&d->w, &h);
 }
 
 /* signal-safe: the lines before the threads (CPython's first line). */
 void
 walk_header(fa_dump *d, const fa_event *ev)
 {
-    char now[21];
-    fa_header_info h;
-    header_info(&h, ev, now);
-    d->emit->header(&d->w, &h);
+    walk_info(d, ev, d->emit->header);
 }
 
 /* signal-safe: our lines after the Python frames. */
 void
 walk_trailer(fa_dump *d, const fa_event *ev)
 {
-    char now[21];
-    fa_header_info h;
-    header_info(&h, ev, now);
-    d->emit->trailer(&d->w, &h);
+    walk_info(d, ev, d->emit->trailer);
 }
 
 typedef struct {
