@@ -1,0 +1,31 @@
+"""The C core's own tables say what the Python side says: the fatal signals
+it handles and the fields its path templates expand.  (The Python side
+checks and documents them; the core acts on them.)"""
+import signal
+
+import faulthandler_auto
+from faulthandler_auto import _native, config
+
+from dumps import FATAL_NAMES
+
+
+def test_fatal_signals_agree():
+    core = set(_native.FATAL_SIGNALS)
+    assert len(core) == len(_native.FATAL_SIGNALS) == 5
+    assert core == {getattr(signal, name) for name in config._FATAL_SIGNALS}
+    assert core == set(faulthandler_auto._FATAL_SIGNALS)
+    assert core == {getattr(signal, name) for name in FATAL_NAMES}
+
+
+def test_template_fields_agree():
+    assert _native.TEMPLATE_FIELDS == faulthandler_auto._TEMPLATE_FIELDS
+
+
+def test_every_template_field_expands(tmp_path):
+    """Each field the core lists is one it expands: a dump to a template made
+    of all of them lands in a file whose name holds no brace."""
+    template = str(tmp_path / "-".join("{%s}" % f for f in _native.TEMPLATE_FIELDS))
+    _native.dump_traceback(template.encode(), False, 0)
+    (written,) = tmp_path.iterdir()
+    assert "{" not in written.name and "}" not in written.name
+    assert written.read_text().startswith("Process: pid ")
