@@ -147,29 +147,33 @@ def _install_thread_hook():
         for thread in threading.enumerate():
             if thread is not main and thread.ident is not None:
                 _native.name_thread(thread.ident, thread.name)
+    # Looked up without getattr(..., default): a missing attribute costs an
+    # exception, and this runs at start-up.
+    starters = vars(_thread)
     for name in ("start_joinable_thread", "start_new_thread"):
-        start = getattr(_thread, name, None)
-        if start is None or getattr(start, "_faulthandler_auto", False):
+        start = starters.get(name)
+        if start is None or start.__module__ == __name__:  # not in this version, or ours
             continue
         wrapped = _wrap_thread_starter(start)
         setattr(_thread, name, wrapped)
         private = "_" + name
-        if threading is not None and getattr(threading, private, None) is start:
+        if threading is not None and vars(threading).get(private) is start:
             setattr(threading, private, wrapped)
 
 
 def _wrap_thread_starter(start):
-    import _functools
+    # types.MethodType, without importing types (or _functools for partial):
+    # a bound method is C, so calling one adds no Python frame.
+    method = type(_wrap_thread_starter.__get__(0))
 
     def starter(function, *args, **kwargs):
         thread = getattr(function, "__self__", None)
         name = getattr(thread, "name", None)
-        # partial and run_thread are C, so the thread's Python stack gains no
-        # frame of ours and its dump matches CPython's line for line
-        body = _functools.partial(_native.run_thread, name if isinstance(name, str) else "",
-                                  function)
+        # run_thread(name, function, ...) through two bound methods: the
+        # thread's Python stack gains no frame of ours, so its dump matches
+        # CPython's line for line
+        body = method(method(_native.run_thread, name if isinstance(name, str) else ""), function)
         return start(body, *args, **kwargs)
-    starter._faulthandler_auto = True
     starter.__name__ = start.__name__
     starter.__doc__ = start.__doc__
     return starter

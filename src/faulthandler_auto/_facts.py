@@ -46,15 +46,13 @@ DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
 PATH_MAX = 4095
 
 
-class Template(str):
-    """A path template that check_path_template() accepted: absolute, its
-    static directory part resolved.  The layers below use it as it is."""
-
-    __slots__ = ()
+# Templates check_path_template() returned: config checks a path once and the
+# API it hands the result to trusts it, without resolving it again.
+_checked = set()
 
 
 def check_path_template(path):
-    """Return ``path`` as the Template the core opens at dump time.
+    """Return ``path`` as the absolute template the core opens at dump time.
 
     Raises ValueError for an empty path, a NUL byte, an unknown ``{field}``
     or a path that is too long.  A path ending in ``/`` or naming an
@@ -63,7 +61,7 @@ def check_path_template(path):
     configured on purpose (``/var/run`` -> ``/run``) is followed once here;
     at dump time no link is ever followed.
     """
-    if isinstance(path, Template):
+    if isinstance(path, str) and path in _checked:
         return path
     path = os.fsdecode(os.fspath(path))
     if not path:
@@ -90,4 +88,5 @@ def check_path_template(path):
     path = os.path.join(os.path.realpath(head), path[len(head):].lstrip(os.sep))
     if len(os.fsencode(path)) > PATH_MAX:
         raise ValueError("path template longer than %d bytes" % PATH_MAX)
-    return Template(path)
+    _checked.add(path)
+    return path

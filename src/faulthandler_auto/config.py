@@ -4,7 +4,8 @@ The single owner of what each variable means.  Runs at interpreter start-up
 (called by _faulthandler_auto_startup), so it never raises for a bad value
 and imports nothing heavy (no `signal`, which pulls in `enum`: signal names
 are read from the built-in `_signal`).  Each value is checked once here; the
-API below trusts what it is given (a path arrives as a checked Template).
+API below trusts what it is given (a path arrives checked, see
+_facts.check_path_template).
 """
 import os
 import sys

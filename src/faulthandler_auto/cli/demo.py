@@ -82,7 +82,31 @@ def cmd_demo(args):
     package, config, error = load_package()
     if config is None:
         raise CLIError("faulthandler_auto cannot be imported here: %s" % error)
-    kind = args.kind
+    code, story, env, added = plan_child(args.kind, config)
+    cfg, _ = config.parse(env)
+    signum = cfg.signals[0] if args.kind == "signal" and cfg.signals else None
+    if args.kind == "signal" and signum is None:
+        raise CLIError("PYTHONFAULTHANDLER_SIGNAL=%s names no usable signal"
+                       % env.get(PREFIX + "_SIGNAL"))
+    out = sys.stdout
+    extra = ", ".join("%s=%s" % kv for kv in sorted(added.items()))
+    out.write("Running %s%s.\n" % (story, ", with " + extra if extra else ""))
+    out.flush()
+    child, stdout, stderr, files, stopped_by_us = run_child(code, env, cfg, signum)
+    found = show_output(files, stdout, stderr)
+    if stopped_by_us is not None and child.returncode == -stopped_by_us:
+        out.write("The child (pid %d) kept running after the dump; it was then stopped with %s.\n"
+                  % (child.pid, signal_name(stopped_by_us)))
+    else:
+        out.write("The child (pid %d) %s.\n" % (child.pid, how_it_ended(child.returncode)))
+    out.flush()
+    if not found:
+        raise CLIError("no dump appeared: check the setup with '%s status'" % PROG)
+    return 0
+
+
+def plan_child(kind, config):
+    """(the child's code, what it does in words, its environment, the variables added for it)."""
     env = dict(os.environ)
     added = {}
     if kind in _CRASHES:
@@ -103,23 +127,18 @@ def cmd_demo(args):
         code = _SIGNAL_CODE
         story = "a child interpreter that sleeps until it is sent the signal"
     env.update(added)
-    cfg, _ = config.parse(env)
-    signum = cfg.signals[0] if kind == "signal" and cfg.signals else None
-    if kind == "signal" and signum is None:
-        raise CLIError("PYTHONFAULTHANDLER_SIGNAL=%s names no usable signal"
-                       % env.get(PREFIX + "_SIGNAL"))
+    return code, story, env, added
 
-    out = sys.stdout
-    extra = ", ".join("%s=%s" % kv for kv in sorted(added.items()))
-    out.write("Running %s%s.\n" % (story, ", with " + extra if extra else ""))
-    out.flush()
 
+def run_child(code, env, cfg, signum):
+    """Run the child to its end (sending it `signum` once it is ready, if
+    given); (child, its stdout, its stderr, {dump file: bytes added},
+    the signal we stopped it with or None)."""
     pattern = before = None
     if cfg.path not in (None, "stdout"):
         before = file_sizes(template_glob(cfg.path, None))
-    cmd = [sys.executable, "-c", code]
     try:
-        child = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
+        child = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  preexec_fn=_no_core_file)
     except OSError as exc:
@@ -131,23 +150,8 @@ def cmd_demo(args):
         r.start()
     stopped_by_us = None
     try:
-        if kind == "signal":
-            deadline = time.monotonic() + 30
-            while b"ready\n" not in readers[0].get() and child.poll() is None:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.02)
-            if child.poll() is None and b"ready\n" in readers[0].get():
-                baseline = (len(readers[0].get()), len(readers[1].get()), 0)
-                child.send_signal(signum)
-                out.write("Sent %s to the child (pid %d).\n" % (signal_name(signum), child.pid))
-                out.flush()
-
-                def measure():
-                    files = new_bytes(pattern, before) if pattern else {}
-                    return (len(readers[0].get()), len(readers[1].get()),
-                            sum(len(v) for v in files.values()))
-                wait_quiet(measure, baseline, time.monotonic() + 10)
+        if signum is not None:
+            signal_when_ready(child, signum, readers, pattern, before)
             if child.poll() is None:
                 stopped_by_us = signal.SIGTERM
                 child.terminate()
@@ -161,11 +165,35 @@ def cmd_demo(args):
         for r in readers:
             r.join(5)
     stdout = readers[0].get()
-    stderr = readers[1].get()
-    if kind == "signal" and stdout.startswith(b"ready\n"):
+    if signum is not None and stdout.startswith(b"ready\n"):
         stdout = stdout[len(b"ready\n"):]
     files = new_bytes(pattern, before) if pattern else {}
+    return child, stdout, readers[1].get(), files, stopped_by_us
 
+
+def signal_when_ready(child, signum, readers, pattern, before):
+    """Send `signum` once the child says it is ready; wait until its output settles."""
+    deadline = time.monotonic() + 30
+    while b"ready\n" not in readers[0].get() and child.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    if child.poll() is not None or b"ready\n" not in readers[0].get():
+        return
+    baseline = (len(readers[0].get()), len(readers[1].get()), 0)
+    child.send_signal(signum)
+    sys.stdout.write("Sent %s to the child (pid %d).\n" % (signal_name(signum), child.pid))
+    sys.stdout.flush()
+
+    def measure():
+        files = new_bytes(pattern, before) if pattern else {}
+        return (len(readers[0].get()), len(readers[1].get()), sum(len(v) for v in files.values()))
+    wait_quiet(measure, baseline, time.monotonic() + 10)
+
+
+def show_output(files, stdout, stderr):
+    """Print what the child wrote; return where a dump was found."""
+    out = sys.stdout
     shown = []
     for name, data in sorted(files.items()):
         shown.append(("the file " + name, data))
@@ -180,17 +208,8 @@ def cmd_demo(args):
         sys.stdout.buffer.flush()
     if shown:
         out.write("----- end -----\n")
-
     markers = (b"Fatal Python error", b"Timeout (", b"most recent call first", b'"event"')
     found = [where for where, data in shown if any(m in data for m in markers)]
     if found:
         out.write("The dump was written to %s.\n" % " and ".join(found))
-    if stopped_by_us is not None and child.returncode == -stopped_by_us:
-        out.write("The child (pid %d) kept running after the dump; it was then stopped with %s.\n"
-                  % (child.pid, signal_name(stopped_by_us)))
-    else:
-        out.write("The child (pid %d) %s.\n" % (child.pid, how_it_ended(child.returncode)))
-    out.flush()
-    if not found:
-        raise CLIError("no dump appeared: check the setup with '%s status'" % PROG)
-    return 0
+    return found

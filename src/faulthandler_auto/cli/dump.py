@@ -113,8 +113,27 @@ def cmd_dump(args):
     if args.timeout <= 0:
         raise CLIError("--timeout must be greater than 0", 2)
     linux = os.path.isdir("/proc/self")
+    check_can_signal(pid, linux)
+    environ, why_no_env = read_environment(pid, linux)
+    check_hook_loaded(pid, linux)
+    cfg = target_config(pid, environ)
+    signum = choose_signal(args.signal, pid, environ, why_no_env, cfg, linux)
+    pattern, fd_path, where = dump_location(pid, cfg, linux)
+    if environ is None:
+        say("%s; assuming the dump goes to stderr" % why_no_env)
+    before = {}
+    if pattern:
+        before = file_sizes(pattern)
+    elif fd_path:
+        before = {fd_path: os.stat(fd_path).st_size}
+    wchar = _wchar(pid)
+    send(pid, signum)
+    wait_for_dump(pid, signum, args.timeout, pattern or fd_path, before, wchar, where, fd_path)
+    return 0
 
-    # 1. Is there such a process, and may we signal it?
+
+def check_can_signal(pid, linux):
+    """Is there such a process, and may we signal it?"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -130,49 +149,58 @@ def cmd_dump(args):
     if linux and _proc_state(pid) in ("Z", "X"):
         raise CLIError("process %d has already exited (zombie)" % pid)
 
-    # 2. Its environment: the signal and where the dump goes.
-    environ = None
-    why_no_env = None
-    if linux:
-        try:
-            raw = _read_proc(pid, "environ", binary=True)
-            environ = {}
-            for item in raw.split(b"\0"):
-                key, sep, value = item.partition(b"=")
-                if sep:
-                    environ[os.fsdecode(key)] = os.fsdecode(value)
-        except FileNotFoundError:
-            raise CLIError("no such process: %d" % pid)
-        except PermissionError:
-            why_no_env = "/proc/%d/environ cannot be read (permission denied)" % pid
-        except OSError as exc:
-            why_no_env = "/proc/%d/environ cannot be read (%s)" % (pid, exc.strerror)
-    else:
-        why_no_env = "the environment of another process cannot be read on %s" % sys.platform
 
-    # 3. Has it loaded the hook at all?  (A signal it does not catch would kill it.)
-    if linux:
-        try:
-            maps = _read_proc(pid, "maps")
-        except OSError:
-            maps = None
-        if maps is not None and "faulthandler_auto/_native" not in maps:
-            raise CLIError("process %d has not loaded faulthandler-auto (no faulthandler_auto/"
-                           "_native in /proc/%d/maps): start it with faulthandler-auto installed "
-                           "and PYTHONFAULTHANDLER_SIGNAL set" % (pid, pid))
+def read_environment(pid, linux):
+    """(its environment or None, why it is None)."""
+    if not linux:
+        return None, "the environment of another process cannot be read on %s" % sys.platform
+    try:
+        raw = _read_proc(pid, "environ", binary=True)
+    except FileNotFoundError:
+        raise CLIError("no such process: %d" % pid)
+    except PermissionError:
+        return None, "/proc/%d/environ cannot be read (permission denied)" % pid
+    except OSError as exc:
+        return None, "/proc/%d/environ cannot be read (%s)" % (pid, exc.strerror)
+    environ = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            environ[os.fsdecode(key)] = os.fsdecode(value)
+    return environ, None
 
+
+def check_hook_loaded(pid, linux):
+    """A signal the process does not catch would kill it."""
+    if not linux:
+        return
+    try:
+        maps = _read_proc(pid, "maps")
+    except OSError:
+        return
+    if "faulthandler_auto/_native" not in maps:
+        raise CLIError("process %d has not loaded faulthandler-auto (no faulthandler_auto/"
+                       "_native in /proc/%d/maps): start it with faulthandler-auto installed "
+                       "and PYTHONFAULTHANDLER_SIGNAL set" % (pid, pid))
+
+
+def target_config(pid, environ):
+    """The configuration the process read from its variables, its PATH as seen from here."""
     package, config, error = load_package()
     if config is None:
         raise CLIError("faulthandler_auto cannot be imported here: %s" % error)
-    cfg = None
-    if environ is not None:
-        variables = prefixed_variables(environ)
-        if PREFIX + "_PATH" in variables:
-            variables[PREFIX + "_PATH"] = _target_path_value(pid, variables[PREFIX + "_PATH"],
-                                                             environ)
-        cfg, _ = config.parse(variables)
-    if args.signal:
-        signum = parse_signal(args.signal)
+    if environ is None:
+        return None
+    variables = prefixed_variables(environ)
+    if PREFIX + "_PATH" in variables:
+        variables[PREFIX + "_PATH"] = _target_path_value(pid, variables[PREFIX + "_PATH"], environ)
+    return config.parse(variables)[0]
+
+
+def choose_signal(given, pid, environ, why_no_env, cfg, linux):
+    """--signal, or the first of the process's PYTHONFAULTHANDLER_SIGNAL; never one that kills."""
+    if given:
+        signum = parse_signal(given)
     elif environ is None:
         raise CLIError("%s, so the signal process %d dumps on is unknown; pass --signal"
                        % (why_no_env, pid))
@@ -186,18 +214,21 @@ def cmd_dump(args):
     else:
         signum = cfg.signals[0]
     name = signal_name(signum)
-    if signum in (signal.SIGKILL, signal.SIGSTOP) or name in FATAL_SIGNALS:
+    if signum in (signal.SIGKILL, signal.SIGSTOP) or signum in FATAL_SIGNALS.values():
         raise CLIError("refusing to send %s: it would stop or kill process %d instead of "
                        "dumping it" % (name, pid), 2)
     if linux and _catches(pid, signum) is False:
         raise CLIError("process %d does not catch %s, so sending it would end the process (was "
                        "it started with -E or -I, or with another PYTHONFAULTHANDLER_SIGNAL?)"
                        % (pid, name))
+    return signum
 
-    # 4. Where will the dump appear?
-    root = _target_root(pid) if linux else ""
-    pattern = fd_path = None
+
+def dump_location(pid, cfg, linux):
+    """(glob of its dump files, or None; its stream under /proc when readable, or None;
+    where the dump goes, in words)."""
     if cfg is not None and cfg.path not in (None, "stdout"):
+        root = _target_root(pid) if linux else ""
         ppid = None
         try:
             ppid = int(_read_proc(pid, "stat").rsplit(")", 1)[-1].split()[2])
@@ -207,44 +238,36 @@ def cmd_dump(args):
         own_pid = _namespace_pid(pid)
         if own_pid != pid:
             ppid = None
-        pattern = root + template_glob(cfg.path, own_pid, ppid)
-        where = "the file %s" % (root + cfg.path.replace("{pid}", str(own_pid)))
+        return (root + template_glob(cfg.path, own_pid, ppid), None,
+                "the file %s" % (root + cfg.path.replace("{pid}", str(own_pid))))
+    fd = 1 if cfg is not None and cfg.path == "stdout" else 2
+    stream = "stdout" if fd == 1 else "stderr"
+    if not linux:
+        return None, None, "its %s" % stream
+    fd_path = "/proc/%d/fd/%d" % (pid, fd)
+    try:
+        target = os.readlink(fd_path)
+        st = os.stat(fd_path)
+    except OSError:
+        target, st = None, None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        return None, fd_path, "its %s, the file %s" % (stream, target)
+    # cannot be read from here
+    if target is None:
+        return None, None, "its %s" % stream
+    if target.startswith("pipe:"):
+        kind = "a pipe (%s) read by whatever started it" % target
+    elif target.startswith("socket:"):
+        kind = "a socket (%s), e.g. the journal or a log collector" % target
+    elif target.startswith("/dev/pts") or target.startswith("/dev/tty"):
+        kind = "the terminal %s" % target
     else:
-        fd = 1 if cfg is not None and cfg.path == "stdout" else 2
-        stream = "stdout" if fd == 1 else "stderr"
-        where = "its %s" % stream
-        if linux:
-            fd_path = "/proc/%d/fd/%d" % (pid, fd)
-            try:
-                target = os.readlink(fd_path)
-                st = os.stat(fd_path)
-            except OSError:
-                target, st = None, None
-            if st is not None and stat.S_ISREG(st.st_mode):
-                where = "its %s, the file %s" % (stream, target)
-            else:
-                if target is not None:
-                    if target.startswith("pipe:"):
-                        kind = "a pipe (%s) read by whatever started it" % target
-                    elif target.startswith("socket:"):
-                        kind = "a socket (%s), e.g. the journal or a log collector" % target
-                    elif target.startswith("/dev/pts") or target.startswith("/dev/tty"):
-                        kind = "the terminal %s" % target
-                    else:
-                        kind = target
-                    where = "its %s, %s" % (stream, kind)
-                fd_path = None  # cannot be read from here
-    if environ is None:
-        say("%s; assuming the dump goes to stderr" % why_no_env)
+        kind = target
+    return None, None, "its %s, %s" % (stream, kind)
 
-    before = {}
-    if pattern:
-        before = file_sizes(pattern)
-    elif fd_path:
-        before = {fd_path: os.stat(fd_path).st_size}
-    wchar = _wchar(pid)
 
-    # 5. Send the signal.
+def send(pid, signum):
+    name = signal_name(signum)
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
@@ -254,39 +277,36 @@ def cmd_dump(args):
     except OSError as exc:
         raise CLIError("%s refused for process %d: %s" % (name, pid, exc.strerror))
 
-    # 6. Wait for the dump.
-    deadline = time.monotonic() + args.timeout
-    data = {}
-    if pattern or fd_path:
+
+def wait_for_dump(pid, signum, timeout, pattern, before, wchar, where, fd_path):
+    """Print the dump once the process stops writing it; fail if none came."""
+    name = signal_name(signum)
+    deadline = time.monotonic() + timeout
+    if pattern:
         def measure():
-            return sorted((k, len(v)) for k, v in new_bytes(pattern or fd_path, before).items())
+            return sorted((k, len(v)) for k, v in new_bytes(pattern, before).items())
         wait_quiet(measure, [], deadline)
-        data = new_bytes(pattern or fd_path, before)
-        for name_ in sorted(data):
+        data = new_bytes(pattern, before)
+        for file in sorted(data):
             sys.stdout.flush()
-            sys.stdout.buffer.write(data[name_])
-            if not data[name_].endswith(b"\n"):
+            sys.stdout.buffer.write(data[file])
+            if not data[file].endswith(b"\n"):
                 sys.stdout.buffer.write(b"\n")
             sys.stdout.buffer.flush()
-    else:
-        wrote = False
-        if wchar is not None:
-            wrote = wait_quiet(lambda: _wchar(pid), wchar, deadline)
-    alive = _alive(pid)
-    if pattern or fd_path:
+        alive = _alive(pid)
         if not data:
             raise CLIError("%s sent to process %d, but no dump appeared in %s within %g s%s"
-                           % (name, pid, where, args.timeout,
-                              "" if alive else "; the process has ended"))
+                           % (name, pid, where, timeout, "" if alive else "; the process has ended"))
         say("dump of process %d after %s, from %s" % (pid, name, ", ".join(
             n if n != fd_path else where for n in sorted(data))))
     else:
+        wrote = wchar is not None and wait_quiet(lambda: _wchar(pid), wchar, deadline)
+        alive = _alive(pid)
         if wchar is not None and not wrote:
             raise CLIError("%s sent to process %d, but it wrote nothing within %g s (its dump "
-                           "would go to %s)" % (name, pid, args.timeout, where))
+                           "would go to %s)" % (name, pid, timeout, where))
         say("%s sent to process %d; its dump went to %s; it cannot be read from here"
-             % (name, pid, where))
+            % (name, pid, where))
     if not alive:
         raise CLIError("process %d is no longer running after %s" % (pid, name))
     say("process %d is still running" % pid)
-    return 0

@@ -88,14 +88,25 @@ def gather_status(environ=None):
         },
     }
     wants = bool(variables)
-
     package, config, import_error = load_package()
     info["package"] = os.path.dirname(package.__file__) if package else None
     info["version"] = getattr(package, "__version__", None)
     if import_error:
         problems.append("faulthandler_auto cannot be imported: %s" % import_error)
+    hook = find_hook(info, problems)
+    blockers = what_stops_it(info, package)
+    (problems if wants else notes).extend(blockers)
+    cfg, something = read_configuration(info, config, environ, variables, problems, notes)
+    where_dumps_go(info, cfg, something, problems)
+    check_it_ran(info, package, hook, blockers, cfg, something, problems)
+    info["problems"] = problems
+    info["notes"] = notes
+    info["exit_status"] = 1 if problems else 0
+    return info, cfg
 
-    # The hook file.
+
+def find_hook(info, problems):
+    """The hook file of this interpreter, and whether site reads its directory."""
     name = START_FILE if sys.version_info >= (3, 15) else HOOK_FILE
     candidates = _hook_candidates()
     hook = None
@@ -116,8 +127,11 @@ def gather_status(environ=None):
             "%s is in the user site-packages, which this interpreter does not read "
             "(user site disabled); install faulthandler-auto into the environment itself"
             % hook["file"])
+    return hook
 
-    # Will it run?
+
+def what_stops_it(info, package):
+    """Why the hook would not run or not apply the variables here, as sentences."""
     supported = sys.implementation.name == "cpython" and sys.platform.startswith(("linux", "darwin"))
     info["supported"] = supported
     blockers = []
@@ -140,12 +154,11 @@ def gather_status(environ=None):
     if secure:
         blockers.append("this is a setuid/setgid process (secure mode), so %s* variables are "
                         "ignored" % PREFIX)
-    if wants:
-        problems.extend(blockers)
-    else:
-        notes.extend(blockers)
+    return blockers
 
-    # The configuration.
+
+def read_configuration(info, config, environ, variables, problems, notes):
+    """(the effective Config or None, whether it turns any dump on)."""
     cfg = None
     if config is not None:
         cfg, warnings = config.parse(environ)
@@ -154,7 +167,7 @@ def gather_status(environ=None):
     else:
         info["config"] = None
     something = cfg is not None and (cfg.fatal or cfg.timeout is not None or bool(cfg.signals))
-    if not wants:
+    if not variables:
         notes.append("no %s* variable is set: nothing to do; e.g. export PYTHONFAULTHANDLER=1"
                      % PREFIX)
     elif cfg is not None and not something:
@@ -163,8 +176,10 @@ def gather_status(environ=None):
     if variables.get(PREFIX):
         notes.append("PYTHONFAULTHANDLER also turns on CPython's own faulthandler; faulthandler-auto "
                      "takes its place, so a crash gives one dump")
+    return cfg, something
 
-    # Where the dumps go.
+
+def where_dumps_go(info, cfg, something, problems):
     dest = None
     if cfg is not None:
         if cfg.path is None:
@@ -182,13 +197,14 @@ def gather_status(environ=None):
                                     "stderr instead" % (cfg.path, problem))
     info["destination"] = dest
 
-    # Evidence from this very process: the hook ran at its start-up.
-    ran = False
+
+def check_it_ran(info, package, hook, blockers, cfg, something, problems):
+    """Evidence from this very process: the hook ran at its start-up."""
     startup = sys.modules.get("_faulthandler_auto_startup")
-    if startup is not None and getattr(startup, "_started", False):
-        ran = True
+    ran = bool(startup is not None and getattr(startup, "_started", False))
     info["hook_ran"] = ran
     info["fatal_handler_enabled"] = bool(package.is_enabled()) if package else False
+    wants = bool(info["variables"])
     can_run = hook is not None and hook["processed"] and not blockers and package is not None
     if wants and can_run:
         if not ran:
@@ -198,10 +214,6 @@ def gather_status(environ=None):
             problems.append("PYTHONFAULTHANDLER is set but the crash handler is not enabled in "
                             "this interpreter (see the messages above)")
     info["active"] = bool(wants and can_run and ran and something)
-    info["problems"] = problems
-    info["notes"] = notes
-    info["exit_status"] = 1 if problems else 0
-    return info, cfg
 
 
 def print_status(info, cfg, out):
