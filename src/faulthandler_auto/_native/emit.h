@@ -89,17 +89,26 @@ typedef struct fa_emitter {
     void (*modules_unreadable)(fa_writer *w);
 } fa_emitter;
 
+/* An emitter file defines one static function per member, named as the
+ * member (or #defines the name to a shared one), and its table is then
+ * this; `cpython_walk` sets .cpython. */
+#define FA_EMITTER_OF_THIS_FILE(cpython_walk) { \
+    .cpython = (cpython_walk), \
+    .document = document, .header = header, .trailer = trailer, \
+    .threads_begin = threads_begin, .no_thread = no_thread, \
+    .between_threads = between_threads, .thread_begin = thread_begin, \
+    .thread_end = thread_end, .threads_end = threads_end, \
+    .frames_begin = frames_begin, .frame = frame, .frames_gap = frames_gap, \
+    .frames_end = frames_end, \
+    .c_stack_begin = c_stack_begin, .c_frame = c_frame, .c_stack_end = c_stack_end, \
+    .c_stack_unavailable = c_stack_unavailable, \
+    .modules_begin = modules_begin, .module = module, .modules_end = modules_end, \
+    .modules_unreadable = modules_unreadable, \
+}
+
 extern const fa_emitter fa_emit_text;
 extern const fa_emitter fa_emit_json;
 extern const fa_emitter fa_emit_cpython;
-
-/* the lines the text and cpython formats share */
-void fa_cpython_header(fa_writer *w, const fa_header_info *h);
-void fa_cpython_gc_line(fa_writer *w, const fa_thread_info *t);
-void fa_text_frame(fa_writer *w, const fa_frame_info *f);
-void fa_text_c_stack_begin(fa_writer *w);
-void fa_text_module(fa_writer *w, PyObject *name, long index);
-void fa_text_modules_end(fa_writer *w, long count);
 
 FA_HIDDEN_END
 

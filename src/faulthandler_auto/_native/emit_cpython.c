@@ -39,6 +39,44 @@ document(fa_dump *d, const fa_event *ev)
     }
 }
 
+/* signal-safe: the text format's lines, which are CPython's: the first
+ * line, a frame, the C stack's title, the extension modules. */
+static void
+header(fa_writer *w, const fa_header_info *h)
+{
+    fa_emit_text.header(w, h);
+}
+
+static void
+frame(fa_writer *w, const fa_frame_info *f)
+{
+    fa_emit_text.frame(w, f);
+}
+
+static void
+c_stack_begin(fa_writer *w)
+{
+    fa_emit_text.c_stack_begin(w);
+}
+
+static void
+modules_begin(fa_writer *w)
+{
+    fa_emit_text.modules_begin(w);
+}
+
+static void
+module(fa_writer *w, PyObject *name, long index)
+{
+    fa_emit_text.module(w, name, index);
+}
+
+static void
+modules_end(fa_writer *w, long count)
+{
+    fa_emit_text.modules_end(w, count);
+}
+
 /* signal-safe: nothing of ours */
 static void
 trailer(fa_writer *w, const fa_header_info *h)
@@ -47,9 +85,15 @@ trailer(fa_writer *w, const fa_header_info *h)
     (void)h;
 }
 
-/* signal-safe: nothing to open */
+/* signal-safe: nothing to open or close */
 static void
-nothing(fa_writer *w)
+threads_begin(fa_writer *w)
+{
+    (void)w;
+}
+
+static void
+thread_end(fa_writer *w)
 {
     (void)w;
 }
@@ -86,7 +130,9 @@ thread_begin(fa_writer *w, const fa_thread_info *t)
         w_putc(w, ']');
     }
     w_puts(w, " (most recent call first):\n");
-    fa_cpython_gc_line(w, t);
+    if (t->gc_collecting) {
+        w_puts(w, "  Garbage-collecting\n");
+    }
 }
 
 /* signal-safe: writer calls only */
@@ -169,7 +215,7 @@ c_stack_end(fa_writer *w, int count)
 static void
 c_stack_unavailable(fa_writer *w)
 {
-    fa_text_c_stack_begin(w);
+    c_stack_begin(w);
     w_puts(w, "  <cannot get C stack on this system>\n");
 }
 
@@ -180,27 +226,4 @@ modules_unreadable(fa_writer *w)
     (void)w;
 }
 
-const fa_emitter fa_emit_cpython = {
-    .cpython = 1,
-    .document = document,
-    .header = fa_cpython_header,
-    .trailer = trailer,
-    .threads_begin = nothing,
-    .no_thread = no_thread,
-    .between_threads = between_threads,
-    .thread_begin = thread_begin,
-    .thread_end = nothing,
-    .threads_end = threads_end,
-    .frames_begin = frames_begin,
-    .frame = fa_text_frame,
-    .frames_gap = frames_gap,
-    .frames_end = frames_end,
-    .c_stack_begin = fa_text_c_stack_begin,
-    .c_frame = c_frame,
-    .c_stack_end = c_stack_end,
-    .c_stack_unavailable = c_stack_unavailable,
-    .modules_begin = nothing,
-    .module = fa_text_module,
-    .modules_end = fa_text_modules_end,
-    .modules_unreadable = modules_unreadable,
-};
+const fa_emitter fa_emit_cpython = FA_EMITTER_OF_THIS_FILE(1);

@@ -30,8 +30,8 @@ document(fa_dump *d, const fa_event *ev)
 
 /* signal-safe: writer calls only.  CPython's first line: a fatal error's
  * and its blank line, a timeout's, none for the other events. */
-void
-fa_cpython_header(fa_writer *w, const fa_header_info *h)
+static void
+header(fa_writer *w, const fa_header_info *h)
 {
     if (h->event == EV_FATAL) {
         w_puts(w, "Fatal Python error: ");
@@ -125,14 +125,6 @@ thread_begin(fa_writer *w, const fa_thread_info *t)
         w_putc(w, ']');
     }
     w_puts(w, " (most recent call first):\n");
-    fa_cpython_gc_line(w, t);
-}
-
-/* signal-safe: writer calls only.  CPython 3.10+'s note on the current
- * thread when the dump comes during a collection. */
-void
-fa_cpython_gc_line(fa_writer *w, const fa_thread_info *t)
-{
     if (t->gc_collecting) {
         w_puts(w, "  Garbage-collecting\n");
     }
@@ -167,8 +159,8 @@ frames_begin(fa_writer *w, long total)
 
 /* signal-safe: writer calls only; run inside the walk's probe, which
  * catches a fault in w_pystr's reads of the strings */
-void
-fa_text_frame(fa_writer *w, const fa_frame_info *f)
+static void
+frame(fa_writer *w, const fa_frame_info *f)
 {
     w_puts(w, "  File ");
     if (f->has_code) {
@@ -216,8 +208,8 @@ frames_end(fa_writer *w, long omitted, int unreadable)
 }
 
 /* signal-safe: writer calls only */
-void
-fa_text_c_stack_begin(fa_writer *w)
+static void
+c_stack_begin(fa_writer *w)
 {
     w_puts(w, "Current thread's C stack trace (most recent call first):\n");
 }
@@ -253,7 +245,7 @@ c_stack_end(fa_writer *w, int count)
 static void
 c_stack_unavailable(fa_writer *w)
 {
-    fa_text_c_stack_begin(w);
+    c_stack_begin(w);
     w_puts(w, "  <not available on this platform>\n");
 }
 
@@ -266,16 +258,16 @@ modules_begin(fa_writer *w)
 
 /* signal-safe: writer calls only; run inside the walk's probe, which
  * catches a fault in w_pystr's reads of the strings */
-void
-fa_text_module(fa_writer *w, PyObject *name, long index)
+static void
+module(fa_writer *w, PyObject *name, long index)
 {
     w_puts(w, index ? ", " : "\nExtension modules: ");
     w_pystr(w, name, 0);
 }
 
 /* signal-safe: writer calls only */
-void
-fa_text_modules_end(fa_writer *w, long count)
+static void
+modules_end(fa_writer *w, long count)
 {
     if (count) {
         w_puts(w, " (total: ");
@@ -291,27 +283,4 @@ modules_unreadable(fa_writer *w)
     (void)w;
 }
 
-const fa_emitter fa_emit_text = {
-    .cpython = 0,
-    .document = document,
-    .header = fa_cpython_header,
-    .trailer = trailer,
-    .threads_begin = threads_begin,
-    .no_thread = no_thread,
-    .between_threads = between_threads,
-    .thread_begin = thread_begin,
-    .thread_end = thread_end,
-    .threads_end = threads_end,
-    .frames_begin = frames_begin,
-    .frame = fa_text_frame,
-    .frames_gap = frames_gap,
-    .frames_end = frames_end,
-    .c_stack_begin = fa_text_c_stack_begin,
-    .c_frame = c_frame,
-    .c_stack_end = c_stack_end,
-    .c_stack_unavailable = c_stack_unavailable,
-    .modules_begin = modules_begin,
-    .module = fa_text_module,
-    .modules_end = fa_text_modules_end,
-    .modules_unreadable = modules_unreadable,
-};
+const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE(0);
