@@ -370,7 +370,9 @@ def _too_deep(text):
     return False
 
 
-def _loads(text):
+def loads_json(text):
+    """The decoded JSON of ``text``, or None when it is not JSON or nests
+    too deep to parse safely."""
     if _too_deep(text):
         return None
     try:
@@ -446,11 +448,12 @@ def cframe_from_json(f):
 # What a truncated JSON dump still tells (a process killed while writing,
 # a disk that filled up): the header fields and the first thread's frames.
 _SALVAGE_FIELDS = {
-    name: re.compile(r'"%s":(?:"((?:[^"\\]|\\.){0,1000})"|(\d{1,20}))' % name)
+    name: re.compile(r'"%s"\s*:\s*(?:"((?:[^"\\]|\\.){0,1000})"|(\d{1,20}))' % name)
     for name in ("event", "signal", "error", "pid", "time", "python", "program", "host", "signature")
 }
-_SALVAGE_FRAME = re.compile(r'\{"file":"((?:[^"\\]|\\.){0,2000})","line":(\d{1,10}|null),'
-                            r'"function":"((?:[^"\\]|\\.){0,2000})"\}')
+_SALVAGE_FRAME = re.compile(r'\{"file"\s*:\s*"((?:[^"\\]|\\.){0,2000})",\s*"line"\s*:\s*(\d{1,10}|null),'
+                            r'\s*"function"\s*:\s*"((?:[^"\\]|\\.){0,2000})"\}')
+_SALVAGE_THREADS = re.compile(r'"threads"\s*:\s*\[')
 
 
 def _unescape(text):
@@ -463,7 +466,7 @@ def _unescape(text):
 def salvage_json(text, path=None, lineno=None):
     """A Dump from the start of a JSON dump that was cut short, or None
     when too little of it is there to say what it was."""
-    if '"event":' not in text[:200]:
+    if _SALVAGE_FIELDS["event"].search(text, 0, 300) is None:
         return None
     values = {}
     for name, regex in _SALVAGE_FIELDS.items():
@@ -473,10 +476,11 @@ def salvage_json(text, path=None, lineno=None):
     if values.get("event") not in EVENTS:
         return None
     dump = dump_from_json(values, path, lineno)
-    start = text.find('"threads":[')
-    if start >= 0:
+    m = _SALVAGE_THREADS.search(text)
+    if m:
+        start = m.end()
         thread = Thread(None, None, True)
-        end = text.find("]", start + 11)
+        end = text.find("]", start)
         # only the first thread's frames: they are the crashing thread's
         for m in _SALVAGE_FRAME.finditer(text, start, end if end >= 0 else len(text)):
             line = m.group(2)
@@ -521,7 +525,7 @@ def iter_dumps(lines, path=None, frames=None, c_frames=None):
             continue
         line = line.rstrip("\r\n")
         if line.startswith("{"):
-            obj = _loads(line)
+            obj = loads_json(line)
             if obj is None:
                 dump = salvage_json(line, path, lineno)
                 if dump is not None:
