@@ -1,6 +1,6 @@
 """Benchmark of ``faulthandler-auto report`` over a fleet's worth of dumps.
 
-    python benchmarks/report.py [--dumps N] [--dir DIR] [--keep]
+    python benchmarks/report.py [--dumps N] [--dir DIR [--reuse]] [--keep]
 
 Writes a corpus of N dumps (default 10,000) -- several programs, Python
 versions, hosts and crash sites, in every form a fleet produces: one text
@@ -182,14 +182,20 @@ def make_corpus(directory, dumps=10000, seed=0):
     return counts, dict(seen)
 
 
-def time_in_process(directory):
+def time_in_process(directory, jobs):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
     from faulthandler_auto.triage import report
-    r = report.Report()
+    r = report.Report(jobs=jobs)
     t0 = time.perf_counter()
-    r.add_path(directory)
+    r.add_paths([directory])
     elapsed = time.perf_counter() - t0
     return r, elapsed
+
+
+def report_jobs():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
+    from faulthandler_auto.triage import report
+    return report.default_jobs()
 
 
 def main():
@@ -197,22 +203,27 @@ def main():
     parser.add_argument("--dumps", type=int, default=10000)
     parser.add_argument("--dir", help="write the corpus here (default: a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the corpus")
+    parser.add_argument("--reuse", action="store_true", help="time the corpus already in --dir")
     args = parser.parse_args()
     directory = args.dir or tempfile.mkdtemp(prefix="fa-report-")
     try:
-        t0 = time.perf_counter()
-        counts, _ = make_corpus(directory, args.dumps)
-        made = time.perf_counter() - t0
-        files = sum(len(names) for _, _, names in os.walk(directory))
-        print("| corpus | dumps | files | groups expected | made in |")
-        print("|---|---|---|---|---|")
-        print("| %s | %d | %d | %d | %.1f s |" % (directory, sum(counts.values()), files, len(counts), made))
+        if args.reuse and os.path.isdir(directory) and os.listdir(directory):
+            print("reusing the corpus in %s" % directory)
+        else:
+            t0 = time.perf_counter()
+            counts, _ = make_corpus(directory, args.dumps)
+            made = time.perf_counter() - t0
+            files = sum(len(names) for _, _, names in os.walk(directory))
+            print("| corpus | dumps | files | groups expected | made in |")
+            print("|---|---|---|---|---|")
+            print("| %s | %d | %d | %d | %.1f s |" % (directory, sum(counts.values()), files, len(counts), made))
         print()
-        r, elapsed = time_in_process(directory)
         print("| run | files | dumps | groups | time | dumps/s |")
         print("|---|---|---|---|---|---|")
-        print("| in process | %d | %d | %d | %.2f s | %.0f |" % (r.files, r.dumps, len(r.groups), elapsed,
-                                                              r.dumps / elapsed))
+        for jobs in sorted({1, report_jobs()}):
+            r, elapsed = time_in_process(directory, jobs)
+            print("| in process, %d job%s | %d | %d | %d | %.2f s | %.0f |"
+                  % (jobs, "s" if jobs > 1 else "", r.files, r.dumps, len(r.groups), elapsed, r.dumps / elapsed))
         command = shutil.which("faulthandler-auto")
         if command:
             t0 = time.perf_counter()

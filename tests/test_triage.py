@@ -128,8 +128,8 @@ def test_signature_skips_abort_and_escapes_like_the_text_format():
 
 # --- report ---------------------------------------------------------------------
 
-def run_report(*args):
-    ns = types.SimpleNamespace(paths=[str(a) for a in args], json=True, event=None, top=None)
+def run_report(*args, jobs=1):
+    ns = types.SimpleNamespace(paths=[str(a) for a in args], json=True, event=None, top=None, jobs=jobs)
     out, err = io.StringIO(), io.StringIO()
     status = report.run(ns, out, err)
     return status, json.loads(out.getvalue()), err.getvalue()
@@ -137,7 +137,7 @@ def run_report(*args):
 
 def test_report_groups_a_generated_fleet_corpus(tmp_path):
     counts, seen = corpus.make_corpus(str(tmp_path), dumps=10000, seed=18)
-    status, result, err = run_report(tmp_path)
+    status, result, err = run_report(tmp_path, jobs=2)      # in worker processes
     assert (status, err) == (0, "")
     assert result["dumps"] == sum(counts.values()) == 10000
     assert result["skipped"] == 0
@@ -155,7 +155,7 @@ def test_report_groups_a_generated_fleet_corpus(tmp_path):
         assert os.path.exists(group["example"].rsplit(":", 1)[0]) or os.path.exists(group["example"])
     assert [g["count"] for g in result["groups"]] == sorted(counts.values(), reverse=True)
     # the table says the same
-    ns = types.SimpleNamespace(paths=[str(tmp_path)], json=False, event=["timeout"], top=None)
+    ns = types.SimpleNamespace(paths=[str(tmp_path)], json=False, event=["timeout"], top=None, jobs=1)
     out = io.StringIO()
     assert report.run(ns, out, io.StringIO()) == 0
     rows = out.getvalue().splitlines()
@@ -251,7 +251,7 @@ def test_report_survives_hostile_files(tmp_path):
     # far as regular expressions get
     assert sum(g["truncated"] for g in result["groups"]) == 2
     table = io.StringIO()
-    report.run(types.SimpleNamespace(paths=[str(tmp_path / "hostile")], json=False, event=None, top=None),
+    report.run(types.SimpleNamespace(paths=[str(tmp_path / "hostile")], json=False, event=None, top=None, jobs=1),
                table, io.StringIO())
     assert "\x1b" not in table.getvalue() and "\\x1b[31mred" in table.getvalue()
 
