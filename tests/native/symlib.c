@@ -19,3 +19,11 @@ symlib_crash(int depth)
 {
     return symlib_parse_record(depth) + 1;
 }
+
+/* Calls back into Python: a recursion through the interpreter, whose
+ * cycle of C frames is too long to fold, for the cut of a deep C stack. */
+int
+symlib_call(int (*callback)(int), int n)
+{
+    return callback(n) + 1;
+}

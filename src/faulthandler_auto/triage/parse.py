@@ -34,6 +34,8 @@ SCHEMA_PREFIX = "faulthandler-auto-dump-"
 EVENTS = ("fatal_signal", "timeout", "signal", "explicit", "c_stack")
 
 FRAME_RE = re.compile(r'  File "(.*)", line (\d+|\?\?\?) in (.*)$')
+# a frame whose code object could not be read
+UNREADABLE_FRAME = "  File ???, line ??? in ???"
 THREAD_RE = re.compile(r"(Current thread|Thread) (0x[0-9a-fA-F]+)(?: \[(.*)\])? \(most recent call first\):$")
 STACK_HEADER = "Stack (most recent call first):"
 FRAMES_OMITTED_RE = re.compile(r"  \.\.\. \((\d+) frames omitted\)$")
@@ -196,6 +198,9 @@ class _TextParser:
                         section.frames.append(Frame(m.group(1), int(n) if n.isdigit() else None,
                                                     m.group(3)))
                         return None
+                elif line == UNREADABLE_FRAME:
+                    section.frames.append(Frame(None, None, None))
+                    return None
                 m = FRAMES_OMITTED_RE.match(line)
                 if m:
                     section.frames_omitted += int(m.group(1))
@@ -304,7 +309,7 @@ def _text_c_line(dump, line):
         m = C_FRAME_RE.match(line)
         if m:
             dump.c_stack.append(CFrame(
-                m.group(1), m.group(2), int(m.group(3), 16) if m.group(3) else None,
+                None if m.group(1) == "<unknown>" else m.group(1), m.group(2), int(m.group(3), 16) if m.group(3) else None,
                 int(m.group(4), 16), int(m.group(5), 16) if m.group(5) else None, m.group(6),
                 m.group(7), int(m.group(8)) if m.group(8) else None))
             return
