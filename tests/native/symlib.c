@@ -20,10 +20,17 @@ symlib_crash(int depth)
     return symlib_parse_record(depth) + 1;
 }
 
-/* Calls back into Python: a recursion through the interpreter, whose
- * cycle of C frames is too long to fold, for the cut of a deep C stack. */
+/* Call back into Python.  A recursion through the interpreter that
+ * alternates between the two has a cycle of C frames too long to fold:
+ * it tests the cut of a deep C stack. */
 int
 symlib_call(int (*callback)(int), int n)
 {
     return callback(n) + 1;
+}
+
+int
+symlib_call_other(int (*callback)(int), int n)
+{
+    return callback(n) + 2;
 }
