@@ -2,6 +2,8 @@
 
     python benchmarks/report.py [--dumps N] [--dir DIR [--reuse]] [--keep]
 
+with an interpreter that has the package installed (``.tox/py312/bin/python``).
+
 Writes a corpus of N dumps (default 10,000) -- several programs, Python
 versions, hosts and crash sites, in every form a fleet produces: one text
 dump per file named ``{prog}-{host}-{pid}.log``, files with several dumps
@@ -23,7 +25,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -183,7 +184,6 @@ def make_corpus(directory, dumps=10000, seed=0):
 
 
 def time_in_process(directory, jobs):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
     from faulthandler_auto.triage import report
     r = report.Report(jobs=jobs)
     t0 = time.perf_counter()
@@ -193,7 +193,6 @@ def time_in_process(directory, jobs):
 
 
 def report_jobs():
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
     from faulthandler_auto.triage import report
     return report.default_jobs()
 

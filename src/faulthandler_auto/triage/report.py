@@ -32,12 +32,13 @@ BATCH = 256
 LISTED_SKIPS = 100
 
 
-def summarize_file(path):
+def summarize_file(path, described):
     """(records, None) for the dumps of one file, or (records read so far,
     reason) when it cannot be read.  A record is what ``report`` keeps of a
     dump, as a tuple (cheap to send back from a worker process): event,
     signature, time, python, host, program, signal, truncated, location,
-    where."""
+    where (words for the crash site, only in the first record of a group:
+    ``described`` holds the (event, signature) pairs described so far)."""
     records = []
     try:
         f = parse.open_regular(path)
@@ -52,18 +53,32 @@ def summarize_file(path):
                     if mtime is None:
                         mtime = _iso(os.fstat(f.fileno()).st_mtime)
                     when = mtime
+                event = dump.event or "explicit"
+                sig = signature.signature_of(dump) or "-"
+                # a group is described by its first dump: the rest need no words
+                where = None
+                if (event, sig) not in described:
+                    described.add((event, sig))
+                    where = signature.describe(dump)
                 records.append((
-                    dump.event or "explicit", signature.signature_of(dump) or "-", when, dump.python,
-                    dump.host, dump.program, None if dump.signal is None else str(dump.signal),
-                    dump.truncated, _location(dump), signature.describe(dump)))
+                    event, sig, when, dump.python, dump.host, dump.program,
+                    None if dump.signal is None else str(dump.signal), dump.truncated, _location(dump),
+                    where))
         except OSError as e:
             return records, e.strerror or str(e)
     return records, None
 
 
+_worker_described = set()
+
+
+def _worker_init():
+    _worker_described.clear()
+
+
 def _summarize_files(paths):
     """Worker: the records and failures of some files."""
-    return [(path,) + summarize_file(path) for path in paths]
+    return [(path,) + summarize_file(path, _worker_described) for path in paths]
 
 
 class Group:
@@ -84,7 +99,9 @@ class Group:
         self.truncated = 0
 
     def add(self, record):
-        _, _, when, python, host, program, sig, truncated, location, _ = record
+        _, _, when, python, host, program, sig, truncated, location, where = record
+        if self.where is None:
+            self.where = where
         self.count += 1
         if self.first is None or when < self.first:
             self.first = when
@@ -164,12 +181,13 @@ class Report:
     def add_files(self, paths):
         """Read files, in worker processes when there are many."""
         if self.jobs <= 1 or len(paths) < 2 * BATCH:
+            described = set()
             for path in paths:
-                self.add_records(path, *summarize_file(path))
+                self.add_records(path, *summarize_file(path, described))
             return
         import concurrent.futures
         batches = [paths[i:i + BATCH] for i in range(0, len(paths), BATCH)]
-        with concurrent.futures.ProcessPoolExecutor(self.jobs) as pool:
+        with concurrent.futures.ProcessPoolExecutor(self.jobs, initializer=_worker_init) as pool:
             # map keeps the order, so the output does not depend on timing
             for results in pool.map(_summarize_files, batches):
                 for path, records, failure in results:
