@@ -83,6 +83,18 @@ def test_signature_of_the_documented_example():
     assert signature.compute(dump) == value
 
 
+def test_the_core_and_the_reference_share_the_rules():
+    """signature.c and signature.py must stay the same definition."""
+    source = (ROOT / "src" / "faulthandler_auto" / "_native" / "signature.c").read_text()
+    table = source[source.index("skip_symbols[] = {"):]
+    table = table[:table.index("};")]
+    assert set(re.findall(r'"([^"]+)"', table)) == signature.SKIP_SYMBOLS
+    limits = dict(re.findall(r"#define SIG_([A-Z_]+) (\d+)", source))
+    assert limits == {"PYTHON_FRAMES": str(signature.PYTHON_FRAMES), "C_FRAMES": str(signature.C_FRAMES),
+                      "SKIP_WINDOW": str(signature.SKIP_WINDOW)}
+    assert '"faulthandler-auto-signature-%d\\n"' % signature.VERSION in source
+
+
 def test_signature_stable_across_runs_formats_and_line_numbers(run_py, tmp_path):
     base_file, base = crash_dump(run_py, tmp_path)
     _, again = crash_dump(run_py, tmp_path)
