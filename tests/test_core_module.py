@@ -7,7 +7,7 @@ import signal
 import pytest
 
 import faulthandler_auto
-from faulthandler_auto import _native, config
+from faulthandler_auto import _facts, _native
 
 from dumps import FATAL_NAMES
 
@@ -15,13 +15,13 @@ from dumps import FATAL_NAMES
 def test_fatal_signals_agree():
     core = set(_native.FATAL_SIGNALS)
     assert len(core) == len(_native.FATAL_SIGNALS) == 5
-    assert core == {getattr(signal, name) for name in config._FATAL_SIGNALS}
-    assert core == set(faulthandler_auto._FATAL_SIGNALS)
+    assert core == set(_facts.FATAL_SIGNALS.values())
+    assert core == {getattr(signal, name) for name in _facts.FATAL_SIGNALS}
     assert core == {getattr(signal, name) for name in FATAL_NAMES}
 
 
 def test_template_fields_agree():
-    assert _native.TEMPLATE_FIELDS == faulthandler_auto._TEMPLATE_FIELDS
+    assert _native.TEMPLATE_FIELDS == _facts.TEMPLATE_FIELDS
 
 
 def test_every_template_field_expands(tmp_path):
