@@ -39,7 +39,7 @@ EXTENSIONS_RE = re.compile(r"^Extension modules: (.*) \(total: (\d+)\)$")
 START_RE = re.compile(r"^(Fatal Python error: |Timeout \(|Signal: SIG|Process: pid )")
 PROCESS_RE = re.compile(
     r'^Process: pid (\d+), program "(.*)", Python (\S+), '
-    r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+    r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(?:, host (.+))?$")
 SIGNAL_RE = re.compile(
     r"^Signal: (SIG[A-Z0-9]+), ([A-Z_]+) \((.*?)\)"
     r"(?:, fault address (0x[0-9a-f]+))?(?:, from pid (\d+) uid (\d+))?$")

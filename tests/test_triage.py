@@ -191,18 +191,21 @@ def test_report_reads_real_dumps_in_every_form(run_py, tmp_path):
         f.write(json.dumps({"log": as_json, "host": "web-7"}) + "\n")
         for line in text.splitlines(True):
             f.write(json.dumps({"log": line, "stream": "stderr", "host": "web-8"}) + "\n")
+        # an older dump, which does not name its host: the shipper's record does
+        f.write(json.dumps({"log": readme_example(), "host": "web-9"}) + "\n")
     with open(fleet / "stderr.txt", "w") as f:
         f.write("INFO starting\nWARNING something\n" + text + "Traceback (most recent call last):\n")
     status, result, err = run_report(fleet)
     assert (status, err) == (0, "")
-    assert result["dumps"] == 6
-    [group] = result["groups"]
+    assert result["dumps"] == 7
+    group, old = result["groups"]
     assert group["count"] == 6 and group["event"] == "fatal_signal"
     assert group["signature"] == signature.compute(one(text))
     assert group["signals"] == {"SIGSEGV": 6}
     host = os.uname().nodename
-    # from the default file name, from the shipper's records, else unknown
-    assert group["hosts"] == {host: 1, "web-7": 1, "web-8": 1, "?": 3}
+    # every dump names its host
+    assert group["hosts"] == {host: 6}
+    assert (old["count"], old["hosts"]) == (1, {"web-9": 1})
     assert group["where"].startswith("string_at (__init__.py) / ")
 
 

@@ -27,6 +27,7 @@ typedef struct {
     const char *python;
     const char *prog;
     const char *signature;      /* crash signature, or NULL */
+    const char *host;           /* uname's node name, or NULL */
 } fa_header_info;
 
 typedef struct {

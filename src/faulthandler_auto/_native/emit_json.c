@@ -80,6 +80,10 @@ header(fa_writer *w, const fa_header_info *h)
     w_json_cstr(w, h->python);
     w_puts(w, ",\"program\":");
     w_json_cstr(w, h->prog);
+    if (h->host) {
+        w_puts(w, ",\"host\":");
+        w_json_cstr(w, h->host);
+    }
     if (h->signature) {
         w_puts(w, ",\"signature\":\"");
         w_puts(w, h->signature);

@@ -78,6 +78,11 @@ header(fa_writer *w, const fa_header_info *h)
     w_puts(w, h->python);
     w_puts(w, ", time ");
     w_puts(w, h->time);
+    if (h->host) {
+        /* which machine, for a fleet's dumps read in one place */
+        w_puts(w, ", host ");
+        w_utf8(w, h->host, strlen(h->host), 0);
+    }
     w_puts(w, "\n\n");
 }
 

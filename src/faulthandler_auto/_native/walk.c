@@ -15,6 +15,7 @@
 #  include <sys/prctl.h>
 #endif
 #include <pthread.h>
+#include <sys/utsname.h>
 
 #define FA_MAX_TSTATES 100000      /* a longer thread list is taken as a loop */
 
@@ -131,6 +132,8 @@ walk_header(fa_dump *d, const fa_event *ev)
     h.python = fa_process.python;
     h.prog = fa_process.prog;
     h.signature = d->signature[0] ? d->signature : NULL;
+    struct utsname u;           /* uname is async-signal-safe */
+    h.host = uname(&u) == 0 ? u.nodename : NULL;
     d->emit->header(&d->w, &h);
 }
 

@@ -50,7 +50,8 @@ C_FRAME_RE = re.compile(
 C_REPEAT_RE = re.compile(r"  \[previous (\d+) frames? repeated (\d+) times?\]$")
 EXTENSIONS_RE = re.compile(r"Extension modules: (.*) \(total: (\d+)\)$")
 PROCESS_RE = re.compile(
-    r'Process: pid (\d+), program "(.*)", Python (\S+), time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)')
+    r'Process: pid (\d+), program "(.*)", Python (\S+), time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)'
+    r"(?:, host (.+))?$")
 SIGNAL_RE = re.compile(
     r"Signal: (SIG[A-Z0-9]+|signal \d+)(?:, ([A-Z_]+) \((.*?)\))?"
     r"(?:, fault address (0x[0-9a-f]+))?(?:, from pid (\d+) uid (\d+))?")
@@ -263,6 +264,7 @@ class _TextParser:
                 d.program = m.group(2)
                 d.python = m.group(3)
                 d.time = m.group(4)
+                d.host = m.group(5)
                 self._mark_tail()
                 return done
         if dump is None:
