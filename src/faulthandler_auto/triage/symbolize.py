@@ -157,6 +157,8 @@ def _line_rows(dwarf, cu):
     version = program.header["version"]
     files = program.header["file_entry"]
     dirs = program.header["include_directory"]
+    comp_dir = cu.get_top_DIE().attributes.get("DW_AT_comp_dir")
+    comp_dir = _text(comp_dir.value) if comp_dir is not None else ""
 
     def name(index):
         # DWARF 5 counts files and directories from 0, earlier versions from 1
@@ -168,7 +170,8 @@ def _line_rows(dwarf, cu):
         d = entry.dir_index if version >= 5 else entry.dir_index - 1
         if not filename.startswith("/") and 0 <= d < len(dirs):
             filename = os.path.join(_text(dirs[d]), filename)
-        return filename
+        # relative to the directory it was compiled in
+        return os.path.join(comp_dir, filename) if comp_dir else filename
 
     rows = []
     previous = None
