@@ -185,7 +185,8 @@ c_frame(fa_writer *w, const fa_cframe_info *f)
     w_puts(w, "  Binary file \"");
     w_puts(w, f->binary);
     w_putc(w, '"');
-    uintptr_t base = f->symbol ? f->address - f->offset : f->load_bias;
+    uintptr_t load_bias = f->has_module_offset ? f->address - f->module_offset : 0;
+    uintptr_t base = f->symbol ? f->address - f->offset : load_bias;
     if (f->symbol != NULL || base != 0) {
         int below = f->address < base;
         uintptr_t off = below ? base - f->address : f->address - base;
@@ -202,12 +203,25 @@ c_frame(fa_writer *w, const fa_cframe_info *f)
     w_puts(w, "]\n");
 }
 
-/* signal-safe: writer calls only */
+/* signal-safe: never called, the walk does not fold for this format */
 static void
-c_stack_end(fa_writer *w, int count)
+c_repeat(fa_writer *w, int frames, int times, int index)
 {
-    if (count <= 0) {
+    (void)w;
+    (void)frames;
+    (void)times;
+    (void)index;
+}
+
+/* signal-safe: writer calls only; CPython's markers */
+static void
+c_stack_end(fa_writer *w, int shown, int omitted, int complete)
+{
+    if (shown <= 0 && omitted <= 0) {
         w_puts(w, "  <system returned no stack trace>\n");
+    }
+    else if (omitted > 0 || !complete) {
+        w_puts(w, "  <truncated rest of calls>\n");
     }
 }
 
