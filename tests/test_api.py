@@ -11,14 +11,14 @@ import pytest
 from dumps import check_well_formed, cpython_frames_equal, json_dumps, only_dump, read_text, script
 
 SIGNATURES = {
-    "enable": "(file=None, all_threads=True, c_stack=True)",
+    "enable": "(file=None, all_threads=True, c_stack=True, *, max_threads=None)",
     "disable": "()",
     "is_enabled": "()",
-    "dump_traceback": "(file=None, all_threads=True)",
+    "dump_traceback": "(file=None, all_threads=True, *, max_threads=None)",
     "dump_c_stack": "(file=None)",
-    "dump_traceback_later": "(timeout, repeat=False, file=None, exit=False)",
+    "dump_traceback_later": "(timeout, repeat=False, file=None, exit=False, *, max_threads=None)",
     "cancel_dump_traceback_later": "()",
-    "register": "(signum, file=None, all_threads=True, chain=False)",
+    "register": "(signum, file=None, all_threads=True, chain=False, *, max_threads=None)",
     "unregister": "(signum)",
 }
 

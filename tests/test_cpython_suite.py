@@ -26,7 +26,7 @@ from conftest import ROOT, clean_environ, site_packages
 from dumps import only_dump
 
 RUNNER = ROOT / "tests" / "scripts" / "cpython_suite.py"
-SHIM = "zz_faulthandler_auto_alias.pth"
+SHIM = "zz_faulthandler_auto_alias"
 # The whole suite takes about 20 s unloaded; this only stops a hung run.
 SUITE_TIMEOUT = 900
 
@@ -55,7 +55,8 @@ def run_suite(python, tmp_path, name):
 
 
 def short_id(test_id):
-    return test_id.rsplit(".", 1)[-1]
+    """The test's name: "test.test_faulthandler.C.test_x (line='...')" -> "test_x"."""
+    return test_id.split(" ", 1)[0].rsplit(".", 1)[-1]
 
 
 def documented_extensions():
@@ -76,20 +77,42 @@ def stock(tmp_path_factory, new_venv):
     return run_suite(python, tmp, "stock")
 
 
+SHIM_MODULE = """\
+import sys
+
+
+def start():
+    import faulthandler_auto
+    sys.modules["faulthandler"] = faulthandler_auto
+    faulthandler_auto.set_format(%r)
+"""
+
+
 def run_ours(venv_python, tmp_path, format):
-    shim = site_packages(venv_python) / SHIM
-    shim.write_text(
-        "import sys, faulthandler_auto; sys.modules['faulthandler'] = faulthandler_auto; "
-        "faulthandler_auto.set_format(%r)\n" % format)
+    """The shim module's start() runs from a .pth import line (3.9-3.14) or,
+    on 3.15, from a .start entry point, which site calls after the .pth
+    import lines: after our own hook's entry point either way (the name
+    sorts after ours), so a start-up configure() (-X faulthandler) does not
+    undo its format."""
+    site = site_packages(venv_python)
+    files = {
+        SHIM + ".py": SHIM_MODULE % format,
+        SHIM + ".pth": "import %s; %s.start()\n" % (SHIM, SHIM),
+        SHIM + ".start": "%s:start\n" % SHIM,
+    }
+    for name, text in files.items():
+        (site / name).write_text(text)
     try:
         # the children of the suite run with -E: the shim must work there too
         probe = subprocess.run(
-            [str(venv_python), "-E", "-c", "import faulthandler; print(faulthandler.__name__)"],
+            [str(venv_python), "-E", "-X", "faulthandler", "-c",
+             "import faulthandler; print(faulthandler.__name__, faulthandler.is_enabled())"],
             env=clean_environ(), stdout=subprocess.PIPE, universal_newlines=True)
-        assert probe.stdout.strip() == "faulthandler_auto", probe
+        assert probe.stdout.split() == ["faulthandler_auto", "True"], probe
         return run_suite(venv_python, tmp_path, format)
     finally:
-        shim.unlink()
+        for name in files:
+            (site / name).unlink()
 
 
 def report(result, names):

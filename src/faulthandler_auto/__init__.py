@@ -228,16 +228,29 @@ def secure_mode():
     return _native.secure_mode()
 
 
-def enable(file=None, all_threads=True, c_stack=True):
+def _thread_limit(max_threads):
+    """CPython 3.15's keyword-only ``max_threads``: a per-call limit on the
+    threads a dump shows; None keeps the configured one (0 to the core)."""
+    if max_threads is None:
+        return 0
+    if not isinstance(max_threads, int) or isinstance(max_threads, bool):
+        raise TypeError("max_threads must be an integer")
+    if not 1 <= max_threads <= _facts.MAX_LIMIT:
+        raise ValueError("max_threads must be between 1 and %d" % _facts.MAX_LIMIT)
+    return max_threads
+
+
+def enable(file=None, all_threads=True, c_stack=True, *, max_threads=None):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
     global _cpython_handler_was_enabled
+    limit = _thread_limit(max_threads)
     dest = _destination(file)
     _prepare()
     if _cpython.is_enabled():
         _cpython.disable()
         _cpython_handler_was_enabled = True
-    _native.enable(dest, bool(all_threads), bool(c_stack))
+    _native.enable(dest, bool(all_threads), bool(c_stack), limit)
     _keep("fatal", file)
 
 
@@ -259,12 +272,13 @@ def is_enabled():
     return _native.is_enabled()
 
 
-def dump_traceback(file=None, all_threads=True):
+def dump_traceback(file=None, all_threads=True, *, max_threads=None):
     """Dump the traceback of all threads (or the current one) now."""
+    limit = _thread_limit(max_threads)
     # skip=1: this function's own frame is not the caller's business
     dest = _destination(file)
     _prepare()
-    _native.dump_traceback(dest, bool(all_threads), 1)
+    _native.dump_traceback(dest, bool(all_threads), 1, limit)
 
 
 def dump_c_stack(file=None):
@@ -298,19 +312,20 @@ def _timeout_header(us):
     return "Timeout (%d:%02d:%02d)!" % (hours, minutes, seconds)
 
 
-def dump_traceback_later(timeout, repeat=False, file=None, exit=False):
+def dump_traceback_later(timeout, repeat=False, file=None, exit=False, *, max_threads=None):
     """Dump the traceback of all threads after ``timeout`` seconds, again
     every ``timeout`` seconds if ``repeat``, then exit with status 1 if
     ``exit``.  A second call replaces the first."""
-    _dump_later(timeout, repeat, file, exit, True)
+    _dump_later(timeout, repeat, file, exit, True, max_threads)
 
 
-def _dump_later(timeout, repeat, file, exit, all_threads):
+def _dump_later(timeout, repeat, file, exit, all_threads, max_threads=None):
+    limit = _thread_limit(max_threads)
     us = _timeout_microseconds(timeout)
     dest = _destination(file)
     _prepare()
     _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us),
-                                 bool(all_threads))
+                                 bool(all_threads), limit)
     _keep("later", file)
 
 
@@ -320,13 +335,14 @@ def cancel_dump_traceback_later():
     _files.pop("later", None)
 
 
-def register(signum, file=None, all_threads=True, chain=False):
+def register(signum, file=None, all_threads=True, chain=False, *, max_threads=None):
     """Dump the traceback when ``signum`` arrives; the process goes on.
     With ``chain``, the handler that was there before is called too."""
     _check_signum(signum)
+    limit = _thread_limit(max_threads)
     dest = _destination(file)
     _prepare()
-    _native.register(signum, dest, bool(all_threads), bool(chain))
+    _native.register(signum, dest, bool(all_threads), bool(chain), limit)
     _keep(("signal", signum), file)
 
 

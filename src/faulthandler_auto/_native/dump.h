@@ -26,6 +26,7 @@ typedef struct {
     int all_threads;
     int c_stack;
     int skip;                   /* innermost frames of the caller not shown */
+    long max_threads;           /* the caller's limit (3.15's max_threads), 0: the configured one */
 } fa_event;
 
 struct fa_emitter;

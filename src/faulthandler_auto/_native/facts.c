@@ -75,8 +75,9 @@ stdlib_module_names(void)
     return NULL;
 }
 
-/* signal-safe (probed): is the str `key` in the frozenset `names`?  Reads
- * the hash table in place: PySet_Contains may hash, compare and raise. */
+/* signal-safe (probed): is the str `key` in the frozenset `names`?  From
+ * 3.15 CPython looks up a submodule's top-level package instead.  Reads the
+ * hash table in place: PySet_Contains may hash, compare and raise. */
 FA_RACY_READ int
 set_has_name(PyObject *names, PyObject *key)
 {
@@ -85,10 +86,15 @@ set_has_name(PyObject *names, PyObject *key)
     if (!ptr_ok(set->table) || !a->state.compact || !a->state.ascii) {
         return 0;
     }
+    const char *name = (const char *)(a + 1);
+    size_t len = (size_t)a->length;
+#if PY_VERSION_HEX >= 0x030F0000
+    const char *dot = memchr(name, '.', len);
+    len = dot ? (size_t)(dot - name) : len;
+#endif
     for (Py_ssize_t i = 0; i <= set->mask; i++) {
         PyObject *item = set->table[i].key;
-        if (item != NULL && ptr_ok(item)
-            && ascii_equal(item, (const char *)(a + 1), (size_t)a->length)) {
+        if (item != NULL && ptr_ok(item) && ascii_equal(item, name, len)) {
             return 1;
         }
     }
@@ -103,6 +109,21 @@ is_stand_in(PyObject *key, PyObject *value)
 {
     static const char name[] = "faulthandler";
     return value == fa_process.package && ascii_equal(key, name, sizeof(name) - 1);
+}
+
+/* signal-safe (probed): does this package stand in for "faulthandler" in
+ * the dict `modules`? */
+FA_RACY_READ int
+stands_in(PyObject *modules)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(modules, &pos, &key, &value)) {
+        if (is_stand_in(key, value)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* signal-safe: UTC civil date from a Unix time, without gmtime (which may

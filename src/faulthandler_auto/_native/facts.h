@@ -28,6 +28,7 @@ int is_hidden_name(PyObject *key);
 PyObject *stdlib_module_names(void);
 int set_has_name(PyObject *names, PyObject *key);
 int is_stand_in(PyObject *key, PyObject *value);
+int stands_in(PyObject *modules);
 void format_utc(char out[21], int iso);
 const char *signal_name(int signum);
 const char *si_code_text(int signum, int code);

@@ -102,6 +102,9 @@ dump_to_fd(fa_dump *d, const fa_event *ev)
     if (ev->event == EV_FATAL) {
         (void)fa_crash_signature(d, ev, d->signature);
     }
+    if (ev->max_threads > 0) {
+        d->max_threads = ev->max_threads;
+    }
     d->emit->document(d, ev);
     w_flush(&d->w);
 }
@@ -583,8 +586,10 @@ is_extension_module(const fa_dump *d, PyObject *key, PyObject *value)
 }
 
 /* signal-safe (probed): third-party extension modules in sys.modules, as
- * CPython 3.10+ lists them, with sys.stdlib_module_names read now; our own
- * core (and on 3.9 the standard library's) left out but by CPython's walk.
+ * CPython 3.10+ lists them, with sys.stdlib_module_names read now.  Our
+ * own core (and on 3.9 the standard library's) is left out, but by
+ * CPython's walk, which lists it as CPython would unless this package
+ * stands in for faulthandler: then the core is part of "faulthandler".
  * PyDict_Next reads the table without allocating. */
 static FA_RACY_READ void
 step_extension_modules(fa_dump *d, void *arg)
@@ -598,6 +603,7 @@ step_extension_modules(fa_dump *d, void *arg)
         return;
     }
     PyObject *stdlib = stdlib_module_names();
+    int hide = !e->cpython || stands_in(modules);
     Py_ssize_t pos = 0;
     long count = 0;
     PyObject *key, *value;
@@ -605,7 +611,7 @@ step_extension_modules(fa_dump *d, void *arg)
         if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
             || !is_extension_module(d, key, value)
             || (stdlib != NULL && set_has_name(stdlib, key))
-            || (!e->cpython && is_hidden_name(key))) {
+            || (hide && is_hidden_name(key))) {
             continue;
         }
         e->module(&d->w, key, count);

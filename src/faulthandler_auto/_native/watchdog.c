@@ -21,6 +21,7 @@ static struct {
     int repeat;
     int exit;
     int all_threads;            /* 0: the main thread only (faulthandler 1.x) */
+    long max_threads;
     fa_dest dest;
     char header[64];
 } wd;
@@ -76,6 +77,7 @@ watchdog_main(void *arg)
         memcpy(header, wd.header, sizeof(header));
         int do_exit = wd.exit;
         int all_threads = wd.all_threads;
+        long max_threads = wd.max_threads;
         if (wd.repeat) {
             deadline_advance_locked();
         }
@@ -87,7 +89,7 @@ watchdog_main(void *arg)
         pthread_mutex_unlock(&wd.mutex);
 
         int locked = dump_lock_acquire(5000);
-        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0};
+        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0, max_threads};
         dump_to_dest(&dest, &ev, &wd.abort);
         dump_lock_release(locked);
         if (do_exit && !__atomic_load_n(&wd.abort, __ATOMIC_ACQUIRE)) {
@@ -163,7 +165,7 @@ cancel_locked(void)
  * flight to stop: call it without the GIL. */
 int
 fa_watchdog_arm(const fa_dest *dest, long long timeout_us, int repeat, int do_exit,
-                const char *header, int all_threads)
+                const char *header, int all_threads, long max_threads)
 {
     int err = 0;
     pthread_mutex_lock(&wd.mutex);
@@ -177,6 +179,7 @@ fa_watchdog_arm(const fa_dest *dest, long long timeout_us, int repeat, int do_ex
         wd.repeat = repeat;
         wd.exit = do_exit;
         wd.all_threads = all_threads;
+        wd.max_threads = max_threads;
         fa_strlcpy(wd.header, header, sizeof(wd.header));
         deadline_set_locked();
         wd.generation++;

@@ -10,7 +10,7 @@ FA_HIDDEN_BEGIN
 
 void fa_watchdog_init(void);
 int fa_watchdog_arm(const fa_dest *dest, long long timeout_us, int repeat, int do_exit,
-                    const char *header, int all_threads);
+                    const char *header, int all_threads, long max_threads);
 void fa_watchdog_cancel(void);
 int fa_watchdog_after_fork(void);
 
