@@ -282,3 +282,29 @@ def test_stdlib_names_read_at_dump_time(run_py, format):
     assert ("faulthandler_auto._native" in names) == (format == "cpython")
     proc = run_py(EXTENSIONS.format(names=""), env={"PYTHONFAULTHANDLER_FORMAT": format})
     assert "Extension modules: sys" not in proc.stderr, proc.stderr
+
+
+MAX_THREADS = """\
+import sys, threading, faulthandler_auto
+faulthandler_auto.set_format(sys.argv[1])
+ready, stop = threading.Barrier(4), threading.Event()
+def worker():
+    ready.wait()
+    stop.wait()
+threads = [threading.Thread(target=worker) for _ in range(3)]
+for t in threads:
+    t.start()
+ready.wait()
+faulthandler_auto.dump_traceback(max_threads=2)
+stop.set()
+"""
+
+
+@pytest.mark.parametrize("format, marker", [("cpython", "\n...\n"), ("text", "\n... (2 threads omitted)\n")])
+def test_max_threads_keyword(venv_python, format, marker):
+    """CPython 3.15's keyword-only max_threads, accepted on every version."""
+    proc = subprocess.run([str(venv_python), "-c", MAX_THREADS, format], env=clean_environ(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert proc.returncode == 0, proc
+    assert marker in proc.stderr, proc.stderr
+    assert proc.stderr.lower().count("thread 0x") == 2, proc.stderr
