@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# tools/build-wheels.sh — the release wheels: manylinux (glibc 2.17 baseline)
+# x86-64 wheels of faulthandler-auto for every supported CPython, built on
+# this machine without a system compiler and offline once the tools are in.
+#
+#   tools/build-wheels.sh [-o DIR] [TAG...]
+#
+# TAG: cp39 cp310 cp311 cp312 cp313 cp314 cp315 cp314d (default: all that have
+# headers here; a TAG named explicitly must have them).  DIR: wheelhouse/.
+#
+# The C core is compiled by zig's clang (PyPI `ziglang`) for
+# x86_64-linux-gnu.2.17: zig ships the glibc 2.17 stubs to link against, so
+# the core uses no symbol newer than manylinux2014 allows, whatever this
+# machine's libc.  Only the headers of each CPython are needed, not the
+# interpreter: pyenv's for 3.9-3.13, the Debian sid root's for 3.14/3.15.
+# The Python part (modules, metadata) is built once by setuptools with the
+# core disabled; each wheel is that plus its core and its one hook file
+# (.pth up to 3.14, PEP 829 .start from 3.15 on), tagged
+# cpXY-cpXY-manylinux_2_17_x86_64.manylinux2014_x86_64 and checked by
+# `auditwheel show`.
+#
+# Environment: PYENV_ROOT (~/.pyenv), SID_ROOT
+# (/var/tmp/faulthandler-auto/sid-root), FAULTHANDLER_AUTO_WHEEL_TOOLS (venv
+# with ziglang, auditwheel, setuptools, wheel; made if missing),
+# FAULTHANDLER_AUTO_CFLAGS (added to the compile, e.g. -Werror in CI).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+OUT=wheelhouse
+while [ $# -gt 0 ]; do
+    case $1 in
+        -o) OUT=$2; shift 2 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -*) echo "build-wheels: unknown option $1" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
+ALL_TAGS=(cp39 cp310 cp311 cp312 cp313 cp314 cp315 cp314d)
+EXPLICIT=$#
+[ $# -gt 0 ] && TAGS=("$@") || TAGS=("${ALL_TAGS[@]}")
+
+PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+SID_ROOT=${SID_ROOT:-/var/tmp/faulthandler-auto/sid-root}
+TOOLS=${FAULTHANDLER_AUTO_WHEEL_TOOLS:-/var/tmp/faulthandler-auto/wheel-tools}
+PLATFORM=manylinux_2_17_x86_64
+LEGACY_PLATFORM=manylinux2014_x86_64
+ZIG_TARGET=x86_64-linux-gnu.2.17
+
+log() { printf 'build-wheels: %s\n' "$*" >&2; }
+
+# Any CPython 3.9+ can run the tools; the newest pyenv one, else python3.
+tools_venv() {
+    if ! "$TOOLS/bin/python" -c 'import ziglang, auditwheel, setuptools, wheel' 2>/dev/null; then
+        local base
+        base=$(ls -d "$PYENV_ROOT"/versions/3.1[2-9].*/bin/python 2>/dev/null | sort -V | tail -1)
+        log "installing ziglang, auditwheel, setuptools, wheel into $TOOLS"
+        "${base:-python3}" -m venv --clear "$TOOLS"
+        "$TOOLS/bin/python" -m pip install --quiet --upgrade ziglang 'auditwheel>=6,<7' 'setuptools>=64' wheel
+    fi
+    PY=$TOOLS/bin/python
+}
+
+# Prints "INCLUDE_DIR [EXTRA_INCLUDE_ROOT]" for a tag, or nothing.
+headers_for() {
+    local tag=$1 minor abi="" dir
+    minor=${tag#cp3}
+    [[ $minor == *d ]] && { abi=d; minor=${minor%d}; }
+    if [ "$minor" -le 13 ] && [ -z "$abi" ]; then
+        dir=$(ls -d "$PYENV_ROOT"/versions/3."$minor".*/include/python3."$minor" 2>/dev/null | sort -V | tail -1)
+        [ -n "$dir" ] && [ -e "$dir/Python.h" ] && echo "$dir"
+        return 0
+    fi
+    # Debian splits pyconfig.h into a per-architecture directory that its
+    # stub includes as <x86_64-linux-gnu/python3.X/pyconfig.h>.
+    dir=$SID_ROOT/usr/include/python3.$minor$abi
+    if [ -e "$dir/Python.h" ] && [ -e "$SID_ROOT/usr/include/x86_64-linux-gnu/python3.$minor$abi/pyconfig.h" ]; then
+        echo "$dir $SID_ROOT/usr/include/x86_64-linux-gnu"
+    fi
+}
+
+# A copy of the sources in a fresh directory: no build/ or .egg-info of an
+# earlier run (or of another interpreter) can leak into a wheel.
+clean_tree() {
+    local dest=$1
+    mkdir -p "$dest"
+    git -C "$ROOT" ls-files -z --cached --others --exclude-standard 2>/dev/null \
+        | (cd "$ROOT" && xargs -0 -r cp --parents -t "$dest" 2>/dev/null) \
+        || (cd "$ROOT" && tar --exclude=.git --exclude=.tox --exclude=build --exclude=wheelhouse \
+                --exclude='*.so' --exclude='*.egg-info' -cf - . | tar -xf - -C "$dest")
+}
+
+# The Python part, once: a py3-none-any wheel without the core.
+pure_wheel() {
+    clean_tree "$WORK/src-tree"
+    (cd "$WORK/src-tree" && FAULTHANDLER_AUTO_NATIVE=0 "$PY" -m pip wheel --quiet --no-deps \
+        --no-build-isolation -w "$WORK/pure" . 2>"$WORK/pure.log") \
+        || { cat "$WORK/pure.log" >&2; exit 1; }
+    ls "$WORK"/pure/*.whl
+}
+
+compile_core() {
+    local tag=$1 include=$2 extra=$3 out=$4 tree=$5 sources
+    local natdir=$tree/src/faulthandler_auto/_native
+    # the same choice as setup.py: the split sources, else the single file
+    if compgen -G "$natdir/*.c" >/dev/null; then
+        sources=("$natdir"/*.c)
+    else
+        sources=("$tree/src/faulthandler_auto/_native.c")
+    fi
+    local flags=(-target "$ZIG_TARGET" -shared -fPIC -O2 -g0 -fwrapv -fno-strict-aliasing
+                 -fno-sanitize=all -Wall -isystem "$include")
+    if [ -n "$extra" ]; then
+        # only <x86_64-linux-gnu/...> is reachable this way: the rest of the
+        # sid root (its newer glibc headers) must stay out of the build
+        mkdir -p "$tree/arch-include"
+        ln -s "$extra" "$tree/arch-include/x86_64-linux-gnu"
+        flags+=(-I "$tree/arch-include")
+    fi
+    [ -d "$natdir" ] && flags+=(-I "$natdir")
+    [[ $tag == *d ]] || flags+=(-DNDEBUG)
+    # shellcheck disable=SC2206
+    flags+=(${FAULTHANDLER_AUTO_CFLAGS:-})
+    ZIG_GLOBAL_CACHE_DIR=${ZIG_GLOBAL_CACHE_DIR:-$TOOLS/zig-cache} \
+        "$PY" -m ziglang cc "${flags[@]}" "${sources[@]}" -o "$out" -ldl -lpthread
+}
+
+# pure wheel + core + hook file -> the platform wheel, with WHEEL and RECORD
+# written anew.
+assemble() {
+    "$PY" - "$@" <<'EOF'
+import base64, hashlib, os, sys, zipfile
+pure, so_path, so_name, hook, tag, out_dir = sys.argv[1:7]
+tags = ["%s-%s" % (tag, plat) for plat in sys.argv[7:]]
+HOOKS = ("faulthandler_auto.pth", "faulthandler_auto.start")
+with zipfile.ZipFile(pure) as zin:
+    names = zin.namelist()
+    dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/WHEEL"))
+    files = {}
+    for name in names:
+        if name in HOOKS or name in (dist_info + "/WHEEL", dist_info + "/RECORD"):
+            continue
+        if name.startswith("faulthandler_auto/_native"):
+            raise SystemExit("build-wheels: the pure wheel already holds %s" % name)
+        files[name] = zin.read(name)
+    generator = next(l for l in zin.read(dist_info + "/WHEEL").decode().splitlines()
+                     if l.startswith("Generator:"))
+with open(so_path, "rb") as f:
+    files["faulthandler_auto/" + so_name] = f.read()
+with open(hook, "rb") as f:
+    files[os.path.basename(hook)] = f.read()
+files[dist_info + "/WHEEL"] = ("Wheel-Version: 1.0\n%s\nRoot-Is-Purelib: false\n%s" % (
+    generator, "".join("Tag: %s\n" % t for t in tags))).encode()
+record = []
+for name, data in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record.append("%s,sha256=%s,%d" % (name, digest, len(data)))
+record.append(dist_info + "/RECORD,,")
+files[dist_info + "/RECORD"] = ("\n".join(record) + "\n").encode()
+name, version = dist_info[:-len(".dist-info")].split("-")
+platforms = ".".join(t.split("-", 2)[2] for t in tags)
+wheel = os.path.join(out_dir, "%s-%s-%s-%s.whl" % (name, version, "-".join(tags[0].split("-")[:2]), platforms))
+with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zout:
+    # dist-info last, as the wheel spec recommends
+    for n in sorted(files, key=lambda n: (n.startswith(dist_info), n)):
+        info = zipfile.ZipInfo(n, date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = (0o755 if n.endswith(".so") else 0o644) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zout.writestr(info, files[n])
+print(wheel)
+EOF
+}
+
+# auditwheel's verdict must name our platform and find nothing to graft.
+check_wheel() {
+    local wheel=$1 report
+    report=$("$PY" -m auditwheel show "$wheel" 2>&1) || { echo "$report" >&2; return 1; }
+    if ! grep -q "consistent with the following platform tag:.*\"$PLATFORM\"" <<<"$report" \
+       && ! grep -q "\"$PLATFORM\"" <<<"$report"; then
+        echo "$report" >&2
+        log "$wheel: auditwheel does not confirm $PLATFORM"
+        return 1
+    fi
+    if grep -q "system-provided shared libraries that are not in the" <<<"$report"; then
+        echo "$report" >&2
+        log "$wheel: needs libraries beyond the manylinux policy"
+        return 1
+    fi
+    log "$(basename "$wheel"): auditwheel confirms $PLATFORM"
+}
+
+main() {
+    tools_venv
+    mkdir -p "$OUT"
+    OUT=$(cd "$OUT" && pwd)
+    # global: the EXIT trap runs after main has returned
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/build-wheels.XXXXXX")
+    trap 'rm -rf "$WORK"' EXIT
+    local pure built=() missing=() tag headers include extra minor so_name hook wheel
+    pure=$(pure_wheel)
+    for tag in "${TAGS[@]}"; do
+        [[ $tag =~ ^cp3[0-9]+d?$ ]] || { log "unknown tag $tag"; exit 2; }
+        headers=$(headers_for "$tag")
+        if [ -z "$headers" ]; then
+            missing+=("$tag")
+            continue
+        fi
+        read -r include extra <<<"$headers"
+        minor=${tag#cp3}
+        minor=${minor%d}
+        # each build in its own directory, from its own copy of the sources
+        mkdir -p "$WORK/$tag"
+        clean_tree "$WORK/$tag/tree"
+        so_name="_native.cpython-3${tag#cp3}-x86_64-linux-gnu.so"
+        log "$tag: compiling the core with zig cc -target $ZIG_TARGET against $include"
+        compile_core "$tag" "$include" "${extra:-}" "$WORK/$tag/$so_name" "$WORK/$tag/tree"
+        if [ "$minor" -ge 15 ]; then hook=faulthandler_auto.start; else hook=faulthandler_auto.pth; fi
+        rm -f "$OUT"/faulthandler_auto-*-"${tag%d}-$tag"-*.whl
+        wheel=$(assemble "$pure" "$WORK/$tag/$so_name" "$so_name" "$WORK/$tag/tree/$hook" \
+                "${tag%d}-$tag" "$OUT" "$PLATFORM" "$LEGACY_PLATFORM")
+        check_wheel "$wheel"
+        built+=("$wheel")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "no headers here for: ${missing[*]} (pyenv: $PYENV_ROOT; sid root: $SID_ROOT)"
+        [ "$EXPLICIT" -gt 0 ] && exit 1
+    fi
+    [ ${#built[@]} -gt 0 ] || { log "built nothing"; exit 1; }
+    printf '%s\n' "${built[@]}"
+}
+
+main
