@@ -11,7 +11,15 @@ import _signal
 import os
 import sys
 
-from faulthandler_auto import _native
+# >>> fallback mode (pkg helper, issue #15): the one place that chooses the core
+try:
+    from faulthandler_auto import _native
+    fallback_reason = None
+except ImportError as _exc:
+    # no C core here: the interpreter's own faulthandler serves the same calls
+    from faulthandler_auto import _fallback as _native
+    fallback_reason = _native.reason(_exc)
+# <<< fallback mode
 
 __version__ = "0.1.0"
 version = (0 << 8) | 1
@@ -165,6 +173,8 @@ def _check_signum(signum):
 
 def _setup_process():
     _native.setup(_program_name(), sys.version.split()[0], _stdlib_names())
+    if fallback_reason:  # fallback mode: the interpreter's dumps name no threads
+        return
     _install_thread_hook()
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_native.after_fork_child)

@@ -281,6 +281,10 @@ def gather_status(environ=None):
     package, config, import_error = _load_package()
     info["package"] = os.path.dirname(package.__file__) if package else None
     info["version"] = getattr(package, "__version__", None)
+    # >>> fallback mode (pkg helper, issue #15)
+    info["fallback"] = getattr(package, "fallback_reason", None)
+    info["fallback_lost"] = list(package._native.LOST) if info["fallback"] else []
+    # <<< fallback mode
     if import_error:
         problems.append("faulthandler_auto cannot be imported: %s" % import_error)
 
@@ -307,7 +311,9 @@ def gather_status(environ=None):
             % hook["file"])
 
     # Will it run?
-    supported = sys.implementation.name == "cpython" and sys.platform.startswith(("linux", "darwin"))
+    # the fallback mode serves any interpreter that has faulthandler (pkg helper, issue #15)
+    supported = package is not None or (
+        sys.implementation.name == "cpython" and sys.platform.startswith(("linux", "darwin")))
     info["supported"] = supported
     blockers = []
     if sys.flags.no_site:
@@ -400,6 +406,13 @@ def print_status(info, cfg, out):
         info["version"] or "?", info["python"], info["implementation"],
         info["python_version"], info["platform"]))
     w("  package:     %s\n" % (info["package"] or "not importable"))
+    # >>> fallback mode (pkg helper, issue #15)
+    if info["fallback"]:
+        w("  core:        fallback mode: %s\n" % info["fallback"])
+        w("               served by the interpreter's own faulthandler, without:\n")
+        for lost in info["fallback_lost"]:
+            w("                 - %s\n" % lost)
+    # <<< fallback mode
     hook = info["hook"]
     if hook:
         if info["hook_ran"]:
