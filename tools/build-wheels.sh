@@ -21,7 +21,7 @@
 #
 # Environment: PYENV_ROOT (~/.pyenv), SID_ROOT
 # (/var/tmp/faulthandler-auto/sid-root), FAULTHANDLER_AUTO_WHEEL_TOOLS (venv
-# with ziglang, auditwheel, setuptools, wheel; made if missing),
+# with ziglang, auditwheel, setuptools, twine, wheel; made if missing),
 # FAULTHANDLER_AUTO_CFLAGS (added to the compile, e.g. -Werror in CI).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -51,12 +51,13 @@ log() { printf 'build-wheels: %s\n' "$*" >&2; }
 
 # Any CPython 3.9+ can run the tools; the newest pyenv one, else python3.
 tools_venv() {
-    if ! "$TOOLS/bin/python" -c 'import ziglang, auditwheel, setuptools, wheel' 2>/dev/null; then
+    if ! "$TOOLS/bin/python" -c 'import ziglang, auditwheel, setuptools, twine, wheel' 2>/dev/null; then
         local base
         base=$(ls -d "$PYENV_ROOT"/versions/3.1[2-9].*/bin/python 2>/dev/null | sort -V | tail -1)
         log "installing ziglang, auditwheel, setuptools, wheel into $TOOLS"
         "${base:-python3}" -m venv --clear "$TOOLS"
-        "$TOOLS/bin/python" -m pip install --quiet --upgrade ziglang 'auditwheel>=6,<7' 'setuptools>=64' wheel
+        "$TOOLS/bin/python" -m pip install --quiet --upgrade ziglang 'auditwheel>=6,<7' 'setuptools>=77' \
+            twine wheel
     fi
     PY=$TOOLS/bin/python
 }
@@ -226,6 +227,7 @@ main() {
         [ "$EXPLICIT" -gt 0 ] && exit 1
     fi
     [ ${#built[@]} -gt 0 ] || { log "built nothing"; exit 1; }
+    "$PY" -m twine check --strict "${built[@]}" >&2
     printf '%s\n' "${built[@]}"
 }
 
