@@ -60,6 +60,12 @@ class build_ext_or_fallback(build_ext):
     """Compile the core; unless it is required, a failure (no compiler, no
     Python.h) leaves the package without it instead of failing the install."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        # objects left in build/ by a build with other flags (or none) must
+        # not end up in a sanitizer build
+        self.force = self.force or bool(CFLAGS)
+
     def build_extension(self, ext):
         if NATIVE in ("1", "yes", "true", "required"):
             return super().build_extension(ext)

@@ -3,10 +3,11 @@
 # x86-64 wheels of faulthandler-auto for every supported CPython, built on
 # this machine without a system compiler and offline once the tools are in.
 #
-#   tools/build-wheels.sh [-o DIR] [TAG...]
+#   tools/build-wheels.sh [-o DIR] [--for PYTHON] [TAG...]
 #
 # TAG: cp39 cp310 cp311 cp312 cp313 cp314 cp315 cp314d (default: all that have
-# headers here; a TAG named explicitly must have them).  DIR: wheelhouse/.
+# headers here; a TAG named explicitly must have them); --for PYTHON adds the
+# tag of that interpreter.  DIR: wheelhouse/.
 #
 # The C core is compiled by zig's clang (PyPI `ziglang`) for
 # x86_64-linux-gnu.2.17: zig ships the glibc 2.17 stubs to link against, so
@@ -22,7 +23,8 @@
 # Environment: PYENV_ROOT (~/.pyenv), SID_ROOT
 # (/var/tmp/faulthandler-auto/sid-root), FAULTHANDLER_AUTO_WHEEL_TOOLS (venv
 # with ziglang, auditwheel, setuptools, twine, wheel; made if missing),
-# FAULTHANDLER_AUTO_CFLAGS (added to the compile, e.g. -Werror in CI).
+# FAULTHANDLER_AUTO_ZIG_CFLAGS (added to the compile, e.g. -Werror;
+# FAULTHANDLER_AUTO_CFLAGS is for gcc builds through setup.py and not used).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -31,6 +33,9 @@ OUT=wheelhouse
 while [ $# -gt 0 ]; do
     case $1 in
         -o) OUT=$2; shift 2 ;;
+        # the tag of this interpreter (tox: the env's own)
+        --for) set -- "$@" "$("$2" -c 'import sys; print("cp%d%d%s" % (sys.version_info[:2] + (sys.abiflags,)))')"
+               shift 2 ;;
         -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         -*) echo "build-wheels: unknown option $1" >&2; exit 2 ;;
         *) break ;;
@@ -74,10 +79,15 @@ headers_for() {
     fi
     # Debian splits pyconfig.h into a per-architecture directory that its
     # stub includes as <x86_64-linux-gnu/python3.X/pyconfig.h>.
-    dir=$SID_ROOT/usr/include/python3.$minor$abi
-    if [ -e "$dir/Python.h" ] && [ -e "$SID_ROOT/usr/include/x86_64-linux-gnu/python3.$minor$abi/pyconfig.h" ]; then
-        echo "$dir $SID_ROOT/usr/include/x86_64-linux-gnu"
-    fi
+    # (inside the sid root, tools/sid-root.sh test, they are at /usr/include)
+    local root
+    for root in "$SID_ROOT" ${SID_ROOT_INSIDE:+/}; do
+        dir=${root%/}/usr/include/python3.$minor$abi
+        if [ -e "$dir/Python.h" ] && [ -e "${root%/}/usr/include/x86_64-linux-gnu/python3.$minor$abi/pyconfig.h" ]; then
+            echo "$dir ${root%/}/usr/include/x86_64-linux-gnu"
+            return 0
+        fi
+    done
 }
 
 # A copy of the sources in a fresh directory: no build/ or .egg-info of an
@@ -110,7 +120,7 @@ compile_core() {
         sources=("$tree/src/faulthandler_auto/_native.c")
     fi
     local flags=(-target "$ZIG_TARGET" -shared -fPIC -O2 -g0 -fwrapv -fno-strict-aliasing
-                 -fno-sanitize=all -Wall -isystem "$include")
+                 -fno-sanitize=all -Wall -Wextra -isystem "$include")
     if [ -n "$extra" ]; then
         # only <x86_64-linux-gnu/...> is reachable this way: the rest of the
         # sid root (its newer glibc headers) must stay out of the build
@@ -121,7 +131,7 @@ compile_core() {
     [ -d "$natdir" ] && flags+=(-I "$natdir")
     [[ $tag == *d ]] || flags+=(-DNDEBUG)
     # shellcheck disable=SC2206
-    flags+=(${FAULTHANDLER_AUTO_CFLAGS:-})
+    flags+=(${FAULTHANDLER_AUTO_ZIG_CFLAGS:-})
     ZIG_GLOBAL_CACHE_DIR=${ZIG_GLOBAL_CACHE_DIR:-$TOOLS/zig-cache} \
         "$PY" -m ziglang cc "${flags[@]}" "${sources[@]}" -o "$out" -ldl -lpthread
 }
