@@ -6,7 +6,10 @@ for it runs unchanged; ``file`` may also be a path or a path template
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
 """
-import _functools
+try:
+    import _functools
+except ImportError:  # PyPy (fallback mode): only the C core's thread hook uses it
+    _functools = None
 import _signal
 import os
 import sys
