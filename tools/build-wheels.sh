@@ -56,6 +56,10 @@ log() { printf 'build-wheels: %s\n' "$*" >&2; }
 
 # Any CPython 3.9+ can run the tools; the newest pyenv one, else python3.
 tools_venv() {
+    mkdir -p "$(dirname "$TOOLS")"
+    # tox envs (or two helpers) may start this at once: one installs, the others wait
+    exec 9>"$TOOLS.lock"
+    flock 9
     if ! "$TOOLS/bin/python" -c 'import ziglang, auditwheel, setuptools, twine, wheel' 2>/dev/null; then
         local base
         base=$(ls -d "$PYENV_ROOT"/versions/3.1[2-9].*/bin/python 2>/dev/null | sort -V | tail -1)
@@ -64,6 +68,7 @@ tools_venv() {
         "$TOOLS/bin/python" -m pip install --quiet --upgrade ziglang 'auditwheel>=6,<7' 'setuptools>=77' \
             twine wheel
     fi
+    flock -u 9
     PY=$TOOLS/bin/python
 }
 
