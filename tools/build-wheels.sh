@@ -191,8 +191,8 @@ EOF
 check_wheel() {
     local wheel=$1 report
     report=$("$PY" -m auditwheel show "$wheel" 2>&1) || { echo "$report" >&2; return 1; }
-    if ! grep -q "consistent with the following platform tag:.*\"$PLATFORM\"" <<<"$report" \
-       && ! grep -q "\"$PLATFORM\"" <<<"$report"; then
+    # (auditwheel wraps its lines)
+    if ! tr -s '\n ' '  ' <<<"$report" | grep -q "consistent with the following platform tag: \"$PLATFORM\""; then
         echo "$report" >&2
         log "$wheel: auditwheel does not confirm $PLATFORM"
         return 1
@@ -234,7 +234,8 @@ main() {
         rm -f "$OUT"/faulthandler_auto-*-"${tag%d}-$tag"-*.whl
         wheel=$(assemble "$pure" "$WORK/$tag/$so_name" "$so_name" "$WORK/$tag/tree/$hook" \
                 "${tag%d}-$tag" "$OUT" "$PLATFORM" "$LEGACY_PLATFORM")
-        check_wheel "$wheel"
+        # a wheel whose tag auditwheel does not confirm is not left to be installed
+        check_wheel "$wheel" || { rm -f "$wheel"; exit 1; }
         built+=("$wheel")
     done
     if [ ${#missing[@]} -gt 0 ]; then
