@@ -4,6 +4,7 @@ editable install, is listed in RECORD, and leaves with `pip uninstall`; the
 release wheels are manylinux2014 wheels."""
 import csv
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -165,3 +166,32 @@ def test_release_wheel_is_manylinux2014(wheel_path, tmp_path):
     assert needed and needed <= MANYLINUX2014_LIBS, needed
     versions = set(re.findall(r"GLIBC_(\d+)\.(\d+)", subprocess.check_output([objdump, "-T", so], text=True)))
     assert versions and max((int(a), int(b)) for a, b in versions) <= (2, 17), versions
+
+
+ARM64_ROOT = os.environ.get("ARM64_ROOT", "/var/tmp/faulthandler-auto/arm64-root")
+QEMU = shutil.which("qemu-aarch64-static")
+
+
+@pytest.mark.skipif(QEMU is None or not os.path.exists(os.path.join(ARM64_ROOT, "usr/bin/python3.11")),
+                    reason="needs qemu-aarch64-static and an arm64 root (see tools/build-wheels.sh)")
+def test_aarch64_wheel_under_qemu(tmp_path):
+    """tools/build-wheels.sh cp311-aarch64 gives a manylinux2014 aarch64 wheel
+    whose core, run by Debian's arm64 python3.11 under qemu, dumps a crash
+    through the hook."""
+    run(["bash", ROOT / "tools" / "build-wheels.sh", "-o", tmp_path / "wh", "cp311-aarch64"])
+    (wheel,) = (tmp_path / "wh").glob("*.whl")
+    assert wheel.name.endswith("-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(tmp_path / "site")
+    python = os.path.join(ARM64_ROOT, "usr/bin/python3.11")
+    proc = subprocess.run(
+        [QEMU, "-L", ARM64_ROOT, python, "-c",
+         "import site, sys; site.addsitedir(sys.argv[1]); import ctypes; ctypes.string_at(0)",
+         str(tmp_path / "site")],
+        env={"PATH": "/usr/bin:/bin", "PYTHONFAULTHANDLER": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert proc.returncode == -11, proc
+    assert proc.stderr.startswith(
+        "Fatal Python error: Segmentation fault\n"
+        "Signal: SIGSEGV, SEGV_MAPERR (address not mapped to object), fault address 0x0\n"), proc.stderr
+    assert '  File "<string>", line 1 in <module>\n' in proc.stderr

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # tools/build-wheels.sh — the release wheels: manylinux (glibc 2.17 baseline)
-# x86-64 wheels of faulthandler-auto for every supported CPython, built on
+# x86-64 wheels of faulthandler-auto for every supported CPython (and
+# aarch64 where an arm64 root gives the headers), built on
 # this machine without a system compiler and offline once the tools are in.
 #
 #   tools/build-wheels.sh [-o DIR] [--for PYTHON] [TAG...]
 #
-# TAG: cp39 cp310 cp311 cp312 cp313 cp314 cp315 cp314d (default: all that have
-# headers here; a TAG named explicitly must have them); --for PYTHON adds the
-# tag of that interpreter.  DIR: wheelhouse/.
+# TAG: cp39 cp310 cp311 cp312 cp313 cp314 cp315 cp314d for x86-64, and
+# cp311-aarch64 (default: all that have headers here; a TAG named explicitly
+# must have them); --for PYTHON adds the tag of that interpreter.  DIR:
+# wheelhouse/.
 #
 # The C core is compiled by zig's clang (PyPI `ziglang`) for
 # x86_64-linux-gnu.2.17: zig ships the glibc 2.17 stubs to link against, so
@@ -20,8 +22,15 @@
 # cpXY-cpXY-manylinux_2_17_x86_64.manylinux2014_x86_64 and checked by
 # `auditwheel show`.
 #
+# aarch64: the same zig targets aarch64-linux-gnu.2.17; the headers (and an
+# interpreter to test the wheel with under qemu-aarch64-static) come from an
+# arm64 Debian root made by `mmdebstrap --arch=arm64 --variant=extract
+# --include=libpython3.11-dev,python3.11-minimal,libpython3.11-stdlib,libffi8
+# bookworm $ARM64_ROOT`; bookworm has 3.11 only, so that is the one.
+#
 # Environment: PYENV_ROOT (~/.pyenv), SID_ROOT
-# (/var/tmp/faulthandler-auto/sid-root), FAULTHANDLER_AUTO_WHEEL_TOOLS (venv
+# (/var/tmp/faulthandler-auto/sid-root), ARM64_ROOT
+# (/var/tmp/faulthandler-auto/arm64-root), FAULTHANDLER_AUTO_WHEEL_TOOLS (venv
 # with ziglang, auditwheel, setuptools, twine, wheel; made if missing),
 # FAULTHANDLER_AUTO_ZIG_CFLAGS (added to the compile, e.g. -Werror;
 # FAULTHANDLER_AUTO_CFLAGS is for gcc builds through setup.py and not used).
@@ -41,16 +50,14 @@ while [ $# -gt 0 ]; do
         *) break ;;
     esac
 done
-ALL_TAGS=(cp39 cp310 cp311 cp312 cp313 cp314 cp315 cp314d)
+ALL_TAGS=(cp39 cp310 cp311 cp312 cp313 cp314 cp315 cp314d cp311-aarch64)
 EXPLICIT=$#
 [ $# -gt 0 ] && TAGS=("$@") || TAGS=("${ALL_TAGS[@]}")
 
 PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
 SID_ROOT=${SID_ROOT:-/var/tmp/faulthandler-auto/sid-root}
+ARM64_ROOT=${ARM64_ROOT:-/var/tmp/faulthandler-auto/arm64-root}
 TOOLS=${FAULTHANDLER_AUTO_WHEEL_TOOLS:-/var/tmp/faulthandler-auto/wheel-tools}
-PLATFORM=manylinux_2_17_x86_64
-LEGACY_PLATFORM=manylinux2014_x86_64
-ZIG_TARGET=x86_64-linux-gnu.2.17
 
 log() { printf 'build-wheels: %s\n' "$*" >&2; }
 
@@ -72,11 +79,19 @@ tools_venv() {
     PY=$TOOLS/bin/python
 }
 
-# Prints "INCLUDE_DIR [EXTRA_INCLUDE_ROOT]" for a tag, or nothing.
+# Prints "INCLUDE_DIR [ARCH_INCLUDE_DIR]" for a tag (cpXY[d]) and
+# architecture, or nothing.
 headers_for() {
-    local tag=$1 minor abi="" dir
+    local tag=$1 arch=$2 minor abi="" dir
     minor=${tag#cp3}
     [[ $minor == *d ]] && { abi=d; minor=${minor%d}; }
+    if [ "$arch" = aarch64 ]; then
+        dir=$ARM64_ROOT/usr/include/python3.$minor$abi
+        if [ -e "$dir/Python.h" ] && [ -e "$ARM64_ROOT/usr/include/aarch64-linux-gnu/python3.$minor$abi/pyconfig.h" ]; then
+            echo "$dir $ARM64_ROOT/usr/include/aarch64-linux-gnu"
+        fi
+        return 0
+    fi
     if [ "$minor" -le 13 ] && [ -z "$abi" ]; then
         dir=$(ls -d "$PYENV_ROOT"/versions/3."$minor".*/include/python3."$minor" 2>/dev/null | sort -V | tail -1)
         [ -n "$dir" ] && [ -e "$dir/Python.h" ] && echo "$dir"
@@ -116,7 +131,7 @@ pure_wheel() {
 }
 
 compile_core() {
-    local tag=$1 include=$2 extra=$3 out=$4 tree=$5 sources
+    local tag=$1 arch=$2 include=$3 extra=$4 out=$5 tree=$6 sources
     local natdir=$tree/src/faulthandler_auto/_native
     # the same choice as setup.py: the split sources, else the single file
     if compgen -G "$natdir/*.c" >/dev/null; then
@@ -124,13 +139,13 @@ compile_core() {
     else
         sources=("$tree/src/faulthandler_auto/_native.c")
     fi
-    local flags=(-target "$ZIG_TARGET" -shared -fPIC -O2 -g0 -fwrapv -fno-strict-aliasing
+    local flags=(-target "$arch-linux-gnu.2.17" -shared -fPIC -O2 -g0 -fwrapv -fno-strict-aliasing
                  -fno-sanitize=all -Wall -Wextra -isystem "$include")
     if [ -n "$extra" ]; then
-        # only <x86_64-linux-gnu/...> is reachable this way: the rest of the
-        # sid root (its newer glibc headers) must stay out of the build
+        # only <$arch-linux-gnu/...> is reachable this way: the rest of the
+        # Debian root (its newer glibc headers) must stay out of the build
         mkdir -p "$tree/arch-include"
-        ln -s "$extra" "$tree/arch-include/x86_64-linux-gnu"
+        ln -s "$extra" "$tree/arch-include/$arch-linux-gnu"
         flags+=(-I "$tree/arch-include")
     fi
     [ -d "$natdir" ] && flags+=(-I "$natdir")
@@ -189,7 +204,7 @@ EOF
 
 # auditwheel's verdict must name our platform and find nothing to graft.
 check_wheel() {
-    local wheel=$1 report
+    local wheel=$1 PLATFORM=$2 report
     report=$("$PY" -m auditwheel show "$wheel" 2>&1) || { echo "$report" >&2; return 1; }
     # (auditwheel wraps its lines)
     if ! tr -s '\n ' '  ' <<<"$report" | grep -q "consistent with the following platform tag: \"$PLATFORM\""; then
@@ -212,30 +227,34 @@ main() {
     # global: the EXIT trap runs after main has returned
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/build-wheels.XXXXXX")
     trap 'rm -rf "$WORK"' EXIT
-    local pure built=() missing=() tag headers include extra minor so_name hook wheel
+    local pure built=() missing=() spec tag arch headers include extra minor so_name hook wheel
     pure=$(pure_wheel)
-    for tag in "${TAGS[@]}"; do
-        [[ $tag =~ ^cp3[0-9]+d?$ ]] || { log "unknown tag $tag"; exit 2; }
-        headers=$(headers_for "$tag")
+    for spec in "${TAGS[@]}"; do
+        [[ $spec =~ ^cp3[0-9]+d?(-aarch64|-x86_64)?$ ]] || { log "unknown tag $spec"; exit 2; }
+        tag=${spec%-*}
+        arch=x86_64
+        [[ $spec == *-aarch64 ]] && arch=aarch64
+        headers=$(headers_for "$tag" "$arch")
         if [ -z "$headers" ]; then
-            missing+=("$tag")
+            missing+=("$spec")
             continue
         fi
         read -r include extra <<<"$headers"
         minor=${tag#cp3}
         minor=${minor%d}
         # each build in its own directory, from its own copy of the sources
-        mkdir -p "$WORK/$tag"
-        clean_tree "$WORK/$tag/tree"
-        so_name="_native.cpython-3${tag#cp3}-x86_64-linux-gnu.so"
-        log "$tag: compiling the core with zig cc -target $ZIG_TARGET against $include"
-        compile_core "$tag" "$include" "${extra:-}" "$WORK/$tag/$so_name" "$WORK/$tag/tree"
+        local dir=$WORK/$tag-$arch
+        mkdir -p "$dir"
+        clean_tree "$dir/tree"
+        so_name="_native.cpython-3${tag#cp3}-$arch-linux-gnu.so"
+        log "$spec: compiling the core with zig cc -target $arch-linux-gnu.2.17 against $include"
+        compile_core "$tag" "$arch" "$include" "${extra:-}" "$dir/$so_name" "$dir/tree"
         if [ "$minor" -ge 15 ]; then hook=faulthandler_auto.start; else hook=faulthandler_auto.pth; fi
-        rm -f "$OUT"/faulthandler_auto-*-"${tag%d}-$tag"-*.whl
-        wheel=$(assemble "$pure" "$WORK/$tag/$so_name" "$so_name" "$WORK/$tag/tree/$hook" \
-                "${tag%d}-$tag" "$OUT" "$PLATFORM" "$LEGACY_PLATFORM")
+        rm -f "$OUT"/faulthandler_auto-*-"${tag%d}-$tag"-*_"$arch".whl
+        wheel=$(assemble "$pure" "$dir/$so_name" "$so_name" "$dir/tree/$hook" \
+                "${tag%d}-$tag" "$OUT" "manylinux_2_17_$arch" "manylinux2014_$arch")
         # a wheel whose tag auditwheel does not confirm is not left to be installed
-        check_wheel "$wheel" || { rm -f "$wheel"; exit 1; }
+        check_wheel "$wheel" "manylinux_2_17_$arch" || { rm -f "$wheel"; exit 1; }
         built+=("$wheel")
     done
     if [ ${#missing[@]} -gt 0 ]; then
