@@ -69,7 +69,7 @@ tools_venv() {
     flock 9
     if ! "$TOOLS/bin/python" -c 'import ziglang, auditwheel, setuptools, twine, wheel' 2>/dev/null; then
         local base
-        base=$(ls -d "$PYENV_ROOT"/versions/3.1[2-9].*/bin/python 2>/dev/null | sort -V | tail -1)
+        base=$(ls -d "$PYENV_ROOT"/versions/3.1[2-9].*/bin/python 2>/dev/null | sort -V | tail -1 || true)
         log "installing ziglang, auditwheel, setuptools, wheel into $TOOLS"
         "${base:-python3}" -m venv --clear "$TOOLS"
         "$TOOLS/bin/python" -m pip install --quiet --upgrade ziglang 'auditwheel>=6,<7' 'setuptools>=77' \
@@ -93,7 +93,7 @@ headers_for() {
         return 0
     fi
     if [ "$minor" -le 13 ] && [ -z "$abi" ]; then
-        dir=$(ls -d "$PYENV_ROOT"/versions/3."$minor".*/include/python3."$minor" 2>/dev/null | sort -V | tail -1)
+        dir=$(ls -d "$PYENV_ROOT"/versions/3."$minor".*/include/python3."$minor" 2>/dev/null | sort -V | tail -1 || true)
         [ -n "$dir" ] && [ -e "$dir/Python.h" ] && echo "$dir"
         return 0
     fi
