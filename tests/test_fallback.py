@@ -73,7 +73,9 @@ def test_crash_dump_in_a_private_file(run_py, fallback_python, tmp_path):
     assert stat.S_IMODE(dump_file.stat().st_mode) == 0o600
     text = dump_file.read_text()
     assert text.startswith("Fatal Python error: Segmentation fault\n\n"), text
-    assert text.rstrip("\n").endswith('  File "<string>", line 1 in <module>'), text
+    assert '  File "<string>", line 1 in <module>\n' in text, text
+    # CPython 3.14+ has the C stack to give
+    assert ("Current thread's C stack trace" in text) == (sys.version_info >= (3, 14)), text
 
 
 def test_no_dump_leaves_no_file(run_py, fallback_python, tmp_path):
