@@ -7,6 +7,9 @@ look at the environment. So it is a top-level module, not part of the
 faulthandler_auto package, whose import loads the C core; it imports nothing
 beyond os and sys (site has loaded both) and returns at once when no variable
 is set. The platform test is made here, before the C core is imported.
+
+PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
+assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
 import os
 import sys

@@ -5,6 +5,9 @@ for it runs unchanged; ``file`` may also be a path or a path template
 (``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``) opened only when
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
+
+PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
+assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
 import _functools
 import _signal
@@ -36,9 +39,6 @@ _FORMATS = ("text", "json")
 # until disable/cancel/unregister, as CPython keeps them, so that their
 # descriptor is not closed and reused under a handler.
 _files = {}
-# CPython's own faulthandler, when it was on before enable(): one crash must
-# give one dump, so it is switched off and given back by disable().
-_cpython_handler_was_enabled = False
 
 
 def _program_name():
@@ -225,12 +225,8 @@ def _set_output(format="text", max_frames=100, max_threads=100):
 def enable(file=None, all_threads=True, c_stack=True):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
-    global _cpython_handler_was_enabled
     dest = _destination(file)
-    import faulthandler
-    if faulthandler.is_enabled():
-        faulthandler.disable()
-        _cpython_handler_was_enabled = True
+    _take_stdlib_fatal_api()
     _native.enable(dest, bool(all_threads), bool(c_stack))
     _keep("fatal", file)
 
@@ -238,14 +234,8 @@ def enable(file=None, all_threads=True, c_stack=True):
 def disable():
     """Give the fatal signals back to the handlers that were there before;
     return whether the handler was enabled."""
-    global _cpython_handler_was_enabled
-    was = _native.disable()
-    _files.pop("fatal", None)
-    if _cpython_handler_was_enabled:
-        _cpython_handler_was_enabled = False
-        import faulthandler
-        if sys.stderr is not None:
-            faulthandler.enable()
+    was = _stdlib_disable()
+    _give_back_stdlib_fatal_api()
     return was
 
 
@@ -348,5 +338,97 @@ sigbus = _native.sigbus
 sigill = _native.sigill
 sigabrt = _native.sigabrt
 stack_overflow = _native.stack_overflow
+
+
+# While ours owns the fatal signals, the stdlib ``faulthandler`` module's
+# enable(), disable() and is_enabled() act on ours: CPython's handler stays
+# off, so one crash gives one dump; faulthandler.is_enabled() tells the truth
+# (CPython promises True under PYTHONFAULTHANDLER, and pytest looks); and
+# code that calls faulthandler.enable(file) gets its dumps in that file.  Our
+# own disable() gives the module its functions back, and CPython's handler
+# if it was on before.
+_STDLIB_FATAL_API = ("enable", "disable", "is_enabled")
+_stdlib_fatal_api = {}
+_cpython_handler_was_enabled = False
+
+
+def _stdlib_faulthandler():
+    """The stdlib module, or None where ours stands in for it in sys.modules."""
+    import faulthandler
+    return None if faulthandler is sys.modules[__name__] else faulthandler
+
+
+def _take_stdlib_fatal_api():
+    global _cpython_handler_was_enabled
+    module = _stdlib_faulthandler()
+    if module is None or _stdlib_fatal_api:
+        return
+    _stdlib_fatal_api.update((name, getattr(module, name)) for name in _STDLIB_FATAL_API)
+    # before ours is installed: CPython's disable() puts back what it found
+    if module.is_enabled():
+        module.disable()
+        _cpython_handler_was_enabled = True
+    module.enable, module.disable, module.is_enabled = enable, _stdlib_disable, is_enabled
+
+
+def _stdlib_disable():
+    """disable() without giving the stdlib module back: what
+    faulthandler.disable() does while it is ours."""
+    _files.pop("fatal", None)
+    return _native.disable()
+
+
+def _give_back_stdlib_fatal_api():
+    global _cpython_handler_was_enabled
+    module = _stdlib_faulthandler()
+    if module is None or not _stdlib_fatal_api:
+        return
+    for name, function in _stdlib_fatal_api.items():
+        setattr(module, name, function)
+    _stdlib_fatal_api.clear()
+    if _cpython_handler_was_enabled:
+        _cpython_handler_was_enabled = False
+        if sys.stderr is not None:
+            module.enable()
+
+
+def set_context(label, *, thread=False):
+    """Print ``label`` in every later dump of this process (with
+    ``thread=True``: of the calling thread only), replacing the label set
+    before; None or "" removes it.
+
+    Text dumps show it after the Python frames as ``Context: <label>`` (a
+    thread's as ``Context of thread 0x...: <label>``), JSON dumps as a
+    ``"context"`` field of the dump (or of the thread).  Labels longer than
+    255 UTF-8 bytes are cut on a character boundary.  Cheap enough to call
+    per request or per test: a dump reads the label without locks, and never
+    a half-written one.  A thread's label goes when the thread ends.
+    """
+    if label is None:
+        label = ""
+    if not isinstance(label, str):
+        raise TypeError("label must be a str or None, not %s" % type(label).__name__)
+    _native.set_context(label.encode("utf-8", "backslashreplace"), bool(thread))
+
+
+def redirect_std(stdout=None, stderr=None):
+    """Write the crash, timeout and signal dumps meant for fd 1 (stdout) or
+    fd 2 (stderr) to these descriptors instead; None: to fd 1 / fd 2 again.
+
+    For test runners that point fd 1 and 2 at capture files while a test
+    runs (the pytest plugin passes copies of the terminal's descriptors).
+    Dumps asked for by a call (dump_traceback()) still go where the call
+    says.  The descriptors must stay open until redirect_std() is called
+    again.
+    """
+    fds = []
+    for name, fd in (("stdout", stdout), ("stderr", stderr)):
+        if fd is None:
+            fd = -1
+        elif not isinstance(fd, int) or isinstance(fd, bool) or not 0 <= fd <= _INT_MAX:
+            raise ValueError("%s must be a file descriptor or None" % name)
+        fds.append(fd)
+    _native.redirect_std(*fds)
+
 
 _setup_process()
