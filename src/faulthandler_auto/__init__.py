@@ -225,10 +225,12 @@ def _set_output(format="text", max_frames=100, max_threads=100):
 def enable(file=None, all_threads=True, c_stack=True):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
+    global _fatal_path
     dest = _destination(file)
     _take_stdlib_fatal_api()
     _native.enable(dest, bool(all_threads), bool(c_stack))
     _keep("fatal", file)
+    _fatal_path = file if isinstance(dest, bytes) else None
 
 
 def disable():
@@ -344,12 +346,14 @@ stack_overflow = _native.stack_overflow
 # enable(), disable() and is_enabled() act on ours: CPython's handler stays
 # off, so one crash gives one dump; faulthandler.is_enabled() tells the truth
 # (CPython promises True under PYTHONFAULTHANDLER, and pytest looks); and
-# code that calls faulthandler.enable(file) gets its dumps in that file.  Our
-# own disable() gives the module its functions back, and CPython's handler
-# if it was on before.
+# code that calls faulthandler.enable(file) gets its dumps in that file --
+# unless ours writes to a path (PYTHONFAULTHANDLER_PATH), which the
+# operator chose for every dump and which stays.  Our own disable() gives
+# the module its functions back, and CPython's handler if it was on before.
 _STDLIB_FATAL_API = ("enable", "disable", "is_enabled")
 _stdlib_fatal_api = {}
 _cpython_handler_was_enabled = False
+_fatal_path = None  # the path template of ours, when it writes to one
 
 
 def _stdlib_faulthandler():
@@ -368,7 +372,12 @@ def _take_stdlib_fatal_api():
     if module.is_enabled():
         module.disable()
         _cpython_handler_was_enabled = True
-    module.enable, module.disable, module.is_enabled = enable, _stdlib_disable, is_enabled
+    module.enable, module.disable, module.is_enabled = _stdlib_enable, _stdlib_disable, is_enabled
+
+
+def _stdlib_enable(file=None, all_threads=True, c_stack=True):
+    """What faulthandler.enable() does while it is ours."""
+    enable(file if _fatal_path is None else _fatal_path, all_threads, c_stack)
 
 
 def _stdlib_disable():
