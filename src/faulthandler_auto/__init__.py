@@ -417,6 +417,8 @@ def set_context(label, *, thread=False):
         label = ""
     if not isinstance(label, str):
         raise TypeError("label must be a str or None, not %s" % type(label).__name__)
+    if "\0" in label:
+        raise ValueError("label holds a NUL character")
     _native.set_context(label.encode("utf-8", "backslashreplace"), bool(thread))
 
 
