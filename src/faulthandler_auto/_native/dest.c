@@ -1,4 +1,5 @@
 /* dest.c - where a dump goes (see dest.h). */
+#include "context.h"
 #include "dest.h"
 #include "facts.h"
 #include "probes.h"
@@ -189,7 +190,7 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
 {
     fa_dump d;
     if (dest->fd >= 0) {
-        dump_init(&d, dest->fd, abort);
+        dump_init(&d, fa_context_std_fd(dest->fd, ev->event), abort);
         dump_to_fd(&d, ev);
         return;
     }
@@ -217,7 +218,7 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
             return;
         }
     }
-    dump_init(&d, STDERR_FILENO, abort);
+    dump_init(&d, fa_context_std_fd(STDERR_FILENO, ev->event), abort);
     note_fallback(&d.w, path, err);
     dump_to_fd(&d, ev);
 }

@@ -35,6 +35,8 @@ typedef struct {
     int is_current;
     int all_threads;            /* one of several threads (else: the only one) */
     int index;                  /* threads begun before this one */
+    const char *context;        /* its set_context() label */
+    size_t context_len;         /* 0 when it has none */
 } fa_thread_info;
 
 typedef struct {
@@ -64,6 +66,8 @@ typedef struct fa_emitter {
     void (*thread_begin)(fa_writer *w, const fa_thread_info *t);
     void (*thread_end)(fa_writer *w);
     void (*threads_end)(fa_writer *w, long omitted);
+    /* a set_context() label: the process's (ident 0) or a thread's */
+    void (*context)(fa_writer *w, unsigned long ident, const char *label, size_t n);
 
     void (*frames_begin)(fa_writer *w, long total);
     void (*frame)(fa_writer *w, const fa_frame_info *f);

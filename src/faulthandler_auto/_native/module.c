@@ -3,6 +3,7 @@
  * module's (multi-phase) initialisation.  Everything here runs with the GIL
  * and is not signal-safe. */
 #include "common.h"
+#include "context.h"
 #include "cstack.h"
 #include "dest.h"
 #include "dump.h"
@@ -170,6 +171,7 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa_fatal_after_fork();
     fa_probes_after_fork();
     fa_threads_after_fork();
+    fa_context_after_fork();
     if (fa_watchdog_after_fork() < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
@@ -245,6 +247,7 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     fa_thread_enter(name);
     PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 1), rest, kwargs);
     fa_thread_leave();
+    fa_context_thread_gone((unsigned long)pthread_self());
     Py_DECREF(rest);
     return result;
 }
@@ -266,6 +269,38 @@ py_name_thread(PyObject *self, PyObject *args)
         name = "";
     }
     fa_thread_set_name(ident, name);
+    Py_RETURN_NONE;
+}
+
+/* set_context(label: bytes, thread: bool); an empty label removes it. */
+static PyObject *
+py_set_context(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    int thread;
+    if (!PyArg_ParseTuple(args, "y#p", &s, &n, &thread)) {
+        return NULL;
+    }
+    if (fa_context_set(thread ? (unsigned long)pthread_self() : 0, s, (size_t)n) < 0) {
+        PyErr_Format(PyExc_RuntimeError, "more than %d threads with a context label",
+                     FA_CONTEXT_THREADS);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* redirect_std(stdout_fd, stderr_fd), -1 for none. */
+static PyObject *
+py_redirect_std(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int stdout_fd, stderr_fd;
+    if (!PyArg_ParseTuple(args, "ii", &stdout_fd, &stderr_fd)) {
+        return NULL;
+    }
+    fa_context_set_std(stdout_fd, stderr_fd);
     Py_RETURN_NONE;
 }
 
@@ -300,6 +335,8 @@ static PyMethodDef native_methods[] = {
     {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
      "run_thread(name, function, *args, **kwargs)"},
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
+    {"set_context", py_set_context, METH_VARARGS, "set_context(label: bytes, thread: bool)"},
+    {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
