@@ -95,6 +95,21 @@ def test_slow():
     raise AssertionError("no timeout dump")
 """
 
+NESTED_TESTS = """\
+import ctypes
+import faulthandler
+
+import pytest
+
+
+def test_run_inside_then_crash(tmp_path):
+    # pytest.main() inside a test (as pytester does) leaves ours alone
+    (tmp_path / "test_inner.py").write_text("def test_inner():\\n    pass\\n")
+    assert pytest.main(["-q", "-p", "no:cacheprovider", str(tmp_path)]) == 0
+    assert faulthandler.is_enabled()
+    ctypes.string_at(0)
+"""
+
 CRASH = "tests/test_crash.py::test_crash[null]"
 
 
@@ -123,6 +138,7 @@ def make_project(root, ini=""):
     (root / "tests").mkdir(parents=True)
     (root / "tests" / "test_crash.py").write_text(CRASH_TESTS)
     (root / "tests" / "test_hang.py").write_text(HANG_TESTS)
+    (root / "tests" / "test_nested.py").write_text(NESTED_TESTS)
     (root / "pytest.ini").write_text("[pytest]\n" + textwrap.dedent(ini))
     return root
 
@@ -186,6 +202,13 @@ def test_crash_names_the_phase(pytest_python, project, test, phase):
     proc = run_pytest(pytest_python, project, node, env={"PYTHONFAULTHANDLER": "1"})
     assert proc.returncode == -signal.SIGSEGV, proc
     assert one_fatal_dump(proc).context == "%s (%s)" % (node, phase)
+
+
+def test_pytest_run_inside_a_test_leaves_ours_alone(pytest_python, project):
+    node = "tests/test_nested.py::test_run_inside_then_crash"
+    proc = run_pytest(pytest_python, project, node, env={"PYTHONFAULTHANDLER": "1"})
+    assert proc.returncode == -signal.SIGSEGV, proc
+    assert one_fatal_dump(proc).context == node + " (call)"
 
 
 def test_json_dump_names_the_test(pytest_python, project):

@@ -351,15 +351,19 @@ stack_overflow = _native.stack_overflow
 # operator chose for every dump and which stays.  Our own disable() gives
 # the module its functions back, and CPython's handler if it was on before.
 _STDLIB_FATAL_API = ("enable", "disable", "is_enabled")
+# False in fallback mode (no C core: the interpreter's faulthandler does the
+# dumps), where the stdlib module is left alone and labels cannot be shown.
+_OWN_CORE = _native.__name__ == __name__ + "._native"
 _stdlib_fatal_api = {}
 _cpython_handler_was_enabled = False
 _fatal_path = None  # the path template of ours, when it writes to one
 
 
 def _stdlib_faulthandler():
-    """The stdlib module, or None where ours stands in for it in sys.modules."""
+    """The stdlib module, or None where ours stands in for it in sys.modules
+    or where it is the one doing the dumps (fallback mode)."""
     import faulthandler
-    return None if faulthandler is sys.modules[__name__] else faulthandler
+    return None if faulthandler is sys.modules[__name__] or not _OWN_CORE else faulthandler
 
 
 def _take_stdlib_fatal_api():
@@ -411,7 +415,8 @@ def set_context(label, *, thread=False):
     ``"context"`` field of the dump (or of the thread).  Labels longer than
     255 UTF-8 bytes are cut on a character boundary.  Cheap enough to call
     per request or per test: a dump reads the label without locks, and never
-    a half-written one.  A thread's label goes when the thread ends.
+    a half-written one.  A thread's label goes when the thread ends.  In
+    fallback mode (no C core) the interpreter's dumps cannot show it.
     """
     if label is None:
         label = ""
@@ -419,7 +424,8 @@ def set_context(label, *, thread=False):
         raise TypeError("label must be a str or None, not %s" % type(label).__name__)
     if "\0" in label:
         raise ValueError("label holds a NUL character")
-    _native.set_context(label.encode("utf-8", "backslashreplace"), bool(thread))
+    if _OWN_CORE:
+        _native.set_context(label.encode("utf-8", "backslashreplace"), bool(thread))
 
 
 def redirect_std(stdout=None, stderr=None):
@@ -430,7 +436,7 @@ def redirect_std(stdout=None, stderr=None):
     runs (the pytest plugin passes copies of the terminal's descriptors).
     Dumps asked for by a call (dump_traceback()) still go where the call
     says.  The descriptors must stay open until redirect_std() is called
-    again.
+    again.  Does nothing in fallback mode (no C core).
     """
     fds = []
     for name, fd in (("stdout", stdout), ("stderr", stderr)):
@@ -439,7 +445,8 @@ def redirect_std(stdout=None, stderr=None):
         elif not isinstance(fd, int) or isinstance(fd, bool) or not 0 <= fd <= _INT_MAX:
             raise ValueError("%s must be a file descriptor or None" % name)
         fds.append(fd)
-    _native.redirect_std(*fds)
+    if _OWN_CORE:
+        _native.redirect_std(*fds)
 
 
 _setup_process()

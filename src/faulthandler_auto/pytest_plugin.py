@@ -29,8 +29,11 @@ import time
 
 import pytest
 
-import faulthandler_auto
-from faulthandler_auto import config as _config
+try:
+    import faulthandler_auto
+    from faulthandler_auto import config as _config
+except Exception:  # pytest must run whatever happens to us; the hook has said why
+    faulthandler_auto = None
 
 TIMEOUT_INI = "faulthandler_timeout"
 EXIT_INI = "faulthandler_exit_on_timeout"
@@ -49,7 +52,10 @@ def _say(message):
 
 def _hook_config():
     """The configuration the start-up hook applied to this process, or None
-    when it applied nothing (no variable, -E/-I)."""
+    when it applied nothing (no variable, -E/-I), or when the interpreter's
+    faulthandler does the dumps (fallback mode: pytest's plugin serves it)."""
+    if faulthandler_auto is None or getattr(faulthandler_auto, "fallback_reason", None):
+        return None
     if sys.flags.ignore_environment:
         return None
     config, _warnings = _config.parse(os.environ)  # the hook has said them already
@@ -72,10 +78,14 @@ def pytest_load_initial_conftests(early_config):
     # Before the capture plugin's own wrapper: fd 1 and 2 are still the
     # terminal's here.
     hook_config = _hook_config()
-    if hook_config is not None and not _live:
-        session = _Session(early_config, hook_config)
-        _live.append(session)
-        early_config.pluginmanager.register(session, _Session.NAME)
+    if hook_config is not None:
+        # Ours does its jobs, also in a run inside a test (pytester): one
+        # handler, pointed where the outermost run wants it.
+        early_config.pluginmanager.set_blocked("faulthandler")
+        if not _live:
+            session = _Session(early_config, hook_config)
+            _live.append(session)
+            early_config.pluginmanager.register(session, _Session.NAME)
     yield
 
 
@@ -112,16 +122,19 @@ class _Session:
         self.hook_config = hook_config
         self.worker = os.environ.get("PYTEST_XDIST_WORKER", "")
         # where the core writes what the hook sent to stdout/stderr
-        self.terminal = {1: os.dup(1), 2: os.dup(2)}
-        faulthandler_auto.redirect_std(stdout=self.terminal[1], stderr=self.terminal[2])
+        self.terminal = {}
+        for fd in (1, 2):
+            try:
+                self.terminal[fd] = os.dup(fd)
+            except OSError:  # closed: nothing to keep
+                pass
+        faulthandler_auto.redirect_std(stdout=self.terminal.get(1), stderr=self.terminal.get(2))
         self.dest = {None: 2, "stdout": 1}.get(hook_config.path, hook_config.path)
         self.enabled_here = False
         self.test_timeout = None
         self.test_exit = False
         self.started = time.monotonic()
         self.dump_files = {}
-        # Ours does its jobs; one dump per crash or hang.
-        config.pluginmanager.set_blocked("faulthandler")
 
     def pytest_configure(self, config):
         if not faulthandler_auto.is_enabled():
@@ -147,10 +160,12 @@ class _Session:
     # -- naming the test -------------------------------------------------
 
     def _set_context(self, nodeid, phase=None):
+        """[gw0] tests/test_x.py::test_y[1] (call); between tests only the
+        xdist worker, if any."""
         if nodeid is None:
             label = "pytest-xdist worker %s" % self.worker if self.worker else None
         else:
-            label = "%s (%s)" % (nodeid, phase) if phase else nodeid
+            label = "%s (%s)" % (nodeid, phase)
             if self.worker:
                 label = "[%s] %s" % (self.worker, label)
         faulthandler_auto.set_context(label)
@@ -164,22 +179,19 @@ class _Session:
             self._disarm_test_timeout()
             self._set_context(None)
 
-    def _phase(self, item, phase):
-        self._set_context(item.nodeid, phase)
-
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item):
-        self._phase(item, "setup")
+        self._set_context(item.nodeid, "setup")
         yield
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item):
-        self._phase(item, "call")
+        self._set_context(item.nodeid, "call")
         yield
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item):
-        self._phase(item, "teardown")
+        self._set_context(item.nodeid, "teardown")
         yield
 
     # -- faulthandler_timeout ---------------------------------------------
