@@ -366,6 +366,20 @@ def test_xdist_dump_file_named_in_summary(pytest_python, project, tmp_path):
         in summary, proc.stdout
 
 
+@pytest.mark.skipif(not HAVE_XDIST, reason="pytest-xdist is not installed")
+def test_xdist_worker_path_field(pytest_python, project, tmp_path):
+    """{worker} is the worker id in a worker, main in the controller."""
+    dump_dir = tmp_path / "dumps"
+    proc = run_pytest(pytest_python, project, "-n", "2", CRASH,
+                      env={"PYTHONFAULTHANDLER": "1",
+                           "PYTHONFAULTHANDLER_PATH": str(dump_dir / "{worker}-{pid}.log")})
+    assert proc.returncode == 1, proc
+    dump_file, = dump_dir.iterdir()
+    assert re.match(r"^gw[01]-\d+\.log$", dump_file.name), dump_file.name
+    dump, = split_dumps(dump_file.read_text())
+    assert dump.context.startswith("[%s] " % dump_file.name.split("-")[0])
+
+
 # --- bad input ------------------------------------------------------------------
 
 def test_bad_ini_values_one_line_each_and_run_goes_on(pytest_python, tmp_path):

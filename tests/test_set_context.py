@@ -112,6 +112,23 @@ def test_set_context_takes_text_without_nul(run_py):
                                         "ValueError label holds a NUL character"], proc.stderr
 
 
+def test_worker_path_field(run_py, tmp_path):
+    """{worker}: main until set_worker() names the process; a name is made
+    a safe file name."""
+    template = str(tmp_path / "{worker}.log")
+    proc = run_py("import faulthandler_auto as f\n"
+                  "f.dump_traceback(file=%r)\n"
+                  "f.set_worker('gw3')\n"
+                  "f.dump_traceback(file=%r)\n"
+                  "f.set_worker('../a b')\n"
+                  "f.dump_traceback(file=%r)\n"
+                  "f.set_worker('..')\n"
+                  "f.dump_traceback(file=%r)\n" % ((template,) * 4))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".._a_b.log", "__.log", "gw3.log", "main.log"]
+
+
 def test_redirect_std_takes_crash_dumps_not_explicit_ones(run_py, tmp_path):
     path = tmp_path / "terminal"
     proc = run_py("import os, faulthandler_auto as f\n"

@@ -2,7 +2,7 @@
 
 The names and signatures are CPython's ``faulthandler``'s, so code written
 for it runs unchanged; ``file`` may also be a path or a path template
-(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``) opened only when
+(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``, ``{worker}``) opened only when
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
 
@@ -25,7 +25,7 @@ __all__ = [
     "unregister", "configure",
 ]
 
-_TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
+_TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
 _DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
 _PATH_MAX = 4095
 _INT_MAX = 2 ** 31 - 1
@@ -447,6 +447,22 @@ def redirect_std(stdout=None, stderr=None):
         fds.append(fd)
     if _OWN_CORE:
         _native.redirect_std(*fds)
+
+
+def set_worker(name):
+    """Name this process among its siblings for the ``{worker}`` field of
+    path templates (the pytest plugin gives each pytest-xdist worker its id,
+    ``gw0``); None or "" gives ``main`` back.  Characters other than
+    letters, digits, ``.``, ``_`` and ``-`` become ``_``; at most 64."""
+    if name is None:
+        name = ""
+    if not isinstance(name, str):
+        raise TypeError("name must be a str or None, not %s" % type(name).__name__)
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name[:64])
+    if not name.strip("."):
+        name = "_" * len(name)  # never "." or ".." as a path component
+    if _OWN_CORE:
+        _native.set_worker(name.encode("ascii"))
 
 
 _setup_process()

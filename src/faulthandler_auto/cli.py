@@ -22,7 +22,7 @@ PREFIX = "PYTHONFAULTHANDLER"
 HOOK_FILE = "faulthandler_auto.pth"
 START_FILE = "faulthandler_auto.start"  # PEP 829 twin, used on 3.15+
 FATAL_NAMES = ("SIGSEGV", "SIGFPE", "SIGBUS", "SIGILL", "SIGABRT")
-TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
+TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
 
 
 class CLIError(Exception):
@@ -119,6 +119,7 @@ def expand_template(template, pid=None, ppid=None, prog=None, when=None):
         "prog": prog or _program_name(),
         "host": os.uname().nodename or "unknown",
         "time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)),
+        "worker": "main",  # what the core writes until set_worker() names a worker
     }
     out = []
     for literal, field in _split_template(template):

@@ -121,6 +121,7 @@ class _Session:
     def __init__(self, config, hook_config):
         self.hook_config = hook_config
         self.worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        faulthandler_auto.set_worker(self.worker)
         # where the core writes what the hook sent to stdout/stderr
         self.terminal = {}
         for fd in (1, 2):

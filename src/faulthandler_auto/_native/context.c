@@ -22,6 +22,7 @@ typedef struct {
 
 static struct {
     fa_label process;
+    fa_label worker;            /* {worker} */
     fa_thread_label threads[FA_CONTEXT_THREADS];
     int std_fd[3];              /* written instead of fd 1 and 2; 0: none */
 } ctx;
@@ -159,6 +160,19 @@ walk_context(fa_dump *d, const fa_event *ev)
             d->emit->context(&d->w, ident, label, n);
         }
     }
+}
+
+void
+fa_context_set_worker(const char *s, size_t n)
+{
+    label_set(&ctx.worker, s, n);
+}
+
+/* signal-safe: label_get */
+size_t
+fa_context_worker(char *out)
+{
+    return label_get(&ctx.worker, out);
 }
 
 void

@@ -28,6 +28,12 @@ size_t fa_context_thread_label(unsigned long ident, char *out);
 /* signal-safe: hand the labels to the dump's emitter, after the threads. */
 void walk_context(fa_dump *d, const fa_event *ev);
 
+/* Under the GIL: the name of this process among its siblings (the
+ * pytest-xdist worker id), for the {worker} path field; n == 0 removes it. */
+void fa_context_set_worker(const char *s, size_t n);
+/* signal-safe: that name into `out` (FA_CONTEXT_SIZE bytes); its length. */
+size_t fa_context_worker(char *out);
+
 /* Descriptors written instead of fd 1 and fd 2 (-1: none). */
 void fa_context_set_std(int stdout_fd, int stderr_fd);
 /* signal-safe: where a dump of `event` meant for `fd` goes. */

@@ -33,7 +33,7 @@ path_append_dec(char *out, size_t pos, size_t size, unsigned long long v)
     return path_append_name(out, pos, size, tmp + i);
 }
 
-/* signal-safe: expand {pid} {ppid} {prog} {time} {host} in `tmpl`.
+/* signal-safe: expand {pid} {ppid} {prog} {time} {host} {worker} in `tmpl`.
  * The template was checked when it was set, so unknown fields cannot occur;
  * returns 0 when the result does not fit. */
 static int
@@ -70,6 +70,10 @@ expand_template(const char *tmpl, char *out, size_t size)
             char t[21];
             format_utc(t, 0);
             pos = path_append_name(out, pos, size, t);
+        }
+        else if (n == 6 && !memcmp(p + 1, "worker", 6)) {
+            char name[FA_CONTEXT_SIZE];
+            pos = path_append_name(out, pos, size, fa_context_worker(name) ? name : "main");
         }
         else {
             return 0;

@@ -291,6 +291,20 @@ py_set_context(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_worker(name: bytes), already checked to be a file name. */
+static PyObject *
+py_set_worker(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y#", &s, &n)) {
+        return NULL;
+    }
+    fa_context_set_worker(s, (size_t)n);
+    Py_RETURN_NONE;
+}
+
 /* redirect_std(stdout_fd, stderr_fd), -1 for none. */
 static PyObject *
 py_redirect_std(PyObject *self, PyObject *args)
@@ -337,6 +351,7 @@ static PyMethodDef native_methods[] = {
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
     {"set_context", py_set_context, METH_VARARGS, "set_context(label: bytes, thread: bool)"},
     {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
+    {"set_worker", py_set_worker, METH_VARARGS, "set_worker(name: bytes)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
