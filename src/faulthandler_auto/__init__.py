@@ -22,7 +22,7 @@ version = (0 << 8) | 1
 __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
-    "unregister", "configure",
+    "unregister", "configure", "set_context", "set_worker", "redirect_std",
 ]
 
 _TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
