@@ -311,6 +311,41 @@ def test_faulthandler_timeout_ini_one_dump_per_hung_test(pytest_python, tmp_path
         in summary, proc.stdout
 
 
+def test_faulthandler_timeout_beside_process_timeout(pytest_python, tmp_path, start_up):
+    """Both timers run: the test's dump at 1 s, then the process-wide
+    TIMEOUT's, which ends the run (EXIT) although a test still hangs."""
+    period = int(3 * start_up + 2)
+    root = make_project(tmp_path / "project", "faulthandler_timeout = 1\n")
+    proc = run_pytest(pytest_python, root, "tests/test_hang.py::test_hang",
+                      env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_TIMEOUT": str(period),
+                           "PYTHONFAULTHANDLER_EXIT": "1"})
+    assert proc.returncode == 1, proc
+    dumps = timeout_dumps(proc.stderr)
+    process = "%d:%02d:%02d" % (period // 3600, period // 60 % 60, period % 60)
+    assert [d.timeout for d in dumps] == ["0:00:01", process], proc.stderr
+    assert [d.context for d in dumps] == ["tests/test_hang.py::test_hang (call)"] * 2
+
+
+def test_task_timeout_api(run_py, tmp_path):
+    """task_timeout() and dump_traceback_later() are two timers; None cancels."""
+    path = tmp_path / "dumps.log"
+    proc = run_py("import os, time, faulthandler_auto as f\n"
+                  "path = %r\n"
+                  "f.dump_traceback_later(0.4, file=path)\n"
+                  "f.task_timeout(0.2, file=path)\n"
+                  "deadline = time.monotonic() + 60\n"
+                  "while time.monotonic() < deadline:\n"
+                  "    if os.path.exists(path) and open(path).read().count('Timeout (') == 2:\n"
+                  "        break\n"
+                  "    time.sleep(0.01)\n"
+                  "f.task_timeout(0.2, file=path)\n"
+                  "f.task_timeout(None)\n"
+                  "time.sleep(0.5)\n" % str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(d.timeout for d in timeout_dumps(path.read_text())) == [
+        "0:00:00.200000", "0:00:00.400000"]
+
+
 def test_faulthandler_exit_on_timeout(pytest_python, tmp_path):
     root = make_project(tmp_path / "project",
                         "faulthandler_timeout = 1\nfaulthandler_exit_on_timeout = true\n")

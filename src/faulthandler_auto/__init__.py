@@ -22,7 +22,7 @@ version = (0 << 8) | 1
 __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
-    "unregister", "configure", "set_context", "set_worker", "redirect_std",
+    "unregister", "configure", "set_context", "set_worker", "redirect_std", "task_timeout",
 ]
 
 _TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
@@ -463,6 +463,28 @@ def set_worker(name):
         name = "_" * len(name)  # never "." or ".." as a path component
     if _OWN_CORE:
         _native.set_worker(name.encode("ascii"))
+
+
+def task_timeout(timeout, *, file=None, exit=False):
+    """Dump every thread if the task that runs now (a test, a job) still
+    runs after ``timeout`` seconds, then exit with status 1 if ``exit``;
+    a second call replaces the first, None cancels.
+
+    A timer beside dump_traceback_later() (PYTHONFAULTHANDLER_TIMEOUT),
+    which keeps running: each fires on its own, on the same native watchdog
+    thread.  The pytest plugin serves ``faulthandler_timeout`` with it.
+    Does nothing in fallback mode (no C core).
+    """
+    if not _OWN_CORE:
+        return
+    if timeout is None:
+        _native.cancel_dump_traceback_later(True)
+        _files.pop("task", None)
+        return
+    us = _timeout_microseconds(timeout)
+    dest = _destination(file)
+    _native.dump_traceback_later(us, False, dest, bool(exit), _timeout_header(us), True)
+    _keep("task", file)
 
 
 _setup_process()

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import sys
-import time
 
 import pytest
 
@@ -134,7 +133,6 @@ class _Session:
         self.enabled_here = False
         self.test_timeout = None
         self.test_exit = False
-        self.started = time.monotonic()
         self.dump_files = {}
 
     def pytest_configure(self, config):
@@ -173,12 +171,20 @@ class _Session:
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item):
-        self._arm_test_timeout()
+        # faulthandler_timeout: the core's task timer, beside the process's
+        # PYTHONFAULTHANDLER_TIMEOUT, which keeps running
+        if self.test_timeout is not None:
+            faulthandler_auto.task_timeout(self.test_timeout, file=self.dest,
+                                           exit=self.test_exit)
         try:
             yield
         finally:
-            self._disarm_test_timeout()
+            self._cancel_test_timeout()
             self._set_context(None)
+
+    def _cancel_test_timeout(self):
+        if self.test_timeout is not None:
+            faulthandler_auto.task_timeout(None)
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item):
@@ -195,48 +201,14 @@ class _Session:
         self._set_context(item.nodeid, "teardown")
         yield
 
-    # -- faulthandler_timeout ---------------------------------------------
-    # The core has one watchdog.  While a test runs under faulthandler_timeout
-    # that watchdog serves the test -- unless the process-wide
-    # PYTHONFAULTHANDLER_TIMEOUT falls due first, then it serves that -- and
-    # after the test it is armed again for what is left of the process-wide
-    # delay (counted from pytest's start).
-
-    def _process_deadline(self):
-        timeout = self.hook_config.timeout
-        return None if timeout is None else self.started + timeout
-
-    def _arm_test_timeout(self):
-        if self.test_timeout is None:
-            return
-        deadline = self._process_deadline()
-        if deadline is not None and deadline - time.monotonic() <= self.test_timeout:
-            return  # the process-wide watchdog fires first: leave it armed
-        faulthandler_auto.dump_traceback_later(self.test_timeout, file=self.dest,
-                                               exit=self.test_exit)
-
-    def _disarm_test_timeout(self):
-        if self.test_timeout is None:
-            return
-        deadline = self._process_deadline()
-        if deadline is None:
-            faulthandler_auto.cancel_dump_traceback_later()
-            return
-        hook = self.hook_config
-        faulthandler_auto.dump_traceback_later(
-            max(deadline - time.monotonic(), _config.MIN_TIMEOUT), repeat=hook.repeat,
-            file=self.dest, exit=hook.exit)
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_enter_pdb(self):
         # a human at the prompt is not a hang
-        if self.test_timeout is not None:
-            self._disarm_test_timeout()
+        self._cancel_test_timeout()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_exception_interact(self):
-        if self.test_timeout is not None:
-            self._disarm_test_timeout()
+        self._cancel_test_timeout()
 
     # -- where the dump files are -------------------------------------------
 

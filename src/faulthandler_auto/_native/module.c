@@ -124,10 +124,11 @@ py_dump_later(PyObject *self, PyObject *args)
 {
     (void)self;
     long long timeout_us;
-    int repeat, do_exit;
+    int repeat, do_exit, task = 0;
     PyObject *dest_obj;
     const char *header;
-    if (!PyArg_ParseTuple(args, "LpOps", &timeout_us, &repeat, &dest_obj, &do_exit, &header)) {
+    if (!PyArg_ParseTuple(args, "LpOps|p", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
+                          &task)) {
         return NULL;
     }
     if (timeout_us <= 0) {
@@ -140,7 +141,8 @@ py_dump_later(PyObject *self, PyObject *args)
     }
     int err;
     Py_BEGIN_ALLOW_THREADS
-    err = fa_watchdog_arm(&dest, timeout_us, repeat, do_exit, header);
+    err = fa_watchdog_arm(task ? FA_TIMER_TASK : FA_TIMER_PROCESS, &dest, timeout_us, repeat,
+                          do_exit, header);
     Py_END_ALLOW_THREADS
     if (err) {
         errno = err;
@@ -150,12 +152,15 @@ py_dump_later(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_cancel_later(PyObject *self, PyObject *unused)
+py_cancel_later(PyObject *self, PyObject *args)
 {
     (void)self;
-    (void)unused;
+    int task = 0;
+    if (!PyArg_ParseTuple(args, "|p", &task)) {
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
-    fa_watchdog_cancel();
+    fa_watchdog_cancel(task ? FA_TIMER_TASK : FA_TIMER_PROCESS);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -341,8 +346,9 @@ static PyMethodDef native_methods[] = {
     {"dump_traceback", py_dump_traceback, METH_VARARGS, "dump_traceback(dest, all_threads)"},
     {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
     {"dump_traceback_later", py_dump_later, METH_VARARGS,
-     "dump_traceback_later(timeout_us, repeat, dest, exit, header)"},
-    {"cancel_dump_traceback_later", py_cancel_later, METH_NOARGS, NULL},
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header[, task])"},
+    {"cancel_dump_traceback_later", py_cancel_later, METH_VARARGS,
+     "cancel_dump_traceback_later([task])"},
     {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
     {"register", py_register, METH_VARARGS, "register(signum, dest, all_threads, chain)"},
     {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
