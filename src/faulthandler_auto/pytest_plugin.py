@@ -30,7 +30,7 @@ import pytest
 
 try:
     import faulthandler_auto
-    from faulthandler_auto import config as _config
+    from faulthandler_auto import _facts, config as _config
 except Exception:  # pytest must run whatever happens to us; the hook has said why
     faulthandler_auto = None
 
@@ -55,9 +55,10 @@ def _hook_config():
     faulthandler does the dumps (fallback mode: pytest's plugin serves it)."""
     if faulthandler_auto is None or getattr(faulthandler_auto, "fallback_reason", None):
         return None
-    if sys.flags.ignore_environment:
-        return None
-    config, _warnings = _config.parse(os.environ)  # the hook has said them already
+    environ = {} if sys.flags.ignore_environment else os.environ
+    config, _warnings = _config.parse(environ)  # the hook has said them already
+    # -X faulthandler, -X dev, or enable() before pytest started
+    config.fatal = config.fatal or faulthandler_auto.is_enabled()
     return None if config == _config.Config() else config
 
 
@@ -98,9 +99,9 @@ def _parse_timeout_ini(config):
             timeout = float(raw)
         except ValueError:
             timeout = -1.0
-        if not timeout == timeout or timeout < 0 or timeout > _config.MAX_TIMEOUT:
+        if not timeout == timeout or timeout < 0 or timeout > _facts.MAX_TIMEOUT:
             _say("%s=%r ignored: accepted: seconds from 0 (off) to %d" % (
-                TIMEOUT_INI, raw, _config.MAX_TIMEOUT))
+                TIMEOUT_INI, raw, _facts.MAX_TIMEOUT))
             timeout = None
         elif timeout == 0:
             timeout = None
