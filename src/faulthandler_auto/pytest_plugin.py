@@ -14,8 +14,9 @@ pytest's own faulthandler plugin, whose jobs it does with our core:
 - every dump names the running test, its phase and the pytest-xdist worker,
   through :func:`faulthandler_auto.set_context`;
 - the ``faulthandler_timeout`` and ``faulthandler_exit_on_timeout`` ini
-  options are served by our watchdog (declared here too when
-  ``-p no:faulthandler`` left them undeclared);
+  options are served by our watchdog's task timer, beside the process-wide
+  PYTHONFAULTHANDLER_TIMEOUT (declared here too when ``-p no:faulthandler``
+  left them undeclared);
 - the terminal summary lists the dump files written during the run.
 
 ``-p no:faulthandler_auto`` turns it off.
