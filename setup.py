@@ -71,7 +71,13 @@ class editable_wheel_with_hook(editable_wheel):
 # installs without it and the hook says once that it is inactive.
 CPYTHON = platform.python_implementation() == "CPython"
 
+# Each tox env builds in its own directory (FAULTHANDLER_AUTO_BUILD_DIR), and
+# always from scratch: setuptools would otherwise reuse another env's build/
+# whatever FAULTHANDLER_AUTO_CFLAGS now says (issue 11: an unsanitised asan run).
+BUILD_DIR = os.environ.get("FAULTHANDLER_AUTO_BUILD_DIR")
+
 setup(
+    options={"build": {"build_base": BUILD_DIR, "force": True}} if BUILD_DIR else {},
     ext_modules=[] if not CPYTHON else [
         Extension(
             "faulthandler_auto._native",
