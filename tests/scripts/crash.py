@@ -2,10 +2,14 @@
 
 Lines that tests look up end with a "# marker" comment (dumps.line_of).
 The same script runs under CPython's own faulthandler (-X faulthandler) and
-under ours, so that both dumps can be compared frame for frame.
+under ours, so that both dumps can be compared frame for frame: every thread
+other than the crashing one is parked in a lock's acquire() before the crash,
+where its Python frames no longer change, so both runs see the same frames.
 """
 import os
+import sys
 import threading
+import time
 
 MODE = os.environ["FA_MODE"]
 
@@ -46,20 +50,47 @@ def outer():
     crash()  # outer
 
 
-def idle(event):
-    event.wait()  # idle
+def idle(lock):
+    lock.acquire()  # idle
+
+
+def blocked(lock):
+    lock.acquire()  # blocked
+
+
+def wait_until_parked(thread, function):
+    """Return once `thread` is in `function`, a one-line function blocking in
+    a C call: from then on its Python frames stay as they are."""
+    while True:
+        frame = sys._current_frames().get(thread.ident)
+        if (frame is not None and frame.f_code is function.__code__
+                and frame.f_lineno > function.__code__.co_firstlineno):
+            return
+        time.sleep(0.001)
+
+
+def crasher(main_thread, lock):
+    wait_until_parked(main_thread, blocked)
+    try:
+        outer()
+    finally:
+        lock.release()  # only reached if the crash did not happen
 
 
 def main():
     print(os.getpid(), flush=True)
     where = os.environ.get("FA_WHERE", "main")
-    event = threading.Event()
-    helper = threading.Thread(target=idle, args=(event,), name="idler", daemon=True)
+    never = threading.Lock()
+    never.acquire()
+    helper = threading.Thread(target=idle, args=(never,), name="idler", daemon=True)
     helper.start()
+    wait_until_parked(helper, idle)
     if where == "thread":
-        t = threading.Thread(target=outer, name="crasher")
-        t.start()  # start
-        t.join()  # join
+        lock = threading.Lock()
+        lock.acquire()
+        t = threading.Thread(target=crasher, args=(threading.current_thread(), lock), name="crasher")
+        t.start()
+        blocked(lock)  # join
     elif where == "atexit":
         import atexit
         atexit.register(outer)
