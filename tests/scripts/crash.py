@@ -9,7 +9,10 @@ where its Python frames no longer change, so both runs see the same frames.
 import os
 import sys
 import threading
-import time
+
+# -I leaves the script's directory off sys.path
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parking import wait_until_at  # noqa: E402
 
 MODE = os.environ["FA_MODE"]
 
@@ -58,19 +61,8 @@ def blocked(lock):
     lock.acquire()  # blocked
 
 
-def wait_until_parked(thread, function):
-    """Return once `thread` is in `function`, a one-line function blocking in
-    a C call: from then on its Python frames stay as they are."""
-    while True:
-        frame = sys._current_frames().get(thread.ident)
-        if (frame is not None and frame.f_code is function.__code__
-                and frame.f_lineno > function.__code__.co_firstlineno):
-            return
-        time.sleep(0.001)
-
-
 def crasher(main_thread, lock):
-    wait_until_parked(main_thread, blocked)
+    wait_until_at(main_thread, blocked, "blocked")
     try:
         outer()
     finally:
@@ -84,7 +76,7 @@ def main():
     never.acquire()
     helper = threading.Thread(target=idle, args=(never,), name="idler", daemon=True)
     helper.start()
-    wait_until_parked(helper, idle)
+    wait_until_at(helper, idle, "idle")
     if where == "thread":
         lock = threading.Lock()
         lock.acquire()
