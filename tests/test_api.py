@@ -115,16 +115,18 @@ def test_crash_helpers(run_py, helper, name):
 
 
 EXPLICIT = """
-import faulthandler, os, sys, threading
+import faulthandler, os, sys, threading, time
 import faulthandler_auto
-ready = threading.Event()
-done = threading.Event()
+done = threading.Lock()
+done.acquire()
 def waiter():
-    ready.set()
-    done.wait()
+    done.acquire()
 t = threading.Thread(target=waiter, name="waiter")
 t.start()
-ready.wait()
+# until the waiter blocks in acquire(): both dumps then see the same frames
+while not ((f := sys._current_frames().get(t.ident)) and f.f_code is waiter.__code__
+           and f.f_lineno > waiter.__code__.co_firstlineno):
+    time.sleep(0.001)
 def dump(function, fd, all_threads):
     function(file=fd, all_threads=all_threads)
 def nested(all_threads):
@@ -134,7 +136,7 @@ def nested(all_threads):
         dump(function, fd, all_threads)
         os.close(fd)
 nested({all_threads})
-done.set()
+done.release()
 t.join()
 """
 
