@@ -64,6 +64,7 @@ sid_build_args() {
 
 main() {
     local quick=0 load=0 serial=0 has_env=0 tox_args=()
+    PYENV_VERSION=${PYENV_VERSION:-}
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
         case $1 in
             --quick) quick=1 ;;
@@ -85,9 +86,9 @@ main() {
     SID_BUILD_ARGS=$(sid_build_args)
     export SID_BUILD_ARGS
     if [ "$quick" = 1 ] && [ "$has_env" = 0 ]; then
-        local newest envs
-        newest=$(python3 -c 'import sys; v = sorted(tuple(map(int, a.split("."))) for a in sys.argv[1:]); print("py%d%d" % v[-1][:2])' ${PYENV_VERSION//:/ })
-        envs=$newest
+        local envs
+        # the newest pyenv CPython, or whichever python3 tox finds
+        envs=$(python3 -c 'import sys; v = sorted(tuple(map(int, a.split("."))) for a in sys.argv[1:]); print("py%d%d" % v[-1][:2] if v else "py3")' ${PYENV_VERSION//:/ })
         if [ "$(id -u)" = 0 ]; then
             envs="sid,$envs"
             export SID_ENVS=py315
