@@ -23,30 +23,33 @@ READY = b"ready\n"
 
 def dump_file():
     """This process's dump file (FA_OUT, or PYTHONFAULTHANDLER_PATH with its
-    pid) and a descriptor appending to it."""
+    pid): a descriptor appending to it and one reading it (os.pread in the
+    waits below: no file object, nothing for a debug build to warn about)."""
     path = os.environ.get("FA_OUT") or os.environ["PYTHONFAULTHANDLER_PATH"]
     path = path.replace("{pid}", str(os.getpid()))
-    return path, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return fd, os.open(path, os.O_RDONLY)
 
 
 # Dumps in a file are counted by their first line, or by lines in JSON.
-MARK = "\n" if os.environ.get("PYTHONFAULTHANDLER_FORMAT") == "json" else "Timeout ("
+MARK = b"\n" if os.environ.get("PYTHONFAULTHANDLER_FORMAT") == "json" else b"Timeout ("
+WHOLE = 1 << 20  # more than any dump file here
 
 
 def wait_for_dump():
     """Write "ready" to the dump file, then wait until a dump is there (one
     before "ready" ends the wait too: the test then runs again)."""
-    path, fd = dump_file()
+    fd, rfd = dump_file()
     ready = 0
-    while (ready or (ready := os.write(fd, READY))) and MARK not in open(path).read(): time.sleep(0.01)  # wait-for-dump
+    while (ready or (ready := os.write(fd, READY))) and MARK not in os.pread(rfd, WHOLE, 0): time.sleep(0.01)  # wait-for-dump
 
 
 def wait_for_dumps(count):
     """Write "ready" to the dump file, then wait until ``count`` repeated
     dumps have started after it."""
-    path, fd = dump_file()
+    fd, rfd = dump_file()
     ready = 0
-    while (ready or (ready := os.write(fd, READY))) and open(path).read().partition("ready\n")[2].count(MARK) < count: time.sleep(0.01)  # wait-for-dumps
+    while (ready or (ready := os.write(fd, READY))) and os.pread(rfd, WHOLE, 0).partition(READY)[2].count(MARK) < count: time.sleep(0.01)  # wait-for-dumps
 
 
 def sleep():
@@ -113,7 +116,7 @@ def replace():
     """The first timer (to stderr) is replaced by the second (to a file)."""
     import faulthandler_auto
     faulthandler_auto.dump_traceback_later(0.3)
-    faulthandler_auto.dump_traceback_later(0.6, file=dump_file()[1])
+    faulthandler_auto.dump_traceback_later(0.6, file=dump_file()[0])
     wait_for_dump()  # replace
 
 
@@ -176,7 +179,7 @@ def cancel_in_flight():
         os._exit(3)
     print("cancel took %.3f" % (time.monotonic() - t0), flush=True)
     # the watchdog still works afterwards
-    faulthandler_auto.dump_traceback_later(0.2, file=dump_file()[1])
+    faulthandler_auto.dump_traceback_later(0.2, file=dump_file()[0])
     wait_for_dump()  # after-cancel
     print("done", flush=True)
     event.set()
