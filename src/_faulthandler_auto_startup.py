@@ -9,6 +9,9 @@ import loads the C core; it imports nothing beyond os and sys (site has
 loaded both) and returns at once when there is nothing to do.  The
 platform test is made here, before the C core is imported.  Nothing raises
 out of start(): site would print a traceback.
+
+PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
+assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
 import os
 import sys
@@ -45,12 +48,7 @@ def start():
     if _started or not _wanted():
         return
     _started = True
-    if sys.implementation.name != "cpython" or not sys.platform.startswith(("linux", "darwin")):
-        say(
-            "inactive on %s/%s: only CPython on Linux and macOS is supported"
-            % (sys.implementation.name, sys.platform)
-        )
-        return
+    # where the C core is missing (PyPy, macOS, ...) the package runs in fallback mode
     try:
         from faulthandler_auto import config
 

@@ -233,6 +233,16 @@ c_stack_unavailable(fa_writer *w)
     w_puts(w, "  <cannot get C stack on this system>\n");
 }
 
+/* signal-safe: CPython prints no label */
+static void
+context(fa_writer *w, unsigned long ident, const char *label, size_t n)
+{
+    (void)w;
+    (void)ident;
+    (void)label;
+    (void)n;
+}
+
 /* signal-safe: CPython lists nothing it could not read */
 static void
 modules_unreadable(fa_writer *w)

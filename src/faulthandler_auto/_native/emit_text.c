@@ -2,6 +2,7 @@
  * last Python frame, our extras inside the thread headers (names) or after
  * the frames (signal, process, C stack), where CPython's parsers do not
  * look.  Every function is signal-safe: it only calls the writer. */
+#include "context.h"
 #include "cstack.h"
 #include "emit.h"
 
@@ -18,6 +19,7 @@ document(fa_dump *d, const fa_event *ev)
     }
     walk_threads(d, ev);
     walk_trailer(d, ev);
+    walk_context(d, ev);
     if (d->signature[0]) {
         w_puts(w, "Crash signature: ");
         w_puts(w, d->signature);
@@ -324,6 +326,25 @@ static void
 modules_unreadable(fa_writer *w)
 {
     (void)w;
+}
+
+/* signal-safe: writer calls only.  After the Python frames, one line each:
+ *   Context: <the process's label>
+ *   Context of thread 0x...: <a thread's label>
+ * escaped as frame text is. */
+static void
+context(fa_writer *w, unsigned long ident, const char *label, size_t n)
+{
+    if (ident) {
+        w_puts(w, "Context of thread ");
+        w_ptr(w, (uintptr_t)ident);
+        w_puts(w, ": ");
+    }
+    else {
+        w_puts(w, "Context: ");
+    }
+    w_utf8(w, label, n, 0);
+    w_putc(w, '\n');
 }
 
 const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE(0);

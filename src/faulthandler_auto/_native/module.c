@@ -3,6 +3,7 @@
  * module's (multi-phase) initialisation.  Everything here runs with the GIL
  * and is not signal-safe. */
 #include "common.h"
+#include "context.h"
 #include "cstack.h"
 #include "dest.h"
 #include "dump.h"
@@ -127,13 +128,13 @@ py_dump_later(PyObject *self, PyObject *args)
 {
     (void)self;
     long long timeout_us;
-    int repeat, do_exit;
+    int repeat, do_exit, task = 0;
     PyObject *dest_obj;
     const char *header;
     int all_threads = 1;
     long max_threads = 0;
-    if (!PyArg_ParseTuple(args, "LpOps|pl", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
-                          &all_threads, &max_threads)) {
+    if (!PyArg_ParseTuple(args, "LpOps|ppl", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
+                          &task, &all_threads, &max_threads)) {
         return NULL;
     }
     if (timeout_us <= 0) {
@@ -146,7 +147,8 @@ py_dump_later(PyObject *self, PyObject *args)
     }
     int err;
     Py_BEGIN_ALLOW_THREADS
-    err = fa_watchdog_arm(&dest, timeout_us, repeat, do_exit, header, all_threads, max_threads);
+    err = fa_watchdog_arm(task ? FA_TIMER_TASK : FA_TIMER_PROCESS, &dest, timeout_us, repeat,
+                          do_exit, header, all_threads, max_threads);
     Py_END_ALLOW_THREADS
     if (err) {
         errno = err;
@@ -156,12 +158,15 @@ py_dump_later(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_cancel_later(PyObject *self, PyObject *unused)
+py_cancel_later(PyObject *self, PyObject *args)
 {
     (void)self;
-    (void)unused;
+    int task = 0;
+    if (!PyArg_ParseTuple(args, "|p", &task)) {
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
-    fa_watchdog_cancel();
+    fa_watchdog_cancel(task ? FA_TIMER_TASK : FA_TIMER_PROCESS);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -177,6 +182,7 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa_fatal_after_fork();
     fa_probes_after_fork();
     fa_threads_after_fork();
+    fa_context_after_fork();
     if (fa_watchdog_after_fork() < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
@@ -253,6 +259,7 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     fa_thread_enter(name);
     PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 1), rest, kwargs);
     fa_thread_leave();
+    fa_context_thread_gone((unsigned long)pthread_self());
     Py_DECREF(rest);
     return result;
 }
@@ -274,6 +281,52 @@ py_name_thread(PyObject *self, PyObject *args)
         name = "";
     }
     fa_thread_set_name(ident, name);
+    Py_RETURN_NONE;
+}
+
+/* set_context(label: bytes, thread: bool); an empty label removes it. */
+static PyObject *
+py_set_context(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    int thread;
+    if (!PyArg_ParseTuple(args, "y#p", &s, &n, &thread)) {
+        return NULL;
+    }
+    if (fa_context_set(thread ? (unsigned long)pthread_self() : 0, s, (size_t)n) < 0) {
+        PyErr_Format(PyExc_RuntimeError, "more than %d threads with a context label",
+                     FA_CONTEXT_THREADS);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* set_worker(name: bytes), already checked to be a file name. */
+static PyObject *
+py_set_worker(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y#", &s, &n)) {
+        return NULL;
+    }
+    fa_context_set_worker(s, (size_t)n);
+    Py_RETURN_NONE;
+}
+
+/* redirect_std(stdout_fd, stderr_fd), -1 for none. */
+static PyObject *
+py_redirect_std(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int stdout_fd, stderr_fd;
+    if (!PyArg_ParseTuple(args, "ii", &stdout_fd, &stderr_fd)) {
+        return NULL;
+    }
+    fa_context_set_std(stdout_fd, stderr_fd);
     Py_RETURN_NONE;
 }
 
@@ -301,9 +354,10 @@ static PyMethodDef native_methods[] = {
      "dump_traceback(dest, all_threads, skip, max_threads=0)"},
     {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
     {"dump_traceback_later", py_dump_later, METH_VARARGS,
-     "dump_traceback_later(timeout_us, repeat, dest, exit, header, all_threads=True, "
-     "max_threads=0)"},
-    {"cancel_dump_traceback_later", py_cancel_later, METH_NOARGS, NULL},
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header[, task[, all_threads[, "
+     "max_threads]]])"},
+    {"cancel_dump_traceback_later", py_cancel_later, METH_VARARGS,
+     "cancel_dump_traceback_later([task])"},
     {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
     {"register", py_register, METH_VARARGS,
      "register(signum, dest, all_threads, chain, max_threads=0)"},
@@ -311,6 +365,9 @@ static PyMethodDef native_methods[] = {
     {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
      "run_thread(name, function, *args, **kwargs)"},
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
+    {"set_context", py_set_context, METH_VARARGS, "set_context(label: bytes, thread: bool)"},
+    {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
+    {"set_worker", py_set_worker, METH_VARARGS, "set_worker(name: bytes)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"sigsegv", (PyCFunction)(void (*)(void))py_sigsegv, METH_VARARGS | METH_KEYWORDS,
      "sigsegv(release_gil=False)"},

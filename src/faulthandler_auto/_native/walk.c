@@ -2,6 +2,7 @@
  * process, each read inside a probe, and hands what it finds to the
  * emitter of the dump's format (emit.h).  Everything here is signal-safe.
  */
+#include "context.h"
 #include "dump.h"
 #include "emit.h"
 #include "facts.h"
@@ -361,6 +362,9 @@ step_thread_begin(fa_dump *d, void *arg)
     info.gc_collecting = st->is_current && st->all_threads
                          && fa_gc_collecting(fa_process.interp);
     info.index = d->nthreads;
+    char label[FA_CONTEXT_SIZE];
+    info.context_len = fa_context_thread_label(info.ident, label);
+    info.context = label;
     d->emit->thread_begin(&d->w, &info);
 }
 
