@@ -25,9 +25,11 @@ SKIP_SYMBOLS = frozenset((
     "Py_FatalError", "_Py_FatalErrorFunc", "_Py_FatalErrorFormat",
 ))
 # CPython's words for a fatal signal, for its own dumps, which name no
-# signal otherwise ("Fatal Python error: Segmentation fault").
+# signal otherwise ("Fatal Python error: Segmentation fault"); before 3.13
+# it wrote "Floating point".
 FATAL_ERRORS = {
     "Segmentation fault": "SIGSEGV", "Floating-point exception": "SIGFPE",
+    "Floating point exception": "SIGFPE",
     "Bus error": "SIGBUS", "Illegal instruction": "SIGILL", "Aborted": "SIGABRT",
 }
 # The Python version in an object's name (docs/signature.md step 3).
