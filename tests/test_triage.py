@@ -94,8 +94,9 @@ def test_the_core_and_the_reference_share_the_rules():
                       "SKIP_WINDOW": str(signature.SKIP_WINDOW)}
     assert '"faulthandler-auto-signature-%d\\n"' % signature.VERSION in source
     fatal = (ROOT / "src" / "faulthandler_auto" / "_native" / "fatal.c").read_text()
-    words = dict(re.findall(r'\{\.signum = (SIG[A-Z]+), \.name = "([^"]+)"\}', fatal))
-    assert {v: k for k, v in words.items()}.items() < signature.FATAL_ERRORS.items()
+    words = {(word, sig) for sig, word in re.findall(r'\{\.signum = (SIG[A-Z]+), \.name = "([^"]+)"\}', fatal)}
+    assert words <= set(signature.FATAL_ERRORS.items())
+    assert {sig for _, sig in words} == set(signature.FATAL_ERRORS.values())
 
 
 def test_signature_stable_across_runs_formats_and_line_numbers(run_py, tmp_path):
