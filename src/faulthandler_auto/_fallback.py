@@ -38,6 +38,14 @@ LOST = tuple(
 )
 
 _prog = "python"
+# fd 1 / fd 2 -> the descriptor that dumps meant for them go to instead
+# (redirect_std: pytest's capture points fd 1 and 2 at temporary files)
+_std = {}
+# what is set, so that redirect_std() can point it at the new descriptor:
+# "fatal" -> (dest, all_threads, c_stack), "timer" -> (dest, repeat, exit,
+# seconds, monotonic deadline), "task" -> (dest, exit), signum -> (dest,
+# all_threads, chain)
+_set = {}
 # template (bytes) -> descriptor: one file per template and process, shared
 # by the fatal, timeout and signal dumps as the core shares its template
 _opened = {}
@@ -109,7 +117,7 @@ def _fd(dest):
     """A descriptor for the core's destination: an fd, or a template (bytes)
     whose file is created 0600 without following a link at its end."""
     if isinstance(dest, int):
-        return dest
+        return _std.get(dest, dest)
     fd = _opened.get(dest)
     if fd is None:
         path = _expand(os.fsdecode(dest))
@@ -137,9 +145,11 @@ def enable(dest, all_threads, c_stack):
         faulthandler.enable(_fd(dest), all_threads, c_stack=c_stack)
     else:
         faulthandler.enable(_fd(dest), all_threads)
+    _set["fatal"] = (dest, all_threads, c_stack)
 
 
 def disable():
+    _set.pop("fatal", None)
     return faulthandler.disable()
 
 
@@ -157,13 +167,39 @@ def dump_c_stack(dest):
     faulthandler.dump_c_stack(_fd(dest))
 
 
-def dump_traceback_later(us, repeat, dest, exit, header):
+def dump_traceback_later(us, repeat, dest, exit, header, task=False):
+    """The interpreter has one timer: a task timer (a test's
+    faulthandler_timeout) takes it while the task runs, and cancelling it
+    gives the process timer back with the time it had left."""
+    if task:
+        _set["task"] = (dest, exit)
+        faulthandler.dump_traceback_later(us / 1e6, file=_fd(dest), exit=exit)
+        return
+    seconds = us / 1e6
+    _set["timer"] = (dest, repeat, exit, seconds, time.monotonic() + seconds)
+    if "task" not in _set:
+        _arm_process_timer()
+
+
+def _arm_process_timer():
+    timer = _set.get("timer")
+    if timer is None:
+        faulthandler.cancel_dump_traceback_later()
+        return
+    dest, repeat, exit, seconds, deadline = timer
     # the interpreter writes its own "Timeout (H:MM:SS)!" line
-    faulthandler.dump_traceback_later(us / 1e6, repeat=repeat, file=_fd(dest), exit=exit)
+    faulthandler.dump_traceback_later(max(deadline - time.monotonic(), 0.001) if not repeat
+                                      else seconds, repeat=repeat, file=_fd(dest), exit=exit)
 
 
-def cancel_dump_traceback_later():
-    faulthandler.cancel_dump_traceback_later()
+def cancel_dump_traceback_later(task=False):
+    if task:
+        if _set.pop("task", None) is not None:
+            _arm_process_timer()
+        return
+    _set.pop("timer", None)
+    if "task" not in _set:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def register(signum, dest, all_threads, chain):
@@ -171,10 +207,32 @@ def register(signum, dest, all_threads, chain):
         raise RuntimeError("fallback mode (%s): no faulthandler.register on %s"
                            % (reason(), sys.platform))
     faulthandler.register(signum, file=_fd(dest), all_threads=all_threads, chain=chain)
+    _set[signum] = (dest, all_threads, chain)
 
 
 def unregister(signum):
+    _set.pop(signum, None)
     return hasattr(faulthandler, "unregister") and faulthandler.unregister(signum)
+
+
+def redirect_std(stdout, stderr):
+    """Send what is set to go to fd 1 or 2 to these descriptors (-1: to fd 1
+    and 2 again), by setting it again on the interpreter's faulthandler."""
+    for std, fd in ((1, stdout), (2, stderr)):
+        if fd < 0:
+            _std.pop(std, None)
+        else:
+            _std[std] = fd
+    for what, args in list(_set.items()):
+        if args[0] not in (1, 2):
+            continue
+        if what == "fatal":
+            enable(*args)
+        elif what == "timer":
+            if "task" not in _set:
+                _arm_process_timer()
+        else:
+            register(what, *args)
 
 
 def _raise(signame):

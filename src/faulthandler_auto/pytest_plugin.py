@@ -17,9 +17,16 @@ pytest's own faulthandler plugin, whose jobs it does with our core:
   options are served by our watchdog's task timer, beside the process-wide
   PYTHONFAULTHANDLER_TIMEOUT (declared here too when ``-p no:faulthandler``
   left them undeclared);
-- the terminal summary lists the dump files written during the run.
+- the terminal summary lists the dump files written during the run;
+- the pytest-xdist controller cancels its PYTHONFAULTHANDLER_TIMEOUT (it
+  only waits for workers); each worker keeps its own.
 
-``-p no:faulthandler_auto`` turns it off.
+In fallback mode (no C core) it does the same through the interpreter's
+faulthandler, except that dumps name no test.
+
+``-p no:faulthandler_auto`` turns it off: then dumps meant for stderr go to
+fd 2 wherever pytest's capture points it, and pytest's own plugin serves the
+crash dumps (to the terminal) and ``faulthandler_timeout``.
 """
 import glob
 import json
@@ -52,9 +59,10 @@ def _say(message):
 
 def _hook_config():
     """The configuration the start-up hook applied to this process, or None
-    when it applied nothing (no variable, -E/-I), or when the interpreter's
-    faulthandler does the dumps (fallback mode: pytest's plugin serves it)."""
-    if faulthandler_auto is None or getattr(faulthandler_auto, "fallback_reason", None):
+    when it applied nothing (no variable, -E/-I).  In fallback mode too: the
+    interpreter's faulthandler then writes to the terminal's descriptors
+    through the same calls."""
+    if faulthandler_auto is None:
         return None
     environ = {} if sys.flags.ignore_environment else os.environ
     config, _warnings = _config.parse(environ)  # the hook has said them already
@@ -149,6 +157,15 @@ class _Session:
             self.enabled_here = True
         self.test_timeout, self.test_exit = _parse_timeout_ini(config)
         self.dump_files = self._dump_files()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_setupnodes(self, config, specs):
+        # The pytest-xdist controller only waits for its workers: its
+        # process-wide TIMEOUT would fire first (it started first), dump a
+        # queue wait, and (EXIT) end the run before the hung worker is
+        # dumped.  Each worker keeps its own timer, which names the test.
+        if self.hook_config.timeout is not None:
+            faulthandler_auto.cancel_dump_traceback_later()
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config):
