@@ -178,18 +178,22 @@ def dump_traceback_later(us, repeat, dest, exit, header, task=False):
     seconds = us / 1e6
     _set["timer"] = (dest, repeat, exit, seconds, time.monotonic() + seconds)
     if "task" not in _set:
-        _arm_process_timer()
+        _arm_process_timer(seconds)
 
 
-def _arm_process_timer():
+def _arm_process_timer(seconds=None):
+    """Set the interpreter's timer to the process timer: for `seconds`, or
+    (None) for the time it has left, when it is set again."""
     timer = _set.get("timer")
     if timer is None:
         faulthandler.cancel_dump_traceback_later()
         return
-    dest, repeat, exit, seconds, deadline = timer
-    # the interpreter writes its own "Timeout (H:MM:SS)!" line
-    faulthandler.dump_traceback_later(max(deadline - time.monotonic(), 0.001) if not repeat
-                                      else seconds, repeat=repeat, file=_fd(dest), exit=exit)
+    dest, repeat, exit, period, deadline = timer
+    if seconds is None:
+        seconds = period if repeat else max(deadline - time.monotonic(), 0.001)
+    # the interpreter writes its own "Timeout (H:MM:SS)!" line, with the
+    # time it was set for
+    faulthandler.dump_traceback_later(seconds, repeat=repeat, file=_fd(dest), exit=exit)
 
 
 def cancel_dump_traceback_later(task=False):

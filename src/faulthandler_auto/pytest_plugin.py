@@ -19,7 +19,8 @@ pytest's own faulthandler plugin, whose jobs it does with our core:
   left them undeclared);
 - the terminal summary lists the dump files written during the run;
 - the pytest-xdist controller cancels its PYTHONFAULTHANDLER_TIMEOUT (it
-  only waits for workers); each worker keeps its own.
+  only waits for workers); each worker keeps its own until its tests are
+  done.
 
 In fallback mode (no C core) it does the same through the interpreter's
 faulthandler, except that dumps name no test.
@@ -170,6 +171,10 @@ class _Session:
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config):
         self._set_context(None)
+        if self.worker and self.hook_config.timeout is not None:
+            # an xdist worker done with its tests only waits for the
+            # controller to end it, which it does when every worker is done
+            faulthandler_auto.cancel_dump_traceback_later()
         if self.enabled_here:
             faulthandler_auto.disable()
         # the core writes to fd 1 and 2 again before the copies are closed
