@@ -121,7 +121,10 @@ def test_status_names_the_fallback(run_py, fallback_python):
     lines = proc.stdout.splitlines()
     core = [line for line in lines if line.startswith("  core:")]
     assert core == ["  core:        fallback mode: the C core was not built when this copy was "
-                    "installed (no compiler?)"], proc.stdout
+                    "installed (no compiler?); once a compiler is there: pip install --no-cache-dir "
+                    "--force-reinstall faulthandler-auto"], proc.stdout
+    if sys.version_info < (3, 14):
+        assert "    on a crash (SIGSEGV, SIGFPE, SIGBUS, SIGILL, SIGABRT): dump" in lines, proc.stdout
     assert "                 - thread names" in lines
     assert "  status:      active" in lines
 
@@ -182,6 +185,24 @@ def test_pytest_faulthandler_timeout_ini(fallback_pytest, tmp_path):
     assert proc.returncode == 0, proc
     text = (dump_dir / "d.log").read_text()
     assert [d.timeout for d in timeout_dumps(text)] == ["0:00:01"], text
+
+
+def test_status_says_format_is_not_applied(run_py, fallback_python):
+    proc = run_py("import sys; from faulthandler_auto.cli import main; sys.exit(main(['status']))",
+                  python=fallback_python, env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_FORMAT": "json"})
+    assert proc.returncode == 1, proc
+    assert "    - fallback mode: PYTHONFAULTHANDLER_FORMAT, _MAX_FRAMES and _MAX_THREADS are not applied " \
+        "(CPython's text format and fixed limits)" in proc.stdout.splitlines(), proc.stdout
+
+
+def test_path_that_cannot_be_created_names_the_variable_and_dumps_to_stderr(run_py, fallback_python):
+    proc = run_py(CRASH, python=fallback_python,
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": "/proc/nope/x.log"})
+    assert proc.returncode == -11, proc
+    first, rest = proc.stderr.split("\n", 1)
+    assert first == ("faulthandler-auto: dump file /proc/nope/x.log cannot be created (No such file or "
+                     "directory): dumps go to stderr (PYTHONFAULTHANDLER_PATH)"), proc.stderr
+    assert rest.startswith("Fatal Python error: Segmentation fault"), proc.stderr
 
 
 def test_sdist_has_what_the_tests_need(tmp_path):

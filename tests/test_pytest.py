@@ -447,8 +447,8 @@ def test_bad_ini_values_one_line_each_and_run_goes_on(pytest_python, tmp_path):
     assert proc.returncode == 0, proc
     lines = proc.stderr.splitlines()
     assert lines == [
-        "faulthandler-auto: faulthandler_timeout='soon' ignored: accepted: seconds from 0 "
-        "(off) to 8640000",
-        "faulthandler-auto: faulthandler_exit_on_timeout='maybe' ignored: accepted: "
+        "faulthandler-auto: faulthandler_timeout='soon' ignored: not a number; accepted: "
+        "seconds from 0 (off) to 8640000",
+        "faulthandler-auto: faulthandler_exit_on_timeout='maybe' ignored: not a boolean; accepted: "
         "1/0, true/false, yes/no, on/off, t/f, y/n",
     ], proc.stderr

@@ -62,7 +62,9 @@ def reason(import_error=None):
         elif not sys.platform.startswith("linux"):
             _reason = "the C core supports Linux only, this is %s" % sys.platform
         elif not any(n.startswith("_native") for n in os.listdir(os.path.dirname(__file__))):
-            _reason = "the C core was not built when this copy was installed (no compiler?)"
+            _reason = ("the C core was not built when this copy was installed (no compiler?); "
+                       "once a compiler is there: pip install --no-cache-dir --force-reinstall "
+                       "faulthandler-auto")
         else:
             _reason = "the C core failed to load (%s)" % (import_error,)
     return _reason
@@ -118,16 +120,25 @@ def _fd(dest):
     whose file is created 0600 without following a link at its end."""
     if isinstance(dest, int):
         return _std.get(dest, dest)
+    if dest in _opened and _opened[dest] is None:  # could not be created
+        return _std.get(2, 2)
     fd = _opened.get(dest)
     if fd is None:
         path = _expand(os.fsdecode(dest))
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, 0o700, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        for name in ("O_NOFOLLOW", "O_CLOEXEC", "O_NOCTTY", "O_NONBLOCK"):
-            flags |= getattr(os, name, 0)
-        fd = os.open(path, flags, 0o600)
+        try:
+            directory = os.path.dirname(path)
+            if directory:
+                os.makedirs(directory, 0o700, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            for name in ("O_NOFOLLOW", "O_CLOEXEC", "O_NOCTTY", "O_NONBLOCK"):
+                flags |= getattr(os, name, 0)
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            # as the core does when it cannot write the file: stderr, said once
+            sys.stderr.write("faulthandler-auto: dump file %s cannot be created (%s): dumps go "
+                             "to stderr (PYTHONFAULTHANDLER_PATH)\n" % (path, exc.strerror or exc))
+            _opened[dest] = None
+            return _std.get(2, 2)
         _opened[dest] = fd
         import atexit
         atexit.register(_remove_if_empty, path, fd)

@@ -105,20 +105,25 @@ def _parse_timeout_ini(config):
     raw = str(config.getini(TIMEOUT_INI) or "").strip()
     timeout = None
     if raw:
+        why = None
         try:
             timeout = float(raw)
         except ValueError:
-            timeout = -1.0
-        if not timeout == timeout or timeout < 0 or timeout > _facts.MAX_TIMEOUT:
-            _say("%s=%r ignored: accepted: seconds from 0 (off) to %d" % (
-                TIMEOUT_INI, raw, _facts.MAX_TIMEOUT))
+            why = "not a number"
+        else:
+            # written so that NaN fails too
+            if not 0 <= timeout <= _facts.MAX_TIMEOUT:
+                why = "out of range"
+        if why:
+            _say("%s=%r ignored: %s; accepted: seconds from 0 (off) to %d" % (
+                TIMEOUT_INI, raw, why, _facts.MAX_TIMEOUT))
             timeout = None
         elif timeout == 0:
             timeout = None
     raw = str(config.getini(EXIT_INI)).strip()
     do_exit = raw.lower() in _PYTEST_TRUE
     if raw and not do_exit and raw.lower() not in _PYTEST_FALSE:
-        _say("%s=%r ignored: accepted: %s" % (
+        _say("%s=%r ignored: not a boolean; accepted: %s" % (
             EXIT_INI, raw, ", ".join("/".join(pair) for pair in zip(_PYTEST_TRUE, _PYTEST_FALSE))))
     return timeout, do_exit
 
