@@ -700,6 +700,22 @@ def test_report_command(venv_python, tmp_path):
         tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize("top", ["0", "-1", "x"])
+def test_report_top_must_be_positive(venv_python, tmp_path, top):
+    proc = subprocess.run([str(venv_python), "-m", "faulthandler_auto", "report", "--top", top,
+                           str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc
+    assert "--top: %r is not a whole number from 1 on" % top in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_report_file_without_dumps_is_not_an_error(venv_python, tmp_path):
+    (tmp_path / "empty.log").write_text("")
+    proc = subprocess.run([str(venv_python), "-m", "faulthandler_auto", "report",
+                           str(tmp_path / "empty.log")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc
+
+
 def test_symbolize_command_without_the_extra(venv_python, tmp_path):
     """The wheel alone (no pyelftools): one line saying what to install."""
     path = tmp_path / "dump.log"
