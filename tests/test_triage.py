@@ -190,8 +190,9 @@ def test_the_signal_is_part_of_the_signature(run_py, run_stock, tmp_path):
         assert signature.tokens(dump)[0] == "signal " + name.upper()
         stock[name] = dump
     for dumps in (ours, stock):
-        # the frames are the same, the signal is not
-        assert len({tuple(signature.tokens(d)[1:]) for d in dumps.values()}) == 1
+        # the Python frames are the same (the C frames may differ: sigsegv()
+        # takes an argument, so CPython calls it another way), the signal is not
+        assert len({tuple(t for t in signature.tokens(d) if t.startswith("py ")) for d in dumps.values()}) == 1
         assert len({signature.compute(d) for d in dumps.values()}) == 3
 
 
