@@ -16,6 +16,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # itself, so these go beside the package, not inside it.
 HOOK_FILES = ("faulthandler_auto.pth", "faulthandler_auto.start")
 
+# The .pth line reads the environment's names from `posix`, a dict with bytes
+# keys that is joined in C for ~0.4K instructions a variable (os.environ or
+# os.environb iterate in Python: ~3.5K).  Windows has `nt` instead, with str
+# keys; a line naming `posix` there would print an error at every start-up.
+WINDOWS_PTH_LINE = {"import posix,": "import nt as posix,", "b'PYTHONFAULTHANDLER' in b' '": "'PYTHONFAULTHANDLER' in ' '"}
+
+
+def hook_text(name):
+    """A hook file's text for the platform the wheel is built on."""
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        text = f.read()
+    if name.endswith(".pth") and sys.platform == "win32":
+        for posix, windows in WINDOWS_PTH_LINE.items():
+            if posix not in text:
+                raise SystemExit("setup.py: %s no longer holds %r; update WINDOWS_PTH_LINE" % (name, posix))
+            text = text.replace(posix, windows)
+    return text
+
+
 # CI passes warning and sanitizer flags here; sanitizers need them at link time too.
 CFLAGS = os.environ.get("FAULTHANDLER_AUTO_CFLAGS", "").split()
 
@@ -30,7 +49,9 @@ class build_py_with_hook(build_py):
         super().run()
         if not self.editable_mode:
             for name, target in zip(HOOK_FILES, self._hook_outputs()):
-                self.copy_file(os.path.join(HERE, name), target, preserve_mode=False)
+                self.mkpath(os.path.dirname(target))
+                with open(target, "w", encoding="utf-8") as f:
+                    f.write(hook_text(name))
 
     def get_outputs(self, include_bytecode=True):
         outputs = super().get_outputs(include_bytecode)
@@ -53,7 +74,7 @@ class _AddHookFiles:
     def __call__(self, wheel, files, mapping):
         self._strategy(wheel, files, mapping)
         for name in HOOK_FILES:
-            wheel.write(os.path.join(HERE, name), name)
+            wheel.writestr(name, hook_text(name))
 
 
 class editable_wheel_with_hook(editable_wheel):
