@@ -2,6 +2,7 @@
 (the fatal signals it handles, the fields its path templates expand: the
 Python side checks and documents them, the core acts on them), and it
 imports in a second interpreter without disturbing the first."""
+import os
 import signal
 
 import pytest
@@ -32,6 +33,23 @@ def test_every_template_field_expands(tmp_path):
     (written,) = tmp_path.iterdir()
     assert "{" not in written.name and "}" not in written.name
     assert written.read_text().startswith("Process: pid ")
+
+
+def test_expand_path_names_the_file_a_dump_opens(tmp_path):
+    """What the CLI shows as a destination comes from the core's own
+    expander: with this process's values it names the file a dump to the
+    same template creates; given values are written as the docs say, a '/'
+    in a value as '_'."""
+    template = str(tmp_path / "{pid}-{ppid}-{host}.log")
+    _native.dump_traceback(template.encode(), False, 0)
+    (written,) = tmp_path.iterdir()
+    assert _native.expand_path(template.encode(), os.getpid(), os.getppid(), b"x", 0) == os.fsencode(written)
+    one_year_one_hour_one_minute_one_second = 365 * 86400 + 3661
+    assert (_native.expand_path(b"/d/{pid}.{ppid}.{prog}.{time}", 12, 34, b"a/b",
+                                one_year_one_hour_one_minute_one_second)
+            == b"/d/12.34.a_b.19710101T010101Z")
+    with pytest.raises(ValueError):
+        _native.expand_path(b"/" + b"x" * 5000, 1, 1, b"p", 0)
 
 
 SUBINTERPRETER = """

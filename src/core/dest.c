@@ -57,10 +57,12 @@ template_field(const char *name, size_t n)
 }
 
 /* signal-safe: expand the fields of `tmpl` (uname, getpid, getppid and
- * clock_gettime are).  The template was checked when it was set, so unknown
- * fields cannot occur; returns 0 when the result does not fit. */
+ * clock_gettime are), with the values of this process now, or with those of
+ * `given` when it is not NULL (the host is always this one).  The template
+ * was checked when it was set, so unknown fields cannot occur; returns 0
+ * when the result does not fit. */
 static int
-expand_template(const char *tmpl, char *out, size_t size)
+expand_template(const char *tmpl, const fa_template_values *given, char *out, size_t size)
 {
     size_t pos = 0;
     for (const char *p = tmpl; *p; p++) {
@@ -79,16 +81,22 @@ expand_template(const char *tmpl, char *out, size_t size)
         char t[21];
         switch (template_field(p + 1, (size_t)(end - p - 1))) {
         case FIELD_PID:
-            pos = path_append_dec(out, pos, size, (unsigned long long)getpid());
+            pos = path_append_dec(out, pos, size, given ? given->pid : (unsigned long long)getpid());
             break;
         case FIELD_PPID:
-            pos = path_append_dec(out, pos, size, (unsigned long long)getppid());
+            pos = path_append_dec(out, pos, size, given ? given->ppid : (unsigned long long)getppid());
             break;
         case FIELD_PROG:
-            pos = path_append_name(out, pos, size, fa_process.prog[0] ? fa_process.prog : "python");
+            pos = path_append_name(out, pos, size, given ? given->prog
+                                   : fa_process.prog[0] ? fa_process.prog : "python");
             break;
         case FIELD_TIME:
-            format_utc(t, 0);
+            if (given) {
+                format_utc_at(t, given->time, 0);
+            }
+            else {
+                format_utc(t, 0);
+            }
             pos = path_append_name(out, pos, size, t);
             break;
         case FIELD_HOST:
@@ -104,6 +112,15 @@ expand_template(const char *tmpl, char *out, size_t size)
     }
     out[pos] = '\0';
     return pos + 1 < size;
+}
+
+/* The file a template names for the process `values` describes, so that
+ * the CLI shows what a dump would open (the core's rules, not a copy of
+ * them).  Returns 0 when the result does not fit. */
+int
+fa_expand_path(const char *tmpl, const fa_template_values *values, char *out, size_t size)
+{
+    return expand_template(tmpl, values, out, size);
 }
 
 /* signal-safe: open `path` for appending without ever following a symbolic
@@ -219,7 +236,7 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
     }
     char path[FA_PATH_SIZE];
     int fd = -1, err = ENAMETOOLONG;
-    if (expand_template(dest->path, path, sizeof(path))) {
+    if (expand_template(dest->path, NULL, path, sizeof(path))) {
         fd = open_dump_file(path);
         err = errno;
     }

@@ -23,6 +23,7 @@ extern fa_process_facts fa_process;
 void fa_process_setup(const char *prog, const char *python, PyObject *stdlib_names);
 int is_stdlib_name(const char *name, size_t len);
 void format_utc(char out[21], int iso);
+void format_utc_at(char out[21], time_t when, int iso);
 const char *signal_name(int signum);
 const char *si_code_text(int signum, int code);
 int sent_by_process(const siginfo_t *si);

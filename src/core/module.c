@@ -325,6 +325,28 @@ py_name_thread(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* expand_path(template, pid, ppid, prog, time) -> bytes: the file a dump
+ * of process `pid` at `time` (seconds since the epoch) would open for a
+ * checked template; the CLI's view of a destination. */
+static PyObject *
+py_expand_path(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *tmpl, *prog;
+    unsigned long long pid, ppid;
+    long long when;
+    if (!PyArg_ParseTuple(args, "yKKyL", &tmpl, &pid, &ppid, &prog, &when)) {
+        return NULL;
+    }
+    fa_template_values values = {pid, ppid, prog, (time_t)when};
+    char out[FA_PATH_SIZE];
+    if (!fa_expand_path(tmpl, &values, out, sizeof(out))) {
+        PyErr_Format(PyExc_ValueError, "path longer than %d bytes", FA_PATH_SIZE - 1);
+        return NULL;
+    }
+    return PyBytes_FromString(out);
+}
+
 /* Variables must be ignored by setuid and setgid programs, as the dynamic
  * loader ignores LD_* there. */
 static PyObject *
@@ -358,6 +380,7 @@ static PyMethodDef native_methods[] = {
     {"start_thread", (PyCFunction)(void (*)(void))py_start_thread, METH_VARARGS | METH_KEYWORDS,
      "start_thread(start, function, *args, **kwargs)"},
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
+    {"expand_path", py_expand_path, METH_VARARGS, "expand_path(template, pid, ppid, prog, time) -> bytes"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},

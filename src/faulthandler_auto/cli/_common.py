@@ -94,21 +94,16 @@ def _program_name():
 
 
 def expand_template(template, pid=None, ppid=None, prog=None, when=None):
-    """The file name the core would open for this template (as it does: '/'
-    in a value becomes '_')."""
-    values = {
-        "pid": str(os.getpid() if pid is None else pid),
-        "ppid": str(os.getppid() if ppid is None else ppid),
-        "prog": prog or _program_name(),
-        "host": os.uname().nodename or "unknown",
-        "time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)),
-    }
-    out = []
-    for literal, field in split_template(template):
-        out.append(literal)
-        if field is not None:
-            out.append(values[field].replace("/", "_"))
-    return "".join(out)
+    """The file the core would open for this template in process ``pid``
+    (default: this one) at ``when`` (default: now); the core expands it."""
+    from faulthandler_auto import _native
+
+    return os.fsdecode(_native.expand_path(
+        os.fsencode(template),
+        os.getpid() if pid is None else pid,
+        os.getppid() if ppid is None else ppid,
+        os.fsencode(prog or _program_name()),
+        int(time.time() if when is None else when)))
 
 
 def template_glob(template, pid, ppid=None):
