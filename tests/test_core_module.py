@@ -52,6 +52,26 @@ def test_expand_path_names_the_file_a_dump_opens(tmp_path):
         _native.expand_path(b"/" + b"x" * 5000, 1, 1, b"p", 0)
 
 
+def test_path_problem_is_what_a_dump_would_meet(tmp_path, capfd):
+    """The CLI's check of a destination is the core's open, run dry: what
+    would be created is not, and each refusal has the words of the note a
+    dump prints when it falls back to stderr."""
+    missing = tmp_path / "a" / "b" / "dump.log"
+    assert _native.path_problem(os.fsencode(missing)) is None
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "target").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    assert _native.path_problem(os.fsencode(tmp_path / "link")) == "refusing to follow a symbolic link"
+    assert _native.path_problem(os.fsencode(tmp_path / "link" / "x")) == "refusing to follow a symbolic link"
+    assert _native.path_problem(os.fsencode(tmp_path / "target" / "x")) == "a path component is not a directory"
+    os.mkfifo(tmp_path / "fifo")
+    assert _native.path_problem(os.fsencode(tmp_path / "fifo")) == "not a regular file owned by this user"
+    assert _native.path_problem(os.fsencode(tmp_path / "target")) is None
+    capfd.readouterr()
+    _native.dump_traceback(os.fsencode(tmp_path / "link"), False, 0)
+    assert "refusing to follow a symbolic link; writing the dump to stderr" in capfd.readouterr().err
+
+
 SUBINTERPRETER = """
 import _testcapi
 from faulthandler_auto import _native

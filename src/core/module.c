@@ -347,6 +347,27 @@ py_expand_path(PyObject *self, PyObject *args)
     return PyBytes_FromString(out);
 }
 
+/* path_problem(path) -> str or None: why a dump could not be written to
+ * the expanded `path` now (the words of the note a dump would print), found
+ * without creating anything. */
+static PyObject *
+py_path_problem(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyBytes_Check(arg) || strlen(PyBytes_AS_STRING(arg)) != (size_t)PyBytes_GET_SIZE(arg)) {
+        PyErr_SetString(PyExc_TypeError, "path_problem(path: bytes without NUL)");
+        return NULL;
+    }
+    const char *problem;
+    Py_BEGIN_ALLOW_THREADS
+    problem = fa_path_problem(PyBytes_AS_STRING(arg));
+    Py_END_ALLOW_THREADS
+    if (problem == NULL) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(problem);
+}
+
 /* Variables must be ignored by setuid and setgid programs, as the dynamic
  * loader ignores LD_* there. */
 static PyObject *
@@ -381,6 +402,7 @@ static PyMethodDef native_methods[] = {
      "start_thread(start, function, *args, **kwargs)"},
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
     {"expand_path", py_expand_path, METH_VARARGS, "expand_path(template, pid, ppid, prog, time) -> bytes"},
+    {"path_problem", py_path_problem, METH_O, "path_problem(path) -> str or None"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},

@@ -148,35 +148,14 @@ def new_bytes(pattern, before):
 
 
 def destination_problem(path):
-    """Why the core could not write `path` now, or None.  It creates missing
-    directories (0700) and refuses symbolic links and files of other users."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        return "%s: %s" % (path, exc.strerror)
-    if st is not None:
-        if stat.S_ISLNK(st.st_mode):
-            return "%s is a symbolic link, which is never followed" % path
-        if not stat.S_ISREG(st.st_mode):
-            return "%s exists and is not a regular file" % path
-        if st.st_uid != os.geteuid():
-            return "%s belongs to another user (uid %d)" % (path, st.st_uid)
-        if not os.access(path, os.W_OK):
-            return "%s is not writable" % path
-        return None
-    parent = os.path.dirname(path)
-    while parent and not os.path.exists(parent):
-        up = os.path.dirname(parent)
-        if up == parent:
-            break
-        parent = up
-    if not os.path.isdir(parent):
-        return "%s is not a directory" % parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return "cannot create files in %s (permission denied)" % parent
-    return None
+    """Why a dump could not be written to the expanded ``path`` now, in the
+    words of the note the dump would print, or None.  The core checks as it
+    would open the file (no symbolic link followed, missing directories
+    creatable), creating nothing."""
+    from faulthandler_auto import _native
+
+    problem = _native.path_problem(os.fsencode(path))
+    return None if problem is None else "%s: %s" % (path, problem)
 
 
 class Reader(threading.Thread):
