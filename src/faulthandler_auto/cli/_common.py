@@ -95,10 +95,11 @@ def _program_name():
 
 def expand_template(template, pid=None, ppid=None, prog=None, when=None):
     """The file the core would open for this template in process ``pid``
-    (default: this one) at ``when`` (default: now); the core expands it."""
-    from faulthandler_auto import _native
+    (default: this one) at ``when`` (default: now); the core expands it
+    (in fallback mode, the fallback that opens the files)."""
+    import faulthandler_auto
 
-    return os.fsdecode(_native.expand_path(
+    return os.fsdecode(faulthandler_auto._native.expand_path(
         os.fsencode(template),
         os.getpid() if pid is None else pid,
         os.getppid() if ppid is None else ppid,
@@ -152,9 +153,9 @@ def destination_problem(path):
     words of the note the dump would print, or None.  The core checks as it
     would open the file (no symbolic link followed, missing directories
     creatable), creating nothing."""
-    from faulthandler_auto import _native
+    import faulthandler_auto
 
-    problem = _native.path_problem(os.fsencode(path))
+    problem = faulthandler_auto._native.path_problem(os.fsencode(path))
     return None if problem is None else "%s: %s" % (path, problem)
 
 
