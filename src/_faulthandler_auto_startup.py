@@ -7,8 +7,7 @@ it in every interpreter before anything can look at the environment.  So it
 is a top-level module, not part of the faulthandler_auto package, whose
 import loads the C core; it imports nothing beyond sys and posix (nt on
 Windows), which site has loaded, and returns at once when there is nothing
-to do.  The platform test is made here, before the C core is imported.  Nothing raises
-out of start(): site would print a traceback.
+to do.  Nothing raises out of start(): site would print a traceback.
 """
 import sys
 
