@@ -8,6 +8,9 @@ is a top-level module, not part of the faulthandler_auto package, whose
 import loads the C core; it imports nothing beyond sys and posix (nt on
 Windows), which site has loaded, and returns at once when there is nothing
 to do.  Nothing raises out of start(): site would print a traceback.
+
+PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
+assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
 import sys
 

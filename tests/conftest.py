@@ -68,7 +68,8 @@ def wheel_path(tmp_path_factory):
     # Offline when this interpreter can build by itself (tox installs both).
     if all(importlib.util.find_spec(name) for name in ("setuptools", "wheel")):
         cmd.insert(4, "--no-build-isolation")
-    run(cmd)
+    # its own build directory (setup.py): pytest-xdist workers build at once
+    run(cmd, env=dict(os.environ, FAULTHANDLER_AUTO_BUILD_DIR=str(out / "build")))
     return next(out.glob("*.whl"))
 
 

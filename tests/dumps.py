@@ -44,6 +44,8 @@ SIGNAL_RE = re.compile(
     r"^Signal: (SIG[A-Z0-9]+), ([A-Z_]+) \((.*?)\)"
     r"(?:, fault address (0x[0-9a-f]+))?(?:, from pid (\d+) uid (\d+))?$")
 TIMEOUT_RE = re.compile(r"^Timeout \((\d+:\d\d:\d\d(?:\.\d{6})?)\)!$")
+# set_context() labels, after the Python frames
+CONTEXT_RE = re.compile(r"^Context(?: of thread (0x[0-9a-f]+))?: (.*)$")
 
 Frame = collections.namedtuple("Frame", "file line function")
 CFrame = collections.namedtuple("CFrame", "binary symbol offset address")
@@ -111,6 +113,7 @@ class Dump:
         self.c_stack_markers = []   # fold and cut lines
         self.signature = None
         self.extensions = None   # (list of names, total)
+        self.contexts = {}       # set_context() labels: None -> the process's, ident -> a thread's
         self.unparsed = []       # lines inside the dump no rule knew
 
     # header fields ---------------------------------------------------------
@@ -152,6 +155,10 @@ class Dump:
             if thread.current:
                 return thread
         return None
+
+    @property
+    def context(self):
+        return self.contexts.get(None)
 
     def thread_named(self, name):
         found = [t for t in self.threads if t.name == name]
@@ -230,6 +237,12 @@ def split_dumps(text):
         if m and section != "header":
             dump.lines.append(line)
             dump.threads_omitted = int(m.group(1))
+            continue
+        m = CONTEXT_RE.match(line)
+        if m and section != "header":
+            dump.lines.append(line)
+            dump.contexts[int(m.group(1), 16) if m.group(1) else None] = m.group(2)
+            section = None
             continue
         m = EXTENSIONS_RE.match(line)
         if m:

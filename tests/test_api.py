@@ -84,7 +84,8 @@ def test_enable_takes_over_cpython_handler_and_gives_it_back(run_py):
                   "f.disable()\n"
                   "print(faulthandler.is_enabled(), f.is_enabled())\n")
     assert proc.returncode == 0, proc
-    assert proc.stdout.splitlines() == ["True", "False True", "True False"]
+    # while ours is on, the stdlib module reports ours (CPython's own is off)
+    assert proc.stdout.splitlines() == ["True", "True True", "True False"]
 
 
 def test_aliases_and_version(run_py):
@@ -175,16 +176,18 @@ def test_crash_helpers(run_py, helper, name):
 
 
 EXPLICIT = """
-import faulthandler, os, sys, threading
+import faulthandler, os, sys, threading, time
 import faulthandler_auto
-ready = threading.Event()
-done = threading.Event()
+done = threading.Lock()
+done.acquire()
 def waiter():
-    ready.set()
-    done.wait()
+    done.acquire()
 t = threading.Thread(target=waiter, name="waiter")
 t.start()
-ready.wait()
+# until the waiter blocks in acquire(): both dumps then see the same frames
+while not ((f := sys._current_frames().get(t.ident)) and f.f_code is waiter.__code__
+           and f.f_lineno > waiter.__code__.co_firstlineno):
+    time.sleep(0.001)
 def dump(function, fd, all_threads):
     function(file=fd, all_threads=all_threads)
 def nested(all_threads):
@@ -194,7 +197,7 @@ def nested(all_threads):
         dump(function, fd, all_threads)
         os.close(fd)
 nested({all_threads})
-done.set()
+done.release()
 t.join()
 """
 
@@ -231,7 +234,8 @@ def test_file_objects_are_kept_alive(run_py, tmp_path):
         "f.enable(file=open(fatal, 'w'), c_stack=False)\n"
         "gc.collect()\n"
         "os.open(os.devnull, os.O_RDONLY); os.open(os.devnull, os.O_RDONLY)\n"
-        "time.sleep(0.6)\n"
+        # until the timeout dump is complete: its last line is the main frame
+        "while ' in <module>\\n' not in open(later).read(): time.sleep(0.01)\n"
         "os.kill(os.getpid(), signal.SIGUSR1)\n"
         "ctypes.string_at(0)\n" % (paths,))
     assert proc.returncode == -signal.SIGSEGV, proc
@@ -317,14 +321,18 @@ def test_explicit_json(run_py):
         for frame in c_stack["c_stack"])
 
 
-def test_dumpbacktrace_later_alias(run_py):
+def test_dumpbacktrace_later_alias(run_py, tmp_path):
+    later = tmp_path / "later.log"
+    # the first timer is cancelled; the second one's dump is waited for
     proc = run_py("import time, faulthandler_auto as f\n"
                   "f.dumpbacktrace_later(0.2)\n"
                   "f.cancel_dumpbacktrace_later()\n"
-                  "f.dumpbacktrace_later(0.25, repeat=False, all_threads=True)\n"
-                  "time.sleep(0.8)\n")
+                  "f.dumpbacktrace_later(0.25, repeat=False, file=open(%r, 'w'), all_threads=True)\n"
+                  # until the dump is complete: its last line is the main frame
+                  "while ' in <module>\\n' not in open(%r).read(): time.sleep(0.01)\n"
+                  % (str(later), str(later)))
     assert proc.returncode == 0, proc
-    assert only_dump(proc.stderr).timeout == "0:00:00.250000"
+    assert only_dump(read_text(later)).timeout == "0:00:00.250000"
 
 
 def test_cancel_without_dump_traceback_later(run_py):

@@ -1,4 +1,5 @@
 /* dest.c - where a dump goes (see dest.h). */
+#include "context.h"
 #include "dest.h"
 #include "facts.h"
 #include "probes.h"
@@ -33,8 +34,10 @@ path_append_dec(char *out, size_t pos, size_t size, unsigned long long v)
 }
 
 /* The fields a path template may hold, in the order the docs list them. */
-enum { FIELD_PID, FIELD_PPID, FIELD_PROG, FIELD_TIME, FIELD_HOST, FIELD_COUNT };
-static const char *const template_fields[FIELD_COUNT] = {"pid", "ppid", "prog", "time", "host"};
+enum { FIELD_PID, FIELD_PPID, FIELD_PROG, FIELD_TIME, FIELD_HOST, FIELD_WORKER, FIELD_COUNT };
+static const char *const template_fields[FIELD_COUNT] = {
+    "pid", "ppid", "prog", "time", "host", "worker",
+};
 
 /* The field names, for the Python side to check templates against. */
 const char *const *
@@ -58,7 +61,8 @@ template_field(const char *name, size_t n)
 
 /* signal-safe: expand the fields of `tmpl` (uname, getpid, getppid and
  * clock_gettime are), with the values of this process now, or with those of
- * `given` when it is not NULL (the host is always this one).  The template
+ * `given` when it is not NULL (the host is always this one, the worker
+ * "main").  The template
  * was checked when it was set, so unknown fields cannot occur; returns 0
  * when the result does not fit. */
 static int
@@ -79,6 +83,7 @@ expand_template(const char *tmpl, const fa_template_values *given, char *out, si
         }
         struct utsname u;
         char t[21];
+        char name[FA_CONTEXT_SIZE];
         switch (template_field(p + 1, (size_t)(end - p - 1))) {
         case FIELD_PID:
             pos = path_append_dec(out, pos, size, given ? given->pid : (unsigned long long)getpid());
@@ -101,6 +106,10 @@ expand_template(const char *tmpl, const fa_template_values *given, char *out, si
             break;
         case FIELD_HOST:
             pos = path_append_name(out, pos, size, uname(&u) == 0 ? u.nodename : "unknown");
+            break;
+        case FIELD_WORKER:
+            /* the pytest-xdist worker id (set_worker), else "main" */
+            pos = path_append_name(out, pos, size, !given && fa_context_worker(name) ? name : "main");
             break;
         default:
             return 0;
@@ -284,7 +293,7 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
 {
     fa_dump d;
     if (dest->fd >= 0) {
-        dump_init(&d, dest->fd, abort);
+        dump_init(&d, fa_context_std_fd(dest->fd, ev->event), abort);
         dump_to_fd(&d, ev);
         return;
     }
@@ -312,7 +321,7 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
             return;
         }
     }
-    dump_init(&d, STDERR_FILENO, abort);
+    dump_init(&d, fa_context_std_fd(STDERR_FILENO, ev->event), abort);
     note_fallback(&d.w, path, err);
     dump_to_fd(&d, ev);
 }

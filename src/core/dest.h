@@ -16,7 +16,8 @@ typedef struct {
 } fa_dest;
 
 /* The values of a path template's fields for another process than this
- * one, or another time than now (the host is always this one). */
+ * one, or another time than now (the host is always this one, the worker
+ * "main": what a process writes until set_worker() names one). */
 typedef struct {
     unsigned long long pid, ppid;
     const char *prog;

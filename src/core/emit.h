@@ -37,6 +37,8 @@ typedef struct {
     int is_current;
     int all_threads;            /* one of several threads (else: the only one) */
     int index;                  /* threads begun before this one */
+    const char *context;        /* its set_context() label */
+    size_t context_len;         /* 0 when it has none */
 } fa_thread_info;
 
 typedef struct {
@@ -76,6 +78,8 @@ typedef struct fa_emitter {
     void (*thread_begin)(fa_writer *w, const fa_thread_info *t);
     void (*thread_end)(fa_writer *w);
     void (*threads_end)(fa_writer *w, long omitted);
+    /* a set_context() label: the process's (ident 0) or a thread's */
+    void (*context)(fa_writer *w, unsigned long ident, const char *label, size_t n);
 
     void (*frames_begin)(fa_writer *w, long total);
     void (*frame)(fa_writer *w, const fa_frame_info *f);
@@ -102,7 +106,7 @@ typedef struct fa_emitter {
     .document = document, .header = header, \
     .threads_begin = threads_begin, .no_thread = no_thread, \
     .between_threads = between_threads, .thread_begin = thread_begin, \
-    .thread_end = thread_end, .threads_end = threads_end, \
+    .thread_end = thread_end, .threads_end = threads_end, .context = context, \
     .frames_begin = frames_begin, .frame = frame, .frames_gap = frames_gap, \
     .frames_end = frames_end, \
     .c_stack_begin = c_stack_begin, .c_frame = c_frame, .c_repeat = c_repeat, \

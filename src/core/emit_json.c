@@ -1,6 +1,7 @@
 /* emit_json.c - the JSON format: one object per dump on one line, with the
  * same facts as the text format.  Every function is signal-safe: it only
  * calls the writer. */
+#include "context.h"
 #include "cstack.h"
 #include "emit.h"
 
@@ -24,6 +25,7 @@ document(fa_dump *d, const fa_event *ev)
         return;
     }
     walk_threads(d, ev);
+    walk_context(d, ev);
     if (ev->c_stack) {
         walk_c_stack(d, ev->pc);
         w_putc(w, ',');
@@ -133,6 +135,11 @@ thread_begin(fa_writer *w, const fa_thread_info *t)
         w_puts(w, "null");
     }
     w_puts(w, t->is_current ? ",\"current\":true," : ",\"current\":false,");
+    if (t->context_len) {
+        w_puts(w, "\"context\":\"");
+        w_utf8(w, t->context, t->context_len, 1);
+        w_puts(w, "\",");
+    }
 }
 
 /* signal-safe: writer calls only */
@@ -326,6 +333,18 @@ static void
 modules_unreadable(fa_writer *w)
 {
     w_puts(w, "\"extension_modules\":[]");
+}
+
+/* signal-safe: writer calls only.  The process's label is a member of the
+ * dump; a thread's is a member of its thread (see thread_begin). */
+static void
+context(fa_writer *w, unsigned long ident, const char *label, size_t n)
+{
+    if (ident == 0) {
+        w_puts(w, "\"context\":\"");
+        w_utf8(w, label, n, 1);
+        w_puts(w, "\",");
+    }
 }
 
 const fa_emitter fa_emit_json = FA_EMITTER_OF_THIS_FILE;

@@ -2,6 +2,7 @@
  * header about the process and the extras (C stack, thread names) in
  * lines of the same style.  Every function is signal-safe: it only calls
  * the writer. */
+#include "context.h"
 #include "cstack.h"
 #include "emit.h"
 
@@ -17,6 +18,7 @@ document(fa_dump *d, const fa_event *ev)
         return;
     }
     walk_threads(d, ev);
+    walk_context(d, ev);
     if (d->signature[0]) {
         w_puts(w, "\nCrash signature: ");
         w_puts(w, d->signature);
@@ -311,6 +313,25 @@ static void
 modules_unreadable(fa_writer *w)
 {
     (void)w;
+}
+
+/* signal-safe: writer calls only.  After the Python frames, one line each:
+ *   Context: <the process's label>
+ *   Context of thread 0x...: <a thread's label>
+ * escaped as frame text is. */
+static void
+context(fa_writer *w, unsigned long ident, const char *label, size_t n)
+{
+    if (ident) {
+        w_puts(w, "Context of thread ");
+        w_ptr(w, (uintptr_t)ident);
+        w_puts(w, ": ");
+    }
+    else {
+        w_puts(w, "Context: ");
+    }
+    w_utf8(w, label, n, 0);
+    w_putc(w, '\n');
 }
 
 const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE;

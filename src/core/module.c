@@ -3,6 +3,7 @@
  * module's (multi-phase) initialisation.  Everything here runs with the GIL
  * and is not signal-safe. */
 #include "common.h"
+#include "context.h"
 #include "cstack.h"
 #include "dest.h"
 #include "dump.h"
@@ -123,10 +124,11 @@ py_dump_later(PyObject *self, PyObject *args)
 {
     (void)self;
     long long timeout_us;
-    int repeat, do_exit;
+    int repeat, do_exit, task = 0;
     PyObject *dest_obj;
     const char *header;
-    if (!PyArg_ParseTuple(args, "LpOps", &timeout_us, &repeat, &dest_obj, &do_exit, &header)) {
+    if (!PyArg_ParseTuple(args, "LpOps|p", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
+                          &task)) {
         return NULL;
     }
     if (timeout_us <= 0) {
@@ -139,7 +141,8 @@ py_dump_later(PyObject *self, PyObject *args)
     }
     int err;
     Py_BEGIN_ALLOW_THREADS
-    err = fa_watchdog_arm(&dest, timeout_us, repeat, do_exit, header);
+    err = fa_watchdog_arm(task ? FA_TIMER_TASK : FA_TIMER_PROCESS, &dest, timeout_us, repeat,
+                          do_exit, header);
     Py_END_ALLOW_THREADS
     if (err) {
         errno = err;
@@ -149,12 +152,15 @@ py_dump_later(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_cancel_later(PyObject *self, PyObject *unused)
+py_cancel_later(PyObject *self, PyObject *args)
 {
     (void)self;
-    (void)unused;
+    int task = 0;
+    if (!PyArg_ParseTuple(args, "|p", &task)) {
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
-    fa_watchdog_cancel();
+    fa_watchdog_cancel(task ? FA_TIMER_TASK : FA_TIMER_PROCESS);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -170,6 +176,7 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa_fatal_after_fork();
     fa_probes_after_fork();
     fa_threads_after_fork();
+    fa_context_after_fork();
     if (fa_watchdog_after_fork() < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
@@ -245,6 +252,7 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     fa_thread_enter(name);
     PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 1), rest, kwargs);
     fa_thread_leave();
+    fa_context_thread_gone((unsigned long)pthread_self());
     Py_DECREF(rest);
     return result;
 }
@@ -368,6 +376,52 @@ py_path_problem(PyObject *self, PyObject *arg)
     return PyUnicode_FromString(problem);
 }
 
+/* set_context(label: bytes, thread: bool); an empty label removes it. */
+static PyObject *
+py_set_context(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    int thread;
+    if (!PyArg_ParseTuple(args, "y#p", &s, &n, &thread)) {
+        return NULL;
+    }
+    if (fa_context_set(thread ? (unsigned long)pthread_self() : 0, s, (size_t)n) < 0) {
+        PyErr_Format(PyExc_RuntimeError, "more than %d threads with a context label",
+                     FA_CONTEXT_THREADS);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* set_worker(name: bytes), already checked to be a file name. */
+static PyObject *
+py_set_worker(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y#", &s, &n)) {
+        return NULL;
+    }
+    fa_context_set_worker(s, (size_t)n);
+    Py_RETURN_NONE;
+}
+
+/* redirect_std(stdout_fd, stderr_fd), -1 for none. */
+static PyObject *
+py_redirect_std(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int stdout_fd, stderr_fd;
+    if (!PyArg_ParseTuple(args, "ii", &stdout_fd, &stderr_fd)) {
+        return NULL;
+    }
+    fa_context_set_std(stdout_fd, stderr_fd);
+    Py_RETURN_NONE;
+}
+
 /* Variables must be ignored by setuid and setgid programs, as the dynamic
  * loader ignores LD_* there. */
 static PyObject *
@@ -391,8 +445,9 @@ static PyMethodDef native_methods[] = {
     {"dump_traceback", py_dump_traceback, METH_VARARGS, "dump_traceback(dest, all_threads)"},
     {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
     {"dump_traceback_later", py_dump_later, METH_VARARGS,
-     "dump_traceback_later(timeout_us, repeat, dest, exit, header)"},
-    {"cancel_dump_traceback_later", py_cancel_later, METH_NOARGS, NULL},
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header[, task])"},
+    {"cancel_dump_traceback_later", py_cancel_later, METH_VARARGS,
+     "cancel_dump_traceback_later([task])"},
     {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
     {"register", py_register, METH_VARARGS, "register(signum, dest, all_threads, chain)"},
     {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
@@ -403,6 +458,9 @@ static PyMethodDef native_methods[] = {
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
     {"expand_path", py_expand_path, METH_VARARGS, "expand_path(template, pid, ppid, prog, time) -> bytes"},
     {"path_problem", py_path_problem, METH_O, "path_problem(path) -> str or None"},
+    {"set_context", py_set_context, METH_VARARGS, "set_context(label: bytes, thread: bool)"},
+    {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
+    {"set_worker", py_set_worker, METH_VARARGS, "set_worker(name: bytes)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},

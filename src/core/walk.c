@@ -2,6 +2,7 @@
  * process, each read inside a probe, and hands what it finds to the
  * emitter of the dump's format (emit.h).  Everything here is signal-safe.
  */
+#include "context.h"
 #include "dump.h"
 #include "emit.h"
 #include "facts.h"
@@ -292,6 +293,9 @@ step_thread_begin(fa_dump *d, void *arg)
     info.is_current = st->is_current;
     info.all_threads = st->all_threads;
     info.index = d->nthreads;
+    char label[FA_CONTEXT_SIZE];
+    info.context_len = fa_context_thread_label(info.ident, label);
+    info.context = label;
     d->emit->thread_begin(&d->w, &info);
 }
 

@@ -2,9 +2,12 @@
 
 The names and signatures are CPython's ``faulthandler``'s, so code written
 for it runs unchanged; ``file`` may also be a path or a path template
-(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``) opened only when
+(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``, ``{worker}``) opened only when
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
+
+PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
+assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
 import _signal
 import os
@@ -27,7 +30,7 @@ version = (int(__version__.split(".")[0]) << 8) | int(__version__.split(".")[1])
 __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
-    "unregister", "configure",
+    "unregister", "configure", "set_context", "set_worker", "redirect_std", "task_timeout",
 ]
 
 _INT_MAX = 2 ** 31 - 1
@@ -37,9 +40,6 @@ _FATAL_NUMBERS = frozenset(_facts.FATAL_SIGNALS.values())
 # until disable/cancel/unregister, as CPython keeps them, so that their
 # descriptor is not closed and reused under a handler.
 _files = {}
-# CPython's own faulthandler, when it was on before enable(): one crash must
-# give one dump, so it is switched off and given back by disable().
-_cpython_handler_was_enabled = False
 # Whether the core knows this process (see _prepare); importing the package
 # changes nothing, so the CLI and code that only reads is_enabled() pay nothing.
 _prepared = False
@@ -197,28 +197,20 @@ def secure_mode():
 def enable(file=None, all_threads=True, c_stack=True):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
-    global _cpython_handler_was_enabled
+    global _fatal_path
     dest = _destination(file)
     _prepare()
-    import faulthandler
-    if faulthandler.is_enabled():
-        faulthandler.disable()
-        _cpython_handler_was_enabled = True
+    _take_stdlib_fatal_api()
     _native.enable(dest, bool(all_threads), bool(c_stack))
     _keep("fatal", file)
+    _fatal_path = file if isinstance(dest, bytes) else None
 
 
 def disable():
     """Give the fatal signals back to the handlers that were there before;
     return whether the handler was enabled."""
-    global _cpython_handler_was_enabled
-    was = _native.disable()
-    _files.pop("fatal", None)
-    if _cpython_handler_was_enabled:
-        _cpython_handler_was_enabled = False
-        import faulthandler
-        if sys.stderr is not None:
-            faulthandler.enable()
+    was = _stdlib_disable()
+    _give_back_stdlib_fatal_api()
     return was
 
 
@@ -327,3 +319,152 @@ sigbus = _native.sigbus
 sigill = _native.sigill
 sigabrt = _native.sigabrt
 stack_overflow = _native.stack_overflow
+
+
+# While ours owns the fatal signals, the stdlib ``faulthandler`` module's
+# enable(), disable() and is_enabled() act on ours: CPython's handler stays
+# off, so one crash gives one dump; faulthandler.is_enabled() tells the truth
+# (CPython promises True under PYTHONFAULTHANDLER, and pytest looks); and
+# code that calls faulthandler.enable(file) gets its dumps in that file --
+# unless ours writes to a path (PYTHONFAULTHANDLER_PATH), which the
+# operator chose for every dump and which stays.  Our own disable() gives
+# the module its functions back, and CPython's handler if it was on before.
+_STDLIB_FATAL_API = ("enable", "disable", "is_enabled")
+# False in fallback mode (no C core: the interpreter's faulthandler does the
+# dumps), where the stdlib module is left alone and labels cannot be shown.
+_OWN_CORE = _native.__name__ == __name__ + "._native"
+_stdlib_fatal_api = {}
+_cpython_handler_was_enabled = False
+_fatal_path = None  # the path template of ours, when it writes to one
+
+
+def _stdlib_faulthandler():
+    """The stdlib module, or None where ours stands in for it in sys.modules
+    or where it is the one doing the dumps (fallback mode)."""
+    import faulthandler
+    return None if faulthandler is sys.modules[__name__] or not _OWN_CORE else faulthandler
+
+
+def _take_stdlib_fatal_api():
+    global _cpython_handler_was_enabled
+    module = _stdlib_faulthandler()
+    if module is None or _stdlib_fatal_api:
+        return
+    _stdlib_fatal_api.update((name, getattr(module, name)) for name in _STDLIB_FATAL_API)
+    # before ours is installed: CPython's disable() puts back what it found
+    if module.is_enabled():
+        module.disable()
+        _cpython_handler_was_enabled = True
+    module.enable, module.disable, module.is_enabled = _stdlib_enable, _stdlib_disable, is_enabled
+
+
+def _stdlib_enable(file=None, all_threads=True, c_stack=True):
+    """What faulthandler.enable() does while it is ours."""
+    enable(file if _fatal_path is None else _fatal_path, all_threads, c_stack)
+
+
+def _stdlib_disable():
+    """disable() without giving the stdlib module back: what
+    faulthandler.disable() does while it is ours."""
+    _files.pop("fatal", None)
+    return _native.disable()
+
+
+def _give_back_stdlib_fatal_api():
+    global _cpython_handler_was_enabled
+    module = _stdlib_faulthandler()
+    if module is None or not _stdlib_fatal_api:
+        return
+    for name, function in _stdlib_fatal_api.items():
+        setattr(module, name, function)
+    _stdlib_fatal_api.clear()
+    if _cpython_handler_was_enabled:
+        _cpython_handler_was_enabled = False
+        if sys.stderr is not None:
+            module.enable()
+
+
+def set_context(label, *, thread=False):
+    """Print ``label`` in every later dump of this process (with
+    ``thread=True``: of the calling thread only), replacing the label set
+    before; None or "" removes it.
+
+    Text dumps show it after the Python frames as ``Context: <label>`` (a
+    thread's as ``Context of thread 0x...: <label>``), JSON dumps as a
+    ``"context"`` field of the dump (or of the thread).  Labels longer than
+    255 UTF-8 bytes are cut on a character boundary.  Cheap enough to call
+    per request or per test: a dump reads the label without locks, and never
+    a half-written one.  A thread's label goes when the thread ends (one
+    started through ``threading`` after faulthandler-auto first dumped,
+    enabled or set a label; an older one keeps it until it sets None).  In
+    fallback mode (no C core) the interpreter's dumps cannot show it.
+    """
+    if label is None:
+        label = ""
+    if not isinstance(label, str):
+        raise TypeError("label must be a str or None, not %s" % type(label).__name__)
+    if "\0" in label:
+        raise ValueError("label holds a NUL character")
+    if _OWN_CORE:
+        _prepare()  # threads started from now on drop their label when they end
+        _native.set_context(label.encode("utf-8", "backslashreplace"), bool(thread))
+
+
+def redirect_std(stdout=None, stderr=None):
+    """Write the crash, timeout and signal dumps meant for fd 1 (stdout) or
+    fd 2 (stderr) to these descriptors instead; None: to fd 1 / fd 2 again.
+
+    For test runners that point fd 1 and 2 at capture files while a test
+    runs (the pytest plugin passes copies of the terminal's descriptors).
+    Dumps asked for by a call (dump_traceback()) still go where the call
+    says.  The descriptors must stay open until redirect_std() is called
+    again.  Does nothing in fallback mode (no C core).
+    """
+    fds = []
+    for name, fd in (("stdout", stdout), ("stderr", stderr)):
+        if fd is None:
+            fd = -1
+        elif not isinstance(fd, int) or isinstance(fd, bool) or not 0 <= fd <= _INT_MAX:
+            raise ValueError("%s must be a file descriptor or None" % name)
+        fds.append(fd)
+    if _OWN_CORE:
+        _native.redirect_std(*fds)
+
+
+def set_worker(name):
+    """Name this process among its siblings for the ``{worker}`` field of
+    path templates (the pytest plugin gives each pytest-xdist worker its id,
+    ``gw0``); None or "" gives ``main`` back.  Characters other than
+    letters, digits, ``.``, ``_`` and ``-`` become ``_``; at most 64."""
+    if name is None:
+        name = ""
+    if not isinstance(name, str):
+        raise TypeError("name must be a str or None, not %s" % type(name).__name__)
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name[:64])
+    if not name.strip("."):
+        name = "_" * len(name)  # never "." or ".." as a path component
+    if _OWN_CORE:
+        _native.set_worker(name.encode("ascii"))
+
+
+def task_timeout(timeout, *, file=None, exit=False):
+    """Dump every thread if the task that runs now (a test, a job) still
+    runs after ``timeout`` seconds, then exit with status 1 if ``exit``;
+    a second call replaces the first, None cancels.
+
+    A timer beside dump_traceback_later() (PYTHONFAULTHANDLER_TIMEOUT),
+    which keeps running: each fires on its own, on the same native watchdog
+    thread.  The pytest plugin serves ``faulthandler_timeout`` with it.
+    Does nothing in fallback mode (no C core).
+    """
+    if not _OWN_CORE:
+        return
+    if timeout is None:
+        _native.cancel_dump_traceback_later(True)
+        _files.pop("task", None)
+        return
+    us = _timeout_microseconds(timeout)
+    dest = _destination(file)
+    _prepare()
+    _native.dump_traceback_later(us, False, dest, bool(exit), _timeout_header(us), True)
+    _keep("task", file)

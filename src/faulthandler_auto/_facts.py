@@ -39,7 +39,7 @@ MAX_TIMEOUT = 100 * 24 * 3600.0
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100000
 
-TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
+TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
 # The file a dump goes to when the path names a directory.
 DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
 # The core's buffer holds this many bytes and a NUL, for the template and for its expansion.

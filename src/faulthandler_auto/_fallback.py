@@ -85,6 +85,7 @@ def expand_path(template, pid, ppid, prog, when):
         b"prog": prog,
         b"host": os.fsencode(host),
         b"time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)).encode(),
+        b"worker": b"main",  # set_worker() is the core's alone
     }
     out = []
     rest = template
