@@ -121,8 +121,7 @@ class _Session:
 
     def __init__(self, config, hook_config):
         self.hook_config = hook_config
-        self.worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-        faulthandler_auto.set_worker(self.worker)
+        self.worker = ""  # known at configure
         # where the core writes what the hook sent to stdout/stderr
         self.terminal = {}
         for fd in (1, 2):
@@ -138,6 +137,11 @@ class _Session:
         self.dump_files = {}
 
     def pytest_configure(self, config):
+        # xdist's own word (set on a worker after the initial conftests), not
+        # PYTEST_XDIST_WORKER: that variable leaks into a pytest run that a
+        # test on a worker starts, which is no worker
+        self.worker = getattr(config, "workerinput", {}).get("workerid", "")
+        faulthandler_auto.set_worker(self.worker)
         if not faulthandler_auto.is_enabled():
             faulthandler_auto.enable(
                 self.dest, all_threads=self.hook_config.all_threads,
