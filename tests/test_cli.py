@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import clean_environ
+from dumps import FATAL_NAMES
 
 P = "PYTHONFAULTHANDLER"
 # the file that starts the hook: the .start entry point on 3.15+ (PEP 829)
@@ -237,7 +238,7 @@ def test_demo_segv(cli):
 
 @pytest.mark.parametrize("kind, header, signame", [
     ("abort", "Aborted", "SIGABRT"),
-    ("fpe", "Floating-point exception", "SIGFPE"),
+    ("fpe", FATAL_NAMES["SIGFPE"], "SIGFPE"),
     ("bus", "Bus error", "SIGBUS"),
     ("ill", "Illegal instruction", "SIGILL"),
     ("overflow", "Segmentation fault", "SIGSEGV"),

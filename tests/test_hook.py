@@ -7,7 +7,7 @@ from conftest import HOOK_FILES, ROOT, site_packages
 
 P = "PYTHONFAULTHANDLER"
 BOGUS = {P + "_FORMAT": "bogus"}
-BOGUS_LINE = "faulthandler-auto: %s_FORMAT='bogus' ignored: unknown format; accepted: text, json (any case)\n" % P
+BOGUS_LINE = "faulthandler-auto: %s_FORMAT='bogus' ignored: unknown format; accepted: text, json, cpython (any case)\n" % P
 MODULES = "import sys; print(sorted(sys.modules))"
 # What the config path must not pull in at start-up.
 HEAVY = {"re", "dataclasses", "enum", "typing", "argparse", "signal", "inspect", "contextlib"}

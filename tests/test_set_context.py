@@ -37,9 +37,9 @@ def test_process_and_thread_labels_text(run_py):
     assert "Context of thread 0x%016x: request /x" % worker in first.lines
     assert second.contexts == {None: "job 42 \\u20ac"}
     assert third.contexts == {}
-    # after the Python frames: the last thread block ends before it
+    # after the Python frames, with our other lines: right after the Process line
     index = first.lines.index("Context: job 42 \\u20ac")
-    assert first.lines[index - 1].startswith("  File ")
+    assert first.lines[index - 1].startswith("Process: pid "), first.lines
 
 
 def test_process_and_thread_labels_json(run_py):

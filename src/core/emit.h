@@ -10,7 +10,8 @@
 
 FA_HIDDEN_BEGIN
 
-/* The lines before the threads. */
+/* What a dump says about its event and the process: the lines before the
+ * threads, and (text) ours after them. */
 typedef struct {
     int event;                  /* EV_* */
     int signum;                 /* 0 when no signal */
@@ -34,8 +35,10 @@ typedef struct {
     unsigned long ident;
     const char *name;           /* NULL when unknown */
     size_t name_len;
+    const char *os_name;        /* the kernel's name, for the cpython format on 3.14+ */
     int is_current;
     int all_threads;            /* one of several threads (else: the only one) */
+    int gc_collecting;          /* the current thread, and the cyclic GC runs */
     int index;                  /* threads begun before this one */
     const char *context;        /* its set_context() label */
     size_t context_len;         /* 0 when it has none */
@@ -68,9 +71,13 @@ typedef struct {
 } fa_cframe_info;
 
 typedef struct fa_emitter {
+    /* CPython's walk: its thread order, its cut of a deep stack (innermost
+     * frames only), its test for an extension module, our core listed */
+    int cpython;
     /* the whole dump: the order of its sections is the format's */
     void (*document)(fa_dump *d, const fa_event *ev);
     void (*header)(fa_writer *w, const fa_header_info *h);
+    void (*trailer)(fa_writer *w, const fa_header_info *h);
 
     void (*threads_begin)(fa_writer *w);
     void (*no_thread)(fa_writer *w, int all_threads);
@@ -101,9 +108,11 @@ typedef struct fa_emitter {
 } fa_emitter;
 
 /* An emitter file defines one static function per member, named as the
- * member, and its table is then this. */
-#define FA_EMITTER_OF_THIS_FILE { \
-    .document = document, .header = header, \
+ * member (or #defines the name to a shared one), and its table is then
+ * this; `cpython_walk` sets .cpython. */
+#define FA_EMITTER_OF_THIS_FILE(cpython_walk) { \
+    .cpython = (cpython_walk), \
+    .document = document, .header = header, .trailer = trailer, \
     .threads_begin = threads_begin, .no_thread = no_thread, \
     .between_threads = between_threads, .thread_begin = thread_begin, \
     .thread_end = thread_end, .threads_end = threads_end, .context = context, \
@@ -118,6 +127,7 @@ typedef struct fa_emitter {
 
 extern const fa_emitter fa_emit_text;
 extern const fa_emitter fa_emit_json;
+extern const fa_emitter fa_emit_cpython;
 
 FA_HIDDEN_END
 

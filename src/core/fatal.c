@@ -21,7 +21,12 @@ typedef struct {
 
 static fa_fatal_signal fatal_signals[] = {
     {.signum = SIGSEGV, .name = "Segmentation fault"},
+    /* CPython's words for this version */
+#if PY_VERSION_HEX >= 0x030D0000
     {.signum = SIGFPE, .name = "Floating-point exception"},
+#else
+    {.signum = SIGFPE, .name = "Floating point exception"},
+#endif
     {.signum = SIGBUS, .name = "Bus error"},
     {.signum = SIGILL, .name = "Illegal instruction"},
     {.signum = SIGABRT, .name = "Aborted"},
@@ -31,6 +36,7 @@ static fa_fatal_signal fatal_signals[] = {
 static struct {
     int enabled;
     int all_threads;
+    long max_threads;
     int c_stack;
     fa_dest dest;
     void *main_altstack;
@@ -221,7 +227,7 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     /* a dump of a timeout or signal in flight gets a moment to finish */
     int locked = dump_lock_acquire(2000);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
-                   fatal.all_threads, fatal.c_stack, 0};
+                   fatal.all_threads, fatal.c_stack, 0, fatal.max_threads};
     dump_to_dest(&fatal.dest, &ev, NULL);
     dump_lock_release(locked);
     alarm(old_alarm_left);
@@ -258,13 +264,14 @@ fatal_install(void)
 /* Dump fatal signals to `dest` from now on; -1 with errno set when a
  * handler could not be installed.  Called with the GIL. */
 int
-fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack)
+fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_threads)
 {
     if (c_stack) {
         fa_prime_unwinder();
     }
     fatal.dest = *dest;
     fatal.all_threads = all_threads;
+    fatal.max_threads = max_threads;
     fatal.c_stack = c_stack;
     if (fatal.main_altstack == NULL) {
         fatal.main_altstack = fa_altstack_install();

@@ -24,11 +24,13 @@ py_setup(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *prog, *python;
-    PyObject *stdlib_names;
-    if (!PyArg_ParseTuple(args, "ssS", &prog, &python, &stdlib_names)) {
+    PyObject *hidden_names;
+    if (!PyArg_ParseTuple(args, "ssS", &prog, &python, &hidden_names)) {
         return NULL;
     }
-    fa_process_setup(prog, python, stdlib_names);
+    if (fa_process_setup(prog, python, hidden_names) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -51,14 +53,15 @@ py_enable(PyObject *self, PyObject *args)
     (void)self;
     PyObject *dest_obj;
     int all_threads, c_stack;
-    if (!PyArg_ParseTuple(args, "Opp", &dest_obj, &all_threads, &c_stack)) {
+    long max_threads = 0;
+    if (!PyArg_ParseTuple(args, "Opp|l", &dest_obj, &all_threads, &c_stack, &max_threads)) {
         return NULL;
     }
     fa_dest dest;
     if (dest_from_object(dest_obj, &dest) < 0) {
         return NULL;
     }
-    if (fa_fatal_enable(&dest, all_threads, c_stack) < 0) {
+    if (fa_fatal_enable(&dest, all_threads, c_stack, max_threads) < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
     Py_RETURN_NONE;
@@ -84,7 +87,7 @@ py_is_enabled(PyObject *self, PyObject *unused)
  * not change under us; they take the dump flag so they never interleave with
  * a signal or timeout dump. */
 static PyObject *
-explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip)
+explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip, long max_threads)
 {
     fa_dest dest;
     if (dest_from_object(dest_obj, &dest) < 0) {
@@ -94,7 +97,7 @@ explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip)
         fa_prime_unwinder();
     }
     int locked = dump_lock_acquire(5000);
-    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip};
+    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, max_threads};
     dump_to_dest(&dest, &ev, NULL);
     dump_lock_release(locked);
     Py_RETURN_NONE;
@@ -106,17 +109,18 @@ py_dump_traceback(PyObject *self, PyObject *args)
     (void)self;
     PyObject *dest_obj;
     int all_threads, skip;
-    if (!PyArg_ParseTuple(args, "Opi", &dest_obj, &all_threads, &skip)) {
+    long max_threads = 0;
+    if (!PyArg_ParseTuple(args, "Opi|l", &dest_obj, &all_threads, &skip, &max_threads)) {
         return NULL;
     }
-    return explicit_dump(dest_obj, EV_EXPLICIT, all_threads, skip);
+    return explicit_dump(dest_obj, EV_EXPLICIT, all_threads, skip, max_threads);
 }
 
 static PyObject *
 py_dump_c_stack(PyObject *self, PyObject *dest_obj)
 {
     (void)self;
-    return explicit_dump(dest_obj, EV_C_STACK, 0, 0);
+    return explicit_dump(dest_obj, EV_C_STACK, 0, 0, 0);
 }
 
 static PyObject *
@@ -127,8 +131,10 @@ py_dump_later(PyObject *self, PyObject *args)
     int repeat, do_exit, task = 0;
     PyObject *dest_obj;
     const char *header;
-    if (!PyArg_ParseTuple(args, "LpOps|p", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
-                          &task)) {
+    int all_threads = 1;
+    long max_threads = 0;
+    if (!PyArg_ParseTuple(args, "LpOps|ppl", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
+                          &task, &all_threads, &max_threads)) {
         return NULL;
     }
     if (timeout_us <= 0) {
@@ -142,7 +148,7 @@ py_dump_later(PyObject *self, PyObject *args)
     int err;
     Py_BEGIN_ALLOW_THREADS
     err = fa_watchdog_arm(task ? FA_TIMER_TASK : FA_TIMER_PROCESS, &dest, timeout_us, repeat,
-                          do_exit, header);
+                          do_exit, header, all_threads, max_threads);
     Py_END_ALLOW_THREADS
     if (err) {
         errno = err;
@@ -199,8 +205,9 @@ py_register(PyObject *self, PyObject *args)
 {
     (void)self;
     int signum, all_threads, chain;
+    long max_threads = 0;
     PyObject *dest_obj;
-    if (!PyArg_ParseTuple(args, "iOpp", &signum, &dest_obj, &all_threads, &chain)) {
+    if (!PyArg_ParseTuple(args, "iOpp|l", &signum, &dest_obj, &all_threads, &chain, &max_threads)) {
         return NULL;
     }
     if (check_signum(signum) < 0) {
@@ -210,7 +217,7 @@ py_register(PyObject *self, PyObject *args)
     if (dest_from_object(dest_obj, &dest) < 0) {
         return NULL;
     }
-    if (fa_user_register(signum, &dest, all_threads, chain) < 0) {
+    if (fa_user_register(signum, &dest, all_threads, chain, max_threads) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     Py_RETURN_NONE;
@@ -437,19 +444,22 @@ py_secure_mode(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef native_methods[] = {
-    {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, stdlib_names)"},
+    {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, hidden_names)"},
     {"set_output", py_set_output, METH_VARARGS, "set_output(format, max_frames, max_threads)"},
-    {"enable", py_enable, METH_VARARGS, "enable(dest, all_threads, c_stack)"},
+    {"enable", py_enable, METH_VARARGS, "enable(dest, all_threads, c_stack, max_threads=0)"},
     {"disable", py_disable, METH_NOARGS, "disable() -> bool"},
     {"is_enabled", py_is_enabled, METH_NOARGS, "is_enabled() -> bool"},
-    {"dump_traceback", py_dump_traceback, METH_VARARGS, "dump_traceback(dest, all_threads)"},
+    {"dump_traceback", py_dump_traceback, METH_VARARGS,
+     "dump_traceback(dest, all_threads, skip, max_threads=0)"},
     {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
     {"dump_traceback_later", py_dump_later, METH_VARARGS,
-     "dump_traceback_later(timeout_us, repeat, dest, exit, header[, task])"},
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header[, task[, all_threads[, "
+     "max_threads]]])"},
     {"cancel_dump_traceback_later", py_cancel_later, METH_VARARGS,
      "cancel_dump_traceback_later([task])"},
     {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
-    {"register", py_register, METH_VARARGS, "register(signum, dest, all_threads, chain)"},
+    {"register", py_register, METH_VARARGS,
+     "register(signum, dest, all_threads, chain, max_threads=0)"},
     {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
     {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
      "run_thread(name, function, *args, **kwargs)"},
@@ -462,7 +472,8 @@ static PyMethodDef native_methods[] = {
     {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
     {"set_worker", py_set_worker, METH_VARARGS, "set_worker(name: bytes)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
-    {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
+    {"sigsegv", (PyCFunction)(void (*)(void))py_sigsegv, METH_VARARGS | METH_KEYWORDS,
+     "sigsegv(release_gil=False)"},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
     {"sigbus", py_sigbus, METH_NOARGS, NULL},
     {"sigill", py_sigill, METH_NOARGS, NULL},

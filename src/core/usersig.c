@@ -4,6 +4,7 @@
 typedef struct {
     int enabled;
     int all_threads;
+    long max_threads;
     int chain;
     fa_dest dest;
     struct sigaction previous;
@@ -50,7 +51,7 @@ user_handler(int signum, siginfo_t *si, void *uctx)
     }
     fa_user_signal *u = &user[signum];
     int locked = dump_lock_acquire(5000);
-    fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, u->all_threads, 0, 0};
+    fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, u->all_threads, 0, 0, u->max_threads};
     dump_to_dest(&u->dest, &ev, NULL);
     dump_lock_release(locked);
     if (u->chain) {
@@ -94,11 +95,12 @@ user_install(int signum)
 /* Dump on `signum` (0 < signum < FA_NSIG) from now on; -1 with errno set
  * when its handler could not be installed.  Called with the GIL. */
 int
-fa_user_register(int signum, const fa_dest *dest, int all_threads, int chain)
+fa_user_register(int signum, const fa_dest *dest, int all_threads, int chain, long max_threads)
 {
     fa_user_signal *u = &user[signum];
     u->dest = *dest;
     u->all_threads = all_threads;
+    u->max_threads = max_threads;
     u->chain = chain;
     if (user_install(signum) < 0) {
         return -1;

@@ -15,6 +15,8 @@ typedef struct {
     long long timeout_us;
     int repeat;
     int exit;
+    int all_threads;            /* 0: the main thread only (faulthandler 1.x) */
+    long max_threads;           /* 0: the configured limit */
     fa_dest dest;
     char header[64];
 } fa_timer;
@@ -97,6 +99,8 @@ watchdog_main(void *arg)
         char header[sizeof(t->header)];
         memcpy(header, t->header, sizeof(header));
         int do_exit = t->exit;
+        int all_threads = t->all_threads;
+        long max_threads = t->max_threads;
         if (t->repeat) {
             deadline_advance_locked(t);
         }
@@ -108,7 +112,7 @@ watchdog_main(void *arg)
         pthread_mutex_unlock(&wd.mutex);
 
         int locked = dump_lock_acquire(5000);
-        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, 1, 0, 0};
+        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0, max_threads};
         dump_to_dest(&dest, &ev, &wd.abort);
         dump_lock_release(locked);
         if (do_exit && !__atomic_load_n(&wd.abort, __ATOMIC_ACQUIRE)) {
@@ -184,7 +188,7 @@ cancel_locked(int timer)
  * wait for a dump in flight to stop: call it without the GIL. */
 int
 fa_watchdog_arm(int timer, const fa_dest *dest, long long timeout_us, int repeat, int do_exit,
-                const char *header)
+                const char *header, int all_threads, long max_threads)
 {
     int err = 0;
     pthread_mutex_lock(&wd.mutex);
@@ -198,6 +202,8 @@ fa_watchdog_arm(int timer, const fa_dest *dest, long long timeout_us, int repeat
         t->timeout_us = timeout_us;
         t->repeat = repeat;
         t->exit = do_exit;
+        t->all_threads = all_threads;
+        t->max_threads = max_threads;
         fa_strlcpy(t->header, header, sizeof(t->header));
         deadline_set_locked(t);
         wd.generation++;

@@ -31,10 +31,13 @@ __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
     "unregister", "configure", "set_context", "set_worker", "redirect_std", "task_timeout",
+    "set_format",
 ]
 
 _INT_MAX = 2 ** 31 - 1
 _FATAL_NUMBERS = frozenset(_facts.FATAL_SIGNALS.values())
+# The limits set_output() last chose, which set_format() keeps.
+_output = {"max_frames": _facts.DEFAULT_LIMIT, "max_threads": _facts.DEFAULT_LIMIT}
 
 # File objects given to enable/dump_traceback_later/register stay referenced
 # until disable/cancel/unregister, as CPython keeps them, so that their
@@ -70,19 +73,19 @@ def _proc_cmdline():
         return []
 
 
-def _stdlib_names():
-    """Module names left out of the "Extension modules" line, as CPython
-    3.10+ does with ``sys.stdlib_module_names``; 3.9 has no such set, so
-    there the built-in modules and those in ``lib-dynload`` stand for it.
-    The core searches them in order, so they are joined as they come."""
-    names = getattr(sys, "stdlib_module_names", None)
-    if names is None:
-        names = set(sys.builtin_module_names)
+def _hidden_names():
+    """Module names the text and JSON formats leave out of the "Extension
+    modules" line besides ``sys.stdlib_module_names``, which the core reads
+    at dump time as CPython 3.10+ does: our own core, always there and not
+    worth a mention, and on 3.9, which has no such set, the built-in modules
+    and those in ``lib-dynload``."""
+    names = [__name__ + "._native"]
+    if not hasattr(sys, "stdlib_module_names"):
+        names.extend(sys.builtin_module_names)
         for entry in sys.path:
             if entry.endswith("lib-dynload") and os.path.isdir(entry):
-                names.update(n.split(".", 1)[0] for n in os.listdir(entry))
-    # ours is always there: not worth a mention
-    return "\0".join((__name__ + "._native",) + tuple(names)).encode("ascii", "replace")
+                names.extend(n.split(".", 1)[0] for n in os.listdir(entry))
+    return "\0".join(names).encode("ascii", "replace")
 
 
 def _destination(file):
@@ -136,7 +139,7 @@ def _prepare():
     if _prepared:
         return
     _prepared = True
-    _native.setup(_program_name(), sys.version.split()[0], _stdlib_names())
+    _native.setup(_program_name(), sys.version.split()[0], _hidden_names())
     if fallback_reason:  # fallback mode: the interpreter's dumps name no threads
         return
     _install_thread_hook()
@@ -186,6 +189,14 @@ def set_output(format="text", max_frames=_facts.DEFAULT_LIMIT, max_threads=_fact
         if not 1 <= value <= _facts.MAX_LIMIT:
             raise ValueError("%s must be between 1 and %d" % (name, _facts.MAX_LIMIT))
     _native.set_output(_facts.FORMATS.index(format), max_frames, max_threads)
+    _output.update(max_frames=max_frames, max_threads=max_threads)
+
+
+def set_format(format):
+    """Set the format of every later dump: ``"text"`` (CPython's layout with
+    our lines after the Python frames), ``"cpython"`` (exactly what this
+    version's faulthandler prints) or ``"json"``; the limits stay."""
+    set_output(format, _output["max_frames"], _output["max_threads"])
 
 
 def secure_mode():
@@ -194,14 +205,27 @@ def secure_mode():
     return _native.secure_mode()
 
 
-def enable(file=None, all_threads=True, c_stack=True):
+def _thread_limit(max_threads):
+    """CPython 3.15's keyword-only ``max_threads``: a per-call limit on the
+    threads a dump shows; None keeps the configured one (0 to the core)."""
+    if max_threads is None:
+        return 0
+    if not isinstance(max_threads, int) or isinstance(max_threads, bool):
+        raise TypeError("max_threads must be an integer")
+    if not 1 <= max_threads <= _facts.MAX_LIMIT:
+        raise ValueError("max_threads must be between 1 and %d" % _facts.MAX_LIMIT)
+    return max_threads
+
+
+def enable(file=None, all_threads=True, c_stack=True, *, max_threads=None):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
     global _fatal_path
+    limit = _thread_limit(max_threads)
     dest = _destination(file)
     _prepare()
     _take_stdlib_fatal_api()
-    _native.enable(dest, bool(all_threads), bool(c_stack))
+    _native.enable(dest, bool(all_threads), bool(c_stack), limit)
     _keep("fatal", file)
     _fatal_path = file if isinstance(dest, bytes) else None
 
@@ -219,12 +243,13 @@ def is_enabled():
     return _native.is_enabled()
 
 
-def dump_traceback(file=None, all_threads=True):
+def dump_traceback(file=None, all_threads=True, *, max_threads=None):
     """Dump the traceback of all threads (or the current one) now."""
+    limit = _thread_limit(max_threads)
     # skip=1: this function's own frame is not the caller's business
     dest = _destination(file)
     _prepare()
-    _native.dump_traceback(dest, bool(all_threads), 1)
+    _native.dump_traceback(dest, bool(all_threads), 1, limit)
 
 
 def dump_c_stack(file=None):
@@ -258,14 +283,20 @@ def _timeout_header(us):
     return "Timeout (%d:%02d:%02d)!" % (hours, minutes, seconds)
 
 
-def dump_traceback_later(timeout, repeat=False, file=None, exit=False):
+def dump_traceback_later(timeout, repeat=False, file=None, exit=False, *, max_threads=None):
     """Dump the traceback of all threads after ``timeout`` seconds, again
     every ``timeout`` seconds if ``repeat``, then exit with status 1 if
     ``exit``.  A second call replaces the first."""
+    _dump_later(timeout, repeat, file, exit, True, max_threads)
+
+
+def _dump_later(timeout, repeat, file, exit, all_threads, max_threads=None):
+    limit = _thread_limit(max_threads)
     us = _timeout_microseconds(timeout)
     dest = _destination(file)
     _prepare()
-    _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us))
+    _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us),
+                                 False, bool(all_threads), limit)
     _keep("later", file)
 
 
@@ -275,13 +306,14 @@ def cancel_dump_traceback_later():
     _files.pop("later", None)
 
 
-def register(signum, file=None, all_threads=True, chain=False):
+def register(signum, file=None, all_threads=True, chain=False, *, max_threads=None):
     """Dump the traceback when ``signum`` arrives; the process goes on.
     With ``chain``, the handler that was there before is called too."""
     _check_signum(signum)
+    limit = _thread_limit(max_threads)
     dest = _destination(file)
     _prepare()
-    _native.register(signum, dest, bool(all_threads), bool(chain))
+    _native.register(signum, dest, bool(all_threads), bool(chain), limit)
     _keep(("signal", signum), file)
 
 
@@ -301,16 +333,28 @@ def configure(environ=None):
     return config.configure(environ)
 
 
-# The names of the original faulthandler 1.x.
+# The names of faulthandler 1.x (the seed) keep 1.x's signatures and
+# defaults, so its users' calls mean what they meant; 2.x's names are aliases
+# of CPython's, whose signatures 2.x already had.
 isenabled = is_enabled
-dumpbacktrace = dump_traceback
 cancel_dumpbacktrace_later = cancel_dump_traceback_later
+dump_tracebacks_later = dump_traceback_later
+cancel_dump_tracebacks_later = cancel_dump_traceback_later
+
+
+def dumpbacktrace(file=None, all_threads=False):
+    """faulthandler 1.x: dump the traceback of the current thread (of all
+    threads if ``all_threads``) now."""
+    dest = _destination(file)
+    _prepare()
+    _native.dump_traceback(dest, bool(all_threads), 1)
 
 
 def dumpbacktrace_later(delay, repeat=False, file=None, all_threads=False):
-    """faulthandler 1.x spelling of dump_traceback_later(); its
-    ``all_threads`` is accepted for compatibility (timeouts dump all)."""
-    dump_traceback_later(delay, repeat=repeat, file=file)
+    """faulthandler 1.x: dump the traceback of the main thread (of all
+    threads if ``all_threads``) after ``delay`` seconds, and again every
+    ``delay`` seconds if ``repeat``."""
+    _dump_later(delay, repeat, file, False, all_threads)
 
 
 sigsegv = _native.sigsegv
@@ -468,3 +512,34 @@ def task_timeout(timeout, *, file=None, exit=False):
     _prepare()
     _native.dump_traceback_later(us, False, dest, bool(exit), _timeout_header(us), True)
     _keep("task", file)
+
+
+def _find_cpython_faulthandler():
+    """CPython's own faulthandler module, also when ``sys.modules`` already
+    maps ``faulthandler`` to this package (aliasing, then a reload of us)."""
+    module = sys.modules.get("faulthandler")
+    if getattr(module, "__name__", None) == "faulthandler":
+        return module
+    aliased = sys.modules.pop("faulthandler", None)
+    try:
+        import faulthandler
+    finally:
+        if aliased is not None:
+            sys.modules["faulthandler"] = aliased
+    return faulthandler
+
+
+# For its private test helpers only: the fatal-signal API is routed above.
+_cpython = _find_cpython_faulthandler()
+
+
+def __getattr__(name):
+    """CPython's private test helpers (``_sigsegv``, ``_read_null``,
+    ``_fatal_error``, ...), so that code given this package as
+    ``faulthandler`` finds every name it could call before."""
+    if name.startswith("_") and not name.startswith("__"):
+        try:
+            return getattr(_cpython, name)
+        except AttributeError:
+            pass
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

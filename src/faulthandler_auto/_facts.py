@@ -32,7 +32,9 @@ VARIABLES = {
 # The signals enable() dumps on, in the order the C core lists them.
 FATAL_SIGNALS = {name: getattr(_signal, name) for name in ("SIGSEGV", "SIGFPE", "SIGBUS", "SIGILL", "SIGABRT")}
 
-FORMATS = ("text", "json")
+# Indexed as the C core's FMT_* values: text (CPython's layout, our lines
+# after the Python frames), json, cpython (exactly CPython's output).
+FORMATS = ("text", "json", "cpython")
 MIN_TIMEOUT = 0.001
 MAX_TIMEOUT = 100 * 24 * 3600.0
 # Frames per thread and threads per dump.
