@@ -85,7 +85,7 @@ def test_signature_of_the_documented_example():
 
 def test_the_core_and_the_reference_share_the_rules():
     """signature.c and signature.py must stay the same definition."""
-    source = (ROOT / "src" / "faulthandler_auto" / "_native" / "signature.c").read_text()
+    source = (ROOT / "src" / "core" / "signature.c").read_text()
     table = source[source.index("skip_symbols[] = {"):]
     table = table[:table.index("};")]
     assert set(re.findall(r'"([^"]+)"', table)) == signature.SKIP_SYMBOLS

@@ -132,7 +132,7 @@ pure_wheel() {
 
 compile_core() {
     local tag=$1 arch=$2 include=$3 extra=$4 out=$5 tree=$6 sources
-    local natdir=$tree/src/faulthandler_auto/_native
+    local natdir=$tree/src/core
     # the same choice as setup.py: the split sources, else the single file
     if compgen -G "$natdir/*.c" >/dev/null; then
         sources=("$natdir"/*.c)

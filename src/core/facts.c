@@ -159,8 +159,15 @@ format_utc(char out[21], int iso)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    format_utc_at(out, now.tv_sec, iso);
+}
+
+/* signal-safe (arithmetic only): format_utc for the time `when`. */
+void
+format_utc_at(char out[21], time_t when, int iso)
+{
     int f[6];
-    utc_fields(now.tv_sec, f);
+    utc_fields(when, f);
     static const int widths[6] = {4, 2, 2, 2, 2, 2};
     static const char iso_sep[6] = {0, '-', '-', 'T', ':', ':'};
     size_t k = 0;
