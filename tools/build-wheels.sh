@@ -139,8 +139,10 @@ compile_core() {
     else
         sources=("$tree/src/faulthandler_auto/_native.c")
     fi
+    # -z now: every symbol is bound at load, so no PLT resolution (the
+    # dynamic linker's lazy binding) runs inside a signal handler
     local flags=(-target "$arch-linux-gnu.2.17" -shared -fPIC -O2 -g0 -fwrapv -fno-strict-aliasing
-                 -fno-sanitize=all -Wall -Wextra -isystem "$include")
+                 -fno-sanitize=all -Wall -Wextra -Wl,-z,now -isystem "$include")
     if [ -n "$extra" ]; then
         # only <$arch-linux-gnu/...> is reachable this way: the rest of the
         # Debian root (its newer glibc headers) must stay out of the build
