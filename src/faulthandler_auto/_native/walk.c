@@ -459,43 +459,48 @@ walk_threads(fa_dump *d, const fa_event *ev)
     e->threads_end(&d->w, ev->all_threads && sc.total > shown ? sc.total - shown : 0);
 }
 
-/* signal-safe (probed): third-party extension modules in sys.modules, as
- * CPython 3.10+ lists them.  PyDict_Next reads the table without allocating. */
+typedef struct {
+    Py_ssize_t pos;             /* PyDict_Next's position */
+    long count;                 /* modules written */
+    int done;
+} fa_modules_step;
+
+/* signal-safe (probed): the next entry of sys.modules, written if it is a
+ * third-party extension module, as CPython 3.10+ lists them.  One entry per
+ * probe, so no step writes more than FA_STEP_MAX however many modules there
+ * are, and a fault drops one name, never a flushed part of the list.
+ * PyDict_Next reads the table without allocating. */
 static FA_RACY_READ void
-step_extension_modules(fa_dump *d, void *arg)
+step_extension_module(fa_dump *d, void *arg)
 {
-    (void)arg;
-    const fa_emitter *e = d->emit;
+    fa_modules_step *st = arg;
     PyObject *modules = fa_process.modules;
-    e->modules_begin(&d->w);
-    if (!obj_ok(modules, &PyDict_Type)) {
-        e->modules_end(&d->w, 0);
+    PyObject *key, *value;
+    if (!obj_ok(modules, &PyDict_Type) || !PyDict_Next(modules, &st->pos, &key, &value)) {
+        st->done = 1;
         return;
     }
-    Py_ssize_t pos = 0;
-    long count = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(modules, &pos, &key, &value)) {
-        if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
-            || !PyModule_Check(value) || PyModule_GetDef(value) == NULL) {
-            continue;
-        }
-        PyASCIIObject *a = (PyASCIIObject *)key;
-        if (a->state.compact && a->state.ascii
-            && is_stdlib_name((const char *)(a + 1), (size_t)a->length)) {
-            continue;
-        }
-        e->module(&d->w, key, count);
-        count++;
+    if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
+        || !PyModule_Check(value) || PyModule_GetDef(value) == NULL) {
+        return;
     }
-    e->modules_end(&d->w, count);
+    PyASCIIObject *a = (PyASCIIObject *)key;
+    if (a->state.compact && a->state.ascii
+        && is_stdlib_name((const char *)(a + 1), (size_t)a->length)) {
+        return;
+    }
+    d->emit->module(&d->w, key, st->count);
+    st->count++;
 }
 
-/* signal-safe: the probed step, or a constant when it faulted */
+/* signal-safe: the module list, one probed step per entry; a fault ends
+ * the list where it is, and the list is still closed. */
 void
 walk_extension_modules(fa_dump *d)
 {
-    if (!probed(d, step_extension_modules, NULL)) {
-        d->emit->modules_unreadable(&d->w);
+    fa_modules_step st = {0, 0, 0};
+    d->emit->modules_begin(&d->w);
+    while (!st.done && probed(d, step_extension_module, &st)) {
     }
+    d->emit->modules_end(&d->w, st.count);
 }
