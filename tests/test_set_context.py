@@ -141,3 +141,39 @@ def test_redirect_std_takes_crash_dumps_not_explicit_ones(run_py, tmp_path):
     assert count_fatal(proc.stderr) == 0 and len(split_dumps(proc.stderr)) == 1, proc.stderr
     moved = path.read_text()
     assert count_fatal(moved) == 1 and len(split_dumps(moved)) == 1, moved
+
+
+# Threads that do not start through `threading` (here _thread; C threads
+# alike) set a label and end.  Each is waited for until its task has left
+# /proc/self/task, so it has really exited, destructors included.
+LABELS_OF_RAW_THREADS = """\
+import _thread, os, sys, time, faulthandler_auto as f
+def tasks():
+    return len(os.listdir("/proc/self/task"))
+base = tasks()
+def work(i):
+    f.set_context("raw thread %d" % i, thread=True)
+for i in range(%d):
+    _thread.start_new_thread(work, (i,))
+    deadline = time.monotonic() + 60
+    while tasks() != base:
+        assert time.monotonic() < deadline, "thread %%d did not exit" %% i
+        time.sleep(0.001)
+f.set_context("main", thread=True)
+f.dump_traceback(file=2)
+"""
+
+
+def test_labels_of_ended_raw_threads_go(run_py):
+    proc = run_py(LABELS_OF_RAW_THREADS % 3)
+    assert proc.returncode == 0, proc.stderr
+    (dump,) = split_dumps(proc.stderr)
+    assert list(dump.contexts.values()) == ["main"]
+
+
+def test_more_ended_threads_than_label_slots(run_py):
+    proc = run_py(LABELS_OF_RAW_THREADS % 200)
+    assert proc.returncode == 0, proc.stderr
+    assert "faulthandler-auto:" not in proc.stderr
+    (dump,) = split_dumps(proc.stderr)
+    assert list(dump.contexts.values()) == ["main"]
