@@ -153,11 +153,11 @@ def tasks():
 base = tasks()
 def work(i):
     f.set_context("raw thread %d" % i, thread=True)
-for i in range(%d):
+for i in range(N_THREADS):
     _thread.start_new_thread(work, (i,))
     deadline = time.monotonic() + 60
     while tasks() != base:
-        assert time.monotonic() < deadline, "thread %%d did not exit" %% i
+        assert time.monotonic() < deadline, "thread %d did not exit" % i
         time.sleep(0.001)
 f.set_context("main", thread=True)
 f.dump_traceback(file=2)
@@ -165,14 +165,14 @@ f.dump_traceback(file=2)
 
 
 def test_labels_of_ended_raw_threads_go(run_py):
-    proc = run_py(LABELS_OF_RAW_THREADS % 3)
+    proc = run_py(LABELS_OF_RAW_THREADS.replace("N_THREADS", "3"))
     assert proc.returncode == 0, proc.stderr
     (dump,) = split_dumps(proc.stderr)
     assert list(dump.contexts.values()) == ["main"]
 
 
 def test_more_ended_threads_than_label_slots(run_py):
-    proc = run_py(LABELS_OF_RAW_THREADS % 200)
+    proc = run_py(LABELS_OF_RAW_THREADS.replace("N_THREADS", "200"))
     assert proc.returncode == 0, proc.stderr
     assert "faulthandler-auto:" not in proc.stderr
     (dump,) = split_dumps(proc.stderr)
