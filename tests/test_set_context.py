@@ -155,9 +155,7 @@ def work(i):
     f.set_context("raw thread %d" % i, thread=True)
 for i in range(N_THREADS):
     _thread.start_new_thread(work, (i,))
-    deadline = time.monotonic() + 60
     while tasks() != base:
-        assert time.monotonic() < deadline, "thread %d did not exit" % i
         time.sleep(0.001)
 f.set_context("main", thread=True)
 f.dump_traceback(file=2)
