@@ -372,9 +372,11 @@ step_thread_top(fa_dump *d, void *arg)
     st->top = thread_top_frame(st->ts);
 }
 
-/* signal-safe: `visit` the first `max` frames the dump shows for its first
- * thread (the calling thread, else the main thread), as walk_threads
- * would print them; stops at a frame it cannot read. */
+/* signal-safe: `visit` the first `max` frames the dump shows for the
+ * calling thread, as walk_threads would print them; stops at a frame it
+ * cannot read.  Nothing when the calling thread has no Python state: the
+ * crash signature (the only caller) then has no Python part, as
+ * docs/signature.md says. */
 void
 walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, void *arg)
 {
@@ -382,11 +384,11 @@ walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, v
     if (!probed(d, step_scan_threads, &sc)) {
         return;
     }
-    fa_thread_step th = {sc.current ? sc.current : sc.main, 1, 0, 0, NULL, NULL};
+    fa_thread_step th = {sc.current, 1, 0, 0, NULL, NULL};
     if (th.ts == NULL || !probed(d, step_thread_top, &th)) {
         return;
     }
-    int skip = th.ts == sc.current ? ev->skip : 0;
+    int skip = ev->skip;
     fa_visit_step v;
     v.visit = visit;
     v.arg = arg;

@@ -63,6 +63,10 @@ def tokens(dump):
     frames, then the C frames that name the crash."""
     out = []
     thread = dump.crashing_thread
+    if dump.event == "fatal_signal" and thread is not None and not thread.current:
+        # the thread that crashed has no Python state: another thread's
+        # frames would make identical crashes differ
+        thread = None
     if thread is not None:
         for frame in thread.frames[:PYTHON_FRAMES]:
             out.append("py %s %s" % (_base(frame.file), escape(frame.function or "?")))
