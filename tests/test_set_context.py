@@ -143,20 +143,26 @@ def test_redirect_std_takes_crash_dumps_not_explicit_ones(run_py, tmp_path):
     assert count_fatal(moved) == 1 and len(split_dumps(moved)) == 1, moved
 
 
-# Threads that do not start through `threading` (here _thread; C threads
-# alike) set a label and end.  Each is waited for until its task has left
-# /proc/self/task, so it has really exited, destructors included.
+# C threads (pthread_create) that call into Python through a ctypes
+# callback, set a label and end; each is joined, so it has really exited,
+# thread-specific destructors included, before the next starts (and it gets
+# the same pthread_t as the one before, most of the time).
 LABELS_OF_RAW_THREADS = """\
-import _thread, os, sys, time, faulthandler_auto as f
-def tasks():
-    return len(os.listdir("/proc/self/task"))
-base = tasks()
-def work(i):
-    f.set_context("raw thread %d" % i, thread=True)
+import ctypes, faulthandler_auto as f
+libc = ctypes.CDLL(None)
+libc.pthread_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+libc.pthread_join.argtypes = [ctypes.c_ulong, ctypes.c_void_p]
+count = [0]
+@ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+def work(arg):
+    f.set_context("raw thread %d" % count[0], thread=True)
+    count[0] += 1
+    return None
 for i in range(N_THREADS):
-    _thread.start_new_thread(work, (i,))
-    while tasks() != base:
-        time.sleep(0.001)
+    tid = ctypes.c_ulong()
+    assert libc.pthread_create(ctypes.byref(tid), None, ctypes.cast(work, ctypes.c_void_p), None) == 0
+    assert libc.pthread_join(tid.value, None) == 0
+assert count[0] == N_THREADS
 f.set_context("main", thread=True)
 f.dump_traceback(file=2)
 """
