@@ -164,7 +164,9 @@ def native_extensions():
             sorted(glob.glob(os.path.join(CORE_DIR, "*.c"))),
             depends=sorted(glob.glob(os.path.join(CORE_DIR, "*.h"))),
             extra_compile_args=CFLAGS,
-            extra_link_args=CFLAGS,
+            # -z now: every symbol is bound at load, so no PLT resolution
+            # (the dynamic linker's lazy binding) runs inside a signal handler
+            extra_link_args=CFLAGS + ["-Wl,-z,now"],
             # dladdr() and pthread_* live in separate libraries before glibc 2.34.
             libraries=["dl", "pthread"],
         )

@@ -320,6 +320,37 @@ def test_explicit_json(run_py):
         for frame in c_stack["c_stack"])
 
 
+# More module names than the writer's buffer holds, then a key that passes
+# for a str but whose characters are unmapped: the dump must flush part of
+# the list and then fault on the last name.
+MODULE_LIST_FAULT = r"""
+import ctypes, sys, os, faulthandler_auto as f
+import faulthandler_auto._native as native
+f.set_output('json')
+for i in range(100):
+    sys.modules["m%03d_" % i + "x" * 400] = native
+fake = (ctypes.c_uint64 * 8)()
+fake[0] = 1 << 40          # refcount: never freed
+fake[1] = id(str)          # ob_type
+fake[2] = 10               # length
+fake[3] = 0x1234567        # hash
+fake[4] = 1 << 2           # state: 1-byte kind, not compact
+fake[7] = 0x10000          # data: unmapped
+ctypes.pythonapi.PyDict_SetItem.argtypes = [ctypes.py_object] * 3
+ctypes.pythonapi.PyDict_SetItem(sys.modules, ctypes.cast(fake, ctypes.py_object), native)
+f.dump_traceback()
+os._exit(0)
+"""
+
+
+def test_json_module_list_survives_a_fault_after_a_flush(run_py):
+    proc = run_py(MODULE_LIST_FAULT)
+    assert proc.returncode == 0, proc
+    (dump,) = json_dumps(proc.stderr)
+    names = [name for name in dump["extension_modules"] if name.startswith("m0")]
+    assert names == ["m%03d_" % i + "x" * 400 for i in range(100)]
+
+
 def test_cancel_without_dump_traceback_later(run_py):
     proc = run_py("import faulthandler_auto as f\n"
                   "print(f.cancel_dump_traceback_later(), f.cancel_dump_traceback_later())\n")

@@ -107,3 +107,12 @@ def test_module_built_for_this_interpreter(loaded):
     since 3.8): the file name says which build it is."""
     assert loaded["file"].endswith(loaded["ext_suffix"]), loaded
     assert loaded["ext_suffix"] == sysconfig.get_config_var("EXT_SUFFIX"), loaded
+
+
+def test_module_bound_at_load(loaded):
+    """Lazy binding would run the dynamic linker's symbol lookup the first
+    time a handler calls into libc: the module must be linked with -z now."""
+    dynamic = readelf("-d", loaded["file"])
+    flags = re.findall(r"\((?:FLAGS|FLAGS_1)\)\s+(?:Flags: )?(.*)", dynamic)
+    assert any("BIND_NOW" in f or re.search(r"\bNOW\b", f) for f in flags), (
+        "%s is not linked with -z now (dynamic flags: %s)" % (loaded["file"], flags))

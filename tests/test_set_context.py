@@ -141,3 +141,43 @@ def test_redirect_std_takes_crash_dumps_not_explicit_ones(run_py, tmp_path):
     assert count_fatal(proc.stderr) == 0 and len(split_dumps(proc.stderr)) == 1, proc.stderr
     moved = path.read_text()
     assert count_fatal(moved) == 1 and len(split_dumps(moved)) == 1, moved
+
+
+# C threads (pthread_create) that call into Python through a ctypes
+# callback, set a label and end; each is joined, so it has really exited,
+# thread-specific destructors included, before the next starts (and it gets
+# the same pthread_t as the one before, most of the time).
+LABELS_OF_RAW_THREADS = """\
+import ctypes, faulthandler_auto as f
+libc = ctypes.CDLL(None)
+libc.pthread_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+libc.pthread_join.argtypes = [ctypes.c_ulong, ctypes.c_void_p]
+count = [0]
+@ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+def work(arg):
+    f.set_context("raw thread %d" % count[0], thread=True)
+    count[0] += 1
+    return None
+for i in range(N_THREADS):
+    tid = ctypes.c_ulong()
+    assert libc.pthread_create(ctypes.byref(tid), None, ctypes.cast(work, ctypes.c_void_p), None) == 0
+    assert libc.pthread_join(tid.value, None) == 0
+assert count[0] == N_THREADS
+f.set_context("main", thread=True)
+f.dump_traceback(file=2)
+"""
+
+
+def test_labels_of_ended_raw_threads_go(run_py):
+    proc = run_py(LABELS_OF_RAW_THREADS.replace("N_THREADS", "3"))
+    assert proc.returncode == 0, proc.stderr
+    (dump,) = split_dumps(proc.stderr)
+    assert list(dump.contexts.values()) == ["main"]
+
+
+def test_more_ended_threads_than_label_slots(run_py):
+    proc = run_py(LABELS_OF_RAW_THREADS.replace("N_THREADS", "200"))
+    assert proc.returncode == 0, proc.stderr
+    assert "faulthandler-auto:" not in proc.stderr
+    (dump,) = split_dumps(proc.stderr)
+    assert list(dump.contexts.values()) == ["main"]

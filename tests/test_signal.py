@@ -183,6 +183,29 @@ def test_chain_with_inherited_ignore(waiter):
     check_signal_dump(only_dump(err), "SIGUSR1", w.pid)
 
 
+# SIG_IGN installed with SA_SIGINFO (sa_handler and sa_sigaction share their
+# storage, so the flag does not make (void *)1 a function to call)
+CHAIN_IGNORE_SIGINFO = """
+import ctypes, os, signal, faulthandler_auto
+class Sigaction(ctypes.Structure):
+    _fields_ = [("handler", ctypes.c_void_p), ("mask", ctypes.c_ulong * 16),
+                ("flags", ctypes.c_int), ("restorer", ctypes.c_void_p)]
+SA_SIGINFO = 4
+act = Sigaction(1, (ctypes.c_ulong * 16)(), SA_SIGINFO, None)   # 1: SIG_IGN
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.sigaction(signal.SIGUSR1, ctypes.byref(act), None) == 0, ctypes.get_errno()
+faulthandler_auto.register(signal.SIGUSR1, chain=True)
+os.kill(os.getpid(), signal.SIGUSR1)
+print("survived", flush=True)
+"""
+
+
+def test_chain_to_ignore_with_siginfo_flag(run_py):
+    proc = run_py(CHAIN_IGNORE_SIGINFO)
+    assert (proc.returncode, proc.stdout) == (0, "survived\n"), proc.stderr
+    assert only_dump(proc.stderr).header[0].startswith("Signal: SIGUSR1, ")
+
+
 CHAIN_DEFAULT = """
 import os, signal, sys
 {enable}

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import types
@@ -726,3 +727,31 @@ def test_symbolize_command_without_the_extra(venv_python, tmp_path):
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr == ("faulthandler-auto: symbolize: symbolize needs pyelftools: "
                            "pip install 'faulthandler-auto[symbolize]'\n")
+
+
+# A thread with no Python state (started by pthread_create, running
+# strlen(NULL)) crashes while the main thread waits in `WAITER`.
+C_THREAD_CRASH = """
+import ctypes, time
+libc = ctypes.CDLL(None)
+def WAITER():
+    tid = ctypes.c_ulong()
+    libc.pthread_create(ctypes.byref(tid), None, ctypes.cast(libc.strlen, ctypes.c_void_p), None)
+    time.sleep(600)
+WAITER()
+"""
+
+
+def test_signature_of_a_crash_in_a_c_thread_ignores_the_other_threads(run_py):
+    dumps = []
+    for waiter in ("waiting_here", "waiting_there"):
+        for fmt in ("text", "json"):
+            proc = run_py(C_THREAD_CRASH.replace("WAITER", waiter),
+                          env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_FORMAT": fmt})
+            assert proc.returncode == -signal.SIGSEGV, proc.stderr
+            dump = one(proc.stderr)
+            assert waiter in [f.function for t in dump.threads for f in t.frames]
+            assert dump.signature == signature.compute(dump), signature.tokens(dump)
+            assert not any(t.startswith("py ") for t in signature.tokens(dump))
+            dumps.append(dump)
+    assert len({d.signature for d in dumps}) == 1

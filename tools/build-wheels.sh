@@ -134,8 +134,10 @@ compile_core() {
     local tag=$1 arch=$2 include=$3 extra=$4 out=$5 tree=$6 sources
     local natdir=$tree/src/core
     sources=("$natdir"/*.c)  # the same sources as setup.py's CORE_DIR
+    # -z now: every symbol is bound at load, so no PLT resolution (the
+    # dynamic linker's lazy binding) runs inside a signal handler
     local flags=(-target "$arch-linux-gnu.2.17" -shared -fPIC -O2 -g0 -fwrapv -fno-strict-aliasing
-                 -fno-sanitize=all -Wall -Wextra -isystem "$include")
+                 -fno-sanitize=all -Wall -Wextra -Wl,-z,now -isystem "$include")
     if [ -n "$extra" ]; then
         # only <$arch-linux-gnu/...> is reachable this way: the rest of the
         # Debian root (its newer glibc headers) must stay out of the build

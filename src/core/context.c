@@ -40,6 +40,12 @@ label_set(fa_label *label, const char *s, size_t n)
     }
     unsigned long g = __atomic_load_n(&label->generation, __ATOMIC_RELAXED);
     char *buf = label->text[(g + 1) & 1];
+    /* The buffer about to be overwritten is the one published before the
+     * last call: a reader still copying it must see `generation` move
+     * before it sees any of the new bytes, or it would keep a torn copy.
+     * The fence orders the previous publish before these stores (on x86
+     * only the compiler needed telling; aarch64 reorders stores). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     memcpy(buf, s, n);
     buf[n] = '\0';
     __atomic_store_n(&label->generation, g + 1, __ATOMIC_RELEASE);
@@ -80,6 +86,39 @@ thread_slot(unsigned long ident)
     return NULL;
 }
 
+/* Free `slot`, if thread `ident` still holds it.  Its label is emptied
+ * first, so a slot is always empty when it is claimed and a reader never
+ * shows one thread's label for another. */
+static void
+slot_free(fa_thread_label *slot, unsigned long ident)
+{
+    if (__atomic_load_n(&slot->ident, __ATOMIC_ACQUIRE) == ident) {
+        label_set(&slot->label, "", 0);
+        __atomic_store_n(&slot->ident, 0, __ATOMIC_RELEASE);
+    }
+}
+
+/* Every thread that ever had a label frees its slot when it exits, however
+ * it was started (threading, _thread.start_new_thread, a C thread that
+ * called in): the key's value is the slot, and its destructor runs in the
+ * exiting thread.  Otherwise a dead thread's label would stay, be shown
+ * for a new thread that gets the same pthread_t, and fill the table. */
+static pthread_key_t exit_key;
+static int exit_key_ok;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void
+thread_exits(void *slot)
+{
+    slot_free(slot, (unsigned long)pthread_self());
+}
+
+static void
+exit_key_create(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, thread_exits) == 0;
+}
+
 int
 fa_context_set(unsigned long ident, const char *s, size_t n)
 {
@@ -92,14 +131,21 @@ fa_context_set(unsigned long ident, const char *s, size_t n)
         return 0;
     }
     fa_thread_label *slot = thread_slot(ident);
-    if (slot == NULL) {
-        slot = thread_slot(0);
-        if (slot == NULL) {
-            return -1;
+    for (int i = 0; slot == NULL && i < FA_CONTEXT_THREADS; i++) {
+        /* a compare-and-swap, as free-threaded builds have no GIL to
+         * keep two threads from claiming the same free slot */
+        unsigned long free_ident = 0;
+        if (__atomic_compare_exchange_n(&ctx.threads[i].ident, &free_ident, ident, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            slot = &ctx.threads[i];
         }
-        /* empty before it is claimed: a reader never sees a stale label */
-        label_set(&slot->label, "", 0);
-        __atomic_store_n(&slot->ident, ident, __ATOMIC_RELEASE);
+    }
+    if (slot == NULL) {
+        return -1;
+    }
+    pthread_once(&exit_key_once, exit_key_create);
+    if (exit_key_ok && ident == (unsigned long)pthread_self()) {
+        pthread_setspecific(exit_key, slot);
     }
     label_set(&slot->label, s, n);
     return 0;
@@ -110,8 +156,7 @@ fa_context_thread_gone(unsigned long ident)
 {
     fa_thread_label *slot = thread_slot(ident);
     if (slot != NULL) {
-        label_set(&slot->label, "", 0);
-        __atomic_store_n(&slot->ident, 0, __ATOMIC_RELEASE);
+        slot_free(slot, ident);
     }
 }
 

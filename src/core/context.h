@@ -14,9 +14,9 @@ FA_HIDDEN_BEGIN
 #define FA_CONTEXT_SIZE 256     /* bytes of one label, its NUL included */
 #define FA_CONTEXT_THREADS 64   /* threads with a label at the same time */
 
-/* Under the GIL: set the process's label, or (ident != 0) that thread's;
- * n == 0 removes it.  Returns -1 when FA_CONTEXT_THREADS threads already
- * have one. */
+/* Under the GIL: set the process's label, or (ident != 0, the calling
+ * thread) that thread's; n == 0 removes it, and so does the thread's exit.
+ * Returns -1 when FA_CONTEXT_THREADS live threads already have one. */
 int fa_context_set(unsigned long ident, const char *s, size_t n);
 /* Under the GIL: thread `ident` ends. */
 void fa_context_thread_gone(unsigned long ident);

@@ -104,7 +104,6 @@ typedef struct fa_emitter {
     void (*modules_begin)(fa_writer *w);
     void (*module)(fa_writer *w, PyObject *name, long index);
     void (*modules_end)(fa_writer *w, long count);
-    void (*modules_unreadable)(fa_writer *w);
 } fa_emitter;
 
 /* An emitter file defines one static function per member, named as the
@@ -122,7 +121,6 @@ typedef struct fa_emitter {
     .c_stack_end = c_stack_end, \
     .c_stack_unavailable = c_stack_unavailable, \
     .modules_begin = modules_begin, .module = module, .modules_end = modules_end, \
-    .modules_unreadable = modules_unreadable, \
 }
 
 extern const fa_emitter fa_emit_text;

@@ -243,11 +243,4 @@ context(fa_writer *w, unsigned long ident, const char *label, size_t n)
     (void)n;
 }
 
-/* signal-safe: CPython lists nothing it could not read */
-static void
-modules_unreadable(fa_writer *w)
-{
-    (void)w;
-}
-
 const fa_emitter fa_emit_cpython = FA_EMITTER_OF_THIS_FILE(1);

@@ -328,13 +328,6 @@ modules_end(fa_writer *w, long count)
     w_putc(w, ']');
 }
 
-/* signal-safe: writer calls only */
-static void
-modules_unreadable(fa_writer *w)
-{
-    w_puts(w, "\"extension_modules\":[]");
-}
-
 /* signal-safe: writer calls only.  The process's label is a member of the
  * dump; a thread's is a member of its thread (see thread_begin). */
 static void

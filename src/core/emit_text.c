@@ -321,13 +321,6 @@ modules_end(fa_writer *w, long count)
     }
 }
 
-/* signal-safe: writer calls only */
-static void
-modules_unreadable(fa_writer *w)
-{
-    (void)w;
-}
-
 /* signal-safe: writer calls only.  After the Python frames, one line each:
  *   Context: <the process's label>
  *   Context of thread 0x...: <a thread's label>

@@ -44,12 +44,23 @@ frame_code(const fa_frame *copy)
 }
 
 /* signal-safe: the line a frame copy is at, -1 when unknown.
- * PyCode_Addr2Line only reads the line table, checked first. */
+ * PyCode_Addr2Line only reads the line table, checked first, and the
+ * address, checked against the code's size: a copy of a running thread's
+ * frame can be torn (the code of one call, the instruction pointer of
+ * another), and an address out of the code would fail CPython's assert in a
+ * debug build or index past its tables in a release one.  CPython shows an
+ * unknown line as "???", as the dump does for -1. */
 FA_RACY_READ int
 frame_line(fa_frame *copy, PyCodeObject *code)
 {
     if (!obj_ok(FA_CODE_LINETABLE(code), &PyBytes_Type)) {
         return -1;
     }
-    return PyCode_Addr2Line(code, fa_compat_frame_addr(copy));
+    /* a negative address (a call not yet started) is the first line for
+     * CPython too, and takes no table */
+    int addr = fa_compat_frame_addr(copy);
+    if (addr >= fa_compat_code_nbytes(code)) {
+        return -1;
+    }
+    return PyCode_Addr2Line(code, addr);
 }

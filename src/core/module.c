@@ -394,10 +394,13 @@ py_set_context(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y#p", &s, &n, &thread)) {
         return NULL;
     }
-    if (fa_context_set(thread ? (unsigned long)pthread_self() : 0, s, (size_t)n) < 0) {
-        PyErr_Format(PyExc_RuntimeError, "more than %d threads with a context label",
-                     FA_CONTEXT_THREADS);
-        return NULL;
+    static int said_full;
+    if (fa_context_set(thread ? (unsigned long)pthread_self() : 0, s, (size_t)n) < 0
+        && !said_full) {
+        /* a label is a diagnostic aid: the program goes on without it */
+        said_full = 1;
+        PySys_WriteStderr("faulthandler-auto: more than %d live threads with a context label;"
+                          " the labels of the others are not shown\n", FA_CONTEXT_THREADS);
     }
     Py_RETURN_NONE;
 }

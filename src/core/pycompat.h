@@ -111,6 +111,21 @@ fa_compat_frame_addr(fa_frame *copy)
 #endif
 }
 
+/* The size in bytes of a code object's bytecode, the bound of the
+ * addresses PyCode_Addr2Line accepts (it asserts it in debug builds, and
+ * 3.12+ index per-instruction tables with it); -1 when unreadable.  Up to
+ * 3.10 the bytecode is a separate bytes object. */
+static inline FA_RACY_READ Py_ssize_t
+fa_compat_code_nbytes(PyCodeObject *code)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return Py_SIZE(code) * (Py_ssize_t)sizeof(_Py_CODEUNIT);
+#else
+    PyObject *bytecode = code->co_code;
+    return obj_ok(bytecode, &PyBytes_Type) ? PyBytes_GET_SIZE(bytecode) : -1;
+#endif
+}
+
 FA_HIDDEN_END
 
 #endif

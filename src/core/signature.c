@@ -132,6 +132,11 @@ fa_sha256_final(fa_sha256 *s, unsigned char out[32])
 static void
 keep_basename(fa_writer *w, size_t start)
 {
+    if (w->failed || w->len < start) {
+        /* the writer flushed or failed mid-field: what is left of the
+         * field is not in the buffer to cut */
+        return;
+    }
     size_t cut = start;
     for (size_t i = start; i < w->len; i++) {
         if (w->buf[i] == '/') {

@@ -19,17 +19,17 @@ static void
 user_chain(int signum, siginfo_t *si, void *uctx, fa_user_signal *u)
 {
     const struct sigaction *prev = &u->previous;
-    if (prev->sa_flags & SA_SIGINFO) {
-        if (prev->sa_sigaction != NULL) {
-            prev->sa_sigaction(signum, si, uctx);
-        }
-        return;
-    }
+    /* sa_handler and sa_sigaction share storage, so SIG_IGN/SIG_DFL are
+     * tested first: a previous action may carry SA_SIGINFO with either. */
     if (prev->sa_handler == SIG_IGN) {
         return;
     }
     if (prev->sa_handler != SIG_DFL) {
-        prev->sa_handler(signum);
+        if (prev->sa_flags & SA_SIGINFO) {
+            prev->sa_sigaction(signum, si, uctx);
+        } else {
+            prev->sa_handler(signum);
+        }
         return;
     }
     /* the default action: let it happen, then come back if we survive */

@@ -466,9 +466,11 @@ step_thread_top(fa_dump *d, void *arg)
     st->top = thread_top_frame(st->ts);
 }
 
-/* signal-safe: `visit` the first `max` frames the dump shows for its first
- * thread (the calling thread, else the main thread), as walk_threads
- * would print them; stops at a frame it cannot read. */
+/* signal-safe: `visit` the first `max` frames the dump shows for the
+ * calling thread, as walk_threads would print them; stops at a frame it
+ * cannot read.  Nothing when the calling thread has no Python state: the
+ * crash signature (the only caller) then has no Python part, as
+ * docs/signature.md says. */
 void
 walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, void *arg)
 {
@@ -476,11 +478,11 @@ walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, v
     if (!probed(d, step_scan_threads, &sc)) {
         return;
     }
-    fa_thread_step th = {sc.current ? sc.current : sc.main, 1, 0, 0, NULL, NULL};
+    fa_thread_step th = {sc.current, 1, 0, 0, NULL, NULL};
     if (th.ts == NULL || !probed(d, step_thread_top, &th)) {
         return;
     }
-    int skip = th.ts == sc.current ? ev->skip : 0;
+    int skip = ev->skip;
     fa_visit_step v;
     v.visit = visit;
     v.arg = arg;
@@ -589,46 +591,62 @@ is_extension_module(const fa_dump *d, PyObject *key, PyObject *value)
     return ptr_ok(def) && (!d->emit->cpython || def->m_methods != NULL);
 }
 
-/* signal-safe (probed): third-party extension modules in sys.modules, as
- * CPython 3.10+ lists them, with sys.stdlib_module_names read now.  Our
- * own core (and on 3.9 the standard library's) is left out, but by
- * CPython's walk, which lists it as CPython would unless this package
- * stands in for faulthandler: then the core is part of "faulthandler".
- * PyDict_Next reads the table without allocating. */
+typedef struct {
+    PyObject *stdlib;           /* sys.stdlib_module_names, read once per dump */
+    int hide;                   /* leave our own core out */
+    Py_ssize_t pos;             /* PyDict_Next's position */
+    long count;                 /* modules written */
+    int done;
+} fa_modules_step;
+
+/* signal-safe (probed): what every entry's test needs, read once per dump */
 static FA_RACY_READ void
-step_extension_modules(fa_dump *d, void *arg)
+step_modules_setup(fa_dump *d, void *arg)
 {
-    (void)arg;
-    const fa_emitter *e = d->emit;
-    PyObject *modules = fa_process.modules;
-    e->modules_begin(&d->w);
-    if (!obj_ok(modules, &PyDict_Type)) {
-        e->modules_end(&d->w, 0);
-        return;
-    }
-    PyObject *stdlib = stdlib_module_names();
-    int hide = !e->cpython || stands_in(modules);
-    Py_ssize_t pos = 0;
-    long count = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(modules, &pos, &key, &value)) {
-        if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
-            || !is_extension_module(d, key, value)
-            || (stdlib != NULL && set_has_name(stdlib, key))
-            || (hide && is_hidden_name(key))) {
-            continue;
-        }
-        e->module(&d->w, key, count);
-        count++;
-    }
-    e->modules_end(&d->w, count);
+    fa_modules_step *st = arg;
+    st->stdlib = stdlib_module_names();
+    st->hide = !d->emit->cpython || stands_in(fa_process.modules);
 }
 
-/* signal-safe: the probed step, or a constant when it faulted */
+/* signal-safe (probed): the next entry of sys.modules, written if it is a
+ * third-party extension module, as CPython 3.10+ lists them, with
+ * sys.stdlib_module_names read now.  Our own core (and on 3.9 the standard
+ * library's) is left out, but by CPython's walk, which lists it as CPython
+ * would unless this package stands in for faulthandler: then the core is
+ * part of "faulthandler".  One entry per probe, so no step writes more than
+ * FA_STEP_MAX however many modules there are, and a fault drops one name,
+ * never a flushed part of the list.  PyDict_Next reads the table without
+ * allocating. */
+static FA_RACY_READ void
+step_extension_module(fa_dump *d, void *arg)
+{
+    fa_modules_step *st = arg;
+    PyObject *modules = fa_process.modules;
+    PyObject *key, *value;
+    if (!obj_ok(modules, &PyDict_Type) || !PyDict_Next(modules, &st->pos, &key, &value)) {
+        st->done = 1;
+        return;
+    }
+    if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
+        || !is_extension_module(d, key, value)
+        || (st->stdlib != NULL && set_has_name(st->stdlib, key))
+        || (st->hide && is_hidden_name(key))) {
+        return;
+    }
+    d->emit->module(&d->w, key, st->count);
+    st->count++;
+}
+
+/* signal-safe: the module list, one probed step per entry; a fault ends
+ * the list where it is, and the list is still closed. */
 void
 walk_extension_modules(fa_dump *d)
 {
-    if (!probed(d, step_extension_modules, NULL)) {
-        d->emit->modules_unreadable(&d->w);
+    fa_modules_step st = {NULL, 1, 0, 0, 0};
+    d->emit->modules_begin(&d->w);
+    if (probed(d, step_modules_setup, &st)) {
+        while (!st.done && probed(d, step_extension_module, &st)) {
+        }
     }
+    d->emit->modules_end(&d->w, st.count);
 }

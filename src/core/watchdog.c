@@ -78,12 +78,7 @@ static void *
 watchdog_main(void *arg)
 {
     (void)arg;
-    /* every signal blocked but the faults, which must reach fatal_handler
-     * (a probe's fault, or a real crash of this thread) */
-    sigset_t all;
-    sigfillset(&all);
-    fa_fatal_unblock(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    /* its signal mask comes from start_locked */
     pthread_mutex_lock(&wd.mutex);
     for (;;) {
         fa_timer *t;
@@ -155,8 +150,18 @@ start_locked(void)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
+    /* The thread starts with every signal blocked but the faults, which
+     * must reach fatal_handler (a probe's fault, or a real crash of this
+     * thread).  Blocking them here, in the creator, around pthread_create
+     * leaves no moment where a SIGINT or a user signal meant for the
+     * program could land on the new thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    fa_fatal_unblock(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     pthread_t tid;
     int rc = pthread_create(&tid, &attr, watchdog_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         errno = rc;

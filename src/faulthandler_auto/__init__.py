@@ -438,10 +438,10 @@ def set_context(label, *, thread=False):
     ``"context"`` field of the dump (or of the thread).  Labels longer than
     255 UTF-8 bytes are cut on a character boundary.  Cheap enough to call
     per request or per test: a dump reads the label without locks, and never
-    a half-written one.  A thread's label goes when the thread ends (one
-    started through ``threading`` after faulthandler-auto first dumped,
-    enabled or set a label; an older one keeps it until it sets None).  In
-    fallback mode (no C core) the interpreter's dumps cannot show it.
+    a half-written one.  A thread's label goes when the thread ends, however
+    it was started.  If 64 live threads already have a label, a further
+    thread's is not kept (said once on stderr).  In fallback mode (no C
+    core) the interpreter's dumps cannot show it.
     """
     if label is None:
         label = ""

@@ -95,6 +95,10 @@ def c_frames_for_signature(c_stack):
 def _frame_lines(dump):
     out = []
     thread = dump.crashing_thread
+    if dump.event == "fatal_signal" and thread is not None and not thread.current:
+        # the thread that crashed has no Python state: another thread's
+        # frames would make identical crashes differ
+        thread = None
     if thread is not None:
         for frame in thread.frames[:PYTHON_FRAMES]:
             out.append("py %s %s" % (_base(frame.file), escape(frame.function or "?")))
