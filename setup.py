@@ -71,11 +71,15 @@ class editable_wheel_with_hook(editable_wheel):
 # installs without it and the hook says once that it is inactive.
 CPYTHON = platform.python_implementation() == "CPython"
 
+# The C core: one file per job (see "Where things are" in the README).
+CORE_DIR = os.path.join(HERE, "src", "faulthandler_auto", "_native")
+
 setup(
     ext_modules=[] if not CPYTHON else [
         Extension(
             "faulthandler_auto._native",
-            ["src/faulthandler_auto/_native.c"],
+            sorted("src/faulthandler_auto/_native/" + name for name in os.listdir(CORE_DIR) if name.endswith(".c")),
+            depends=sorted("src/faulthandler_auto/_native/" + name for name in os.listdir(CORE_DIR) if name.endswith(".h")),
             extra_compile_args=CFLAGS,
             extra_link_args=CFLAGS,
             # dladdr() and pthread_* live in separate libraries before glibc 2.34.

@@ -154,13 +154,19 @@ def run_py(venv_python):
 @pytest.fixture(scope="session")
 def shared_library(tmp_path_factory):
     """build(name) compiles tests/native/<name>.c into a shared library for
-    a test to load (ctypes) or preload (LD_PRELOAD); skips without a compiler."""
-    def build(name):
+    a test to load (ctypes) or preload (LD_PRELOAD); skips without a compiler.
+    build(name, extension=True) makes it an extension module of the Python
+    under test instead, compiled against the core's headers."""
+    def build(name, extension=False):
         cc = shutil.which("cc") or shutil.which("gcc")
         if cc is None:
             pytest.skip("no C compiler to build tests/native/%s.c" % name)
-        lib = tmp_path_factory.mktemp(name) / (name + ".so")
-        run([cc, "-shared", "-fPIC", "-O1", "-o", lib, ROOT / "tests" / "native" / (name + ".c")])
+        flags, suffix = [], ".so"
+        if extension:
+            flags = ["-I", sysconfig.get_paths()["include"], "-I", ROOT / "src" / "faulthandler_auto" / "_native"]
+            suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        lib = tmp_path_factory.mktemp(name) / (name + suffix)
+        run([cc, "-shared", "-fPIC", "-O1", *flags, "-o", lib, ROOT / "tests" / "native" / (name + ".c")])
         return lib
 
     return build

@@ -251,10 +251,10 @@ def test_thread_names_json(run_py):
 
 
 @pytest.mark.parametrize("how", ["explicit", "timeout", "fatal"])
-def test_corrupt_frame_chain(run_py, how):
+def test_corrupt_frame_chain(run_py, shared_library, how):
     """Another thread's frame link points at unmapped memory: that thread
     gets "<unreadable frame>", the dump goes on, nothing crashes twice."""
-    env = {"FA_DUMP": how}
+    env = {"FA_DUMP": how, "FA_CORRUPT_FRAMES": str(shared_library("corrupt_frames", extension=True))}
     if how == "fatal":
         env["PYTHONFAULTHANDLER"] = "1"
     proc = run_context(run_py, "corrupt", env)

@@ -103,7 +103,8 @@ def test_sdist_builds_a_wheel_with_the_hook(source_tree, tmp_path):
     sdist = backend(source_tree, "build_sdist", tmp_path / "sdist")
     with tarfile.open(sdist) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
-    for name in HOOK_FILES + ("src/faulthandler_auto/_native.c", "src/_faulthandler_auto_startup.py",
+    for name in HOOK_FILES + ("src/faulthandler_auto/_native/module.c", "src/faulthandler_auto/_native/pycompat.h",
+                              "src/_faulthandler_auto_startup.py", "tests/native/corrupt_frames.c",
                               "setup.py", "setup.cfg", "README.md", "tests/conftest.py"):
         assert name in names
     out = tmp_path / "wheel"

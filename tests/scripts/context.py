@@ -72,10 +72,17 @@ def escape():
     weird()
 
 
-def victim(ready, seconds):
+def load_corrupt_frames():
+    """The test-only extension tests/native/corrupt_frames.c, built by the test."""
+    spec = importlib.util.spec_from_file_location("corrupt_frames", os.environ["FA_CORRUPT_FRAMES"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def victim(ready, corrupt_frames, seconds):
     ready.set()
-    from faulthandler_auto import _native
-    _native._corrupt_frames_for(seconds)  # corrupt
+    corrupt_frames.corrupt_frames_for(seconds)  # corrupt
 
 
 def corrupt():
@@ -86,7 +93,7 @@ def corrupt():
     bystander = threading.Thread(target=idle, args=(event,), name="bystander", daemon=True)
     bystander.start()
     ready = threading.Event()
-    corrupter = threading.Thread(target=victim, args=(ready, 1.0), name="corrupter")
+    corrupter = threading.Thread(target=victim, args=(ready, load_corrupt_frames(), 1.0), name="corrupter")
     corrupter.start()
     ready.wait()
     time.sleep(0.3)

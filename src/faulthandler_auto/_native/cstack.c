@@ -1,0 +1,86 @@
+/* cstack.c - the native (C) stack of the calling thread, from backtrace()
+ * and dladdr(). */
+#include "cstack.h"
+#include "emit.h"
+
+#include <dlfcn.h>
+#if defined(__GLIBC__) || defined(__APPLE__)
+#  include <execinfo.h>
+#  define FA_HAVE_BACKTRACE 1
+#endif
+
+#define FA_C_FRAMES 128
+
+/* where this module was loaded, to skip our own C frames */
+static void *self_base;
+
+/* Remember the object `self_symbol` lives in.  Not signal-safe (dladdr may
+ * take the loader's lock); called at import. */
+void
+fa_cstack_init(void *self_symbol)
+{
+    Dl_info info;
+    if (dladdr(self_symbol, &info)) {
+        self_base = info.dli_fbase;
+    }
+}
+
+/* Run backtrace() and dladdr() once outside any handler: the first call
+ * may load libgcc_s and allocate.  Not signal-safe, for that reason. */
+void
+fa_prime_unwinder(void)
+{
+#ifdef FA_HAVE_BACKTRACE
+    void *frames[4];
+    int n = backtrace(frames, 4);
+    Dl_info info;
+    if (n > 0) {
+        (void)dladdr(frames[0], &info);
+    }
+#endif
+}
+
+/* signal-safe once primed (backtrace and dladdr then neither load nor
+ * allocate; dladdr takes the loader's lock, which is why a fatal dump has
+ * a time limit): the native stack of the calling thread, from `pc` (the
+ * faulting instruction) when it is known, else after our own frames. */
+void
+walk_c_stack(fa_dump *d, uintptr_t pc)
+{
+    const fa_emitter *e = d->emit;
+#ifdef FA_HAVE_BACKTRACE
+    void *frames[FA_C_FRAMES];
+    int n = backtrace(frames, FA_C_FRAMES);
+    int start = -1;
+    for (int i = 0; i < n && pc != 0 && start < 0; i++) {
+        if ((uintptr_t)frames[i] == pc) {
+            start = i;
+        }
+    }
+    for (int i = 0; i < n && start < 0; i++) {
+        Dl_info info;
+        if (!(dladdr(frames[i], &info) && info.dli_fbase == self_base)) {
+            start = i;
+        }
+    }
+    if (start < 0) {
+        start = n;
+    }
+    e->c_stack_begin(&d->w);
+    for (int i = start; i < n; i++) {
+        Dl_info info;
+        int found = dladdr(frames[i], &info) != 0;
+        fa_cframe_info f;
+        f.binary = found && info.dli_fname ? info.dli_fname : NULL;
+        f.symbol = found ? info.dli_sname : NULL;
+        f.offset = f.symbol ? (uintptr_t)frames[i] - (uintptr_t)info.dli_saddr : 0;
+        f.address = (uintptr_t)frames[i];
+        f.index = i - start;
+        e->c_frame(&d->w, &f);
+    }
+    e->c_stack_end(&d->w, n - start);
+#else
+    (void)pc;
+    e->c_stack_unavailable(&d->w);
+#endif
+}

@@ -1,0 +1,232 @@
+/* dest.c - where a dump goes (see dest.h). */
+#include "dest.h"
+#include "facts.h"
+#include "probes.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+/* signal-safe: append a file-name-safe copy of `s` (no '/', no NUL). */
+static size_t
+path_append_name(char *out, size_t pos, size_t size, const char *s)
+{
+    for (; *s && pos + 1 < size; s++) {
+        out[pos++] = (*s == '/') ? '_' : *s;
+    }
+    return pos;
+}
+
+/* signal-safe: append a decimal number. */
+static size_t
+path_append_dec(char *out, size_t pos, size_t size, unsigned long long v)
+{
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    tmp[--i] = '\0';
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return path_append_name(out, pos, size, tmp + i);
+}
+
+/* signal-safe: expand {pid} {ppid} {prog} {time} {host} in `tmpl`.
+ * The template was checked when it was set, so unknown fields cannot occur;
+ * returns 0 when the result does not fit. */
+static int
+expand_template(const char *tmpl, char *out, size_t size)
+{
+    size_t pos = 0;
+    for (const char *p = tmpl; *p; p++) {
+        if (pos + 1 >= size) {
+            return 0;
+        }
+        if (*p != '{') {
+            out[pos++] = *p;
+            continue;
+        }
+        const char *end = p + 1;
+        while (*end && *end != '}') {
+            end++;
+        }
+        size_t n = (size_t)(end - p - 1);
+        if (n == 3 && !memcmp(p + 1, "pid", 3)) {
+            pos = path_append_dec(out, pos, size, (unsigned long long)getpid());
+        }
+        else if (n == 4 && !memcmp(p + 1, "ppid", 4)) {
+            pos = path_append_dec(out, pos, size, (unsigned long long)getppid());
+        }
+        else if (n == 4 && !memcmp(p + 1, "prog", 4)) {
+            pos = path_append_name(out, pos, size, fa_process.prog[0] ? fa_process.prog : "python");
+        }
+        else if (n == 4 && !memcmp(p + 1, "host", 4)) {
+            struct utsname u;
+            pos = path_append_name(out, pos, size, uname(&u) == 0 ? u.nodename : "unknown");
+        }
+        else if (n == 4 && !memcmp(p + 1, "time", 4)) {
+            char t[21];
+            format_utc(t, 0);
+            pos = path_append_name(out, pos, size, t);
+        }
+        else {
+            return 0;
+        }
+        if (*end == '\0') {
+            break;
+        }
+        p = end;
+    }
+    out[pos] = '\0';
+    return pos + 1 < size;
+}
+
+/* signal-safe: open `path` for appending without ever following a symbolic
+ * link: every directory is opened with O_NOFOLLOW from the root down (and
+ * created 0700 when missing), the file itself with O_NOFOLLOW, O_NONBLOCK so
+ * a FIFO without a reader fails instead of blocking, and it must then be a
+ * regular file owned by us.  `path` is cut at each slash in turn and put
+ * back as it was.  Returns the fd, or -1 with errno set. */
+static int
+open_dump_file(char *path)
+{
+    int dir = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        return -1;
+    }
+    char *comp = path;
+    for (char *slash; (slash = strchr(comp, '/')) != NULL; comp = slash + 1) {
+        *slash = '\0';
+        if (comp[0] != '\0' && strcmp(comp, ".") != 0) {
+            int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+            int next = openat(dir, comp, flags);
+            if (next < 0 && errno == ENOENT && (mkdirat(dir, comp, 0700) == 0 || errno == EEXIST)) {
+                next = openat(dir, comp, flags);
+            }
+            int err = errno;
+            struct stat st;
+            if (next < 0 && err == ENOTDIR && fstatat(dir, comp, &st, AT_SYMLINK_NOFOLLOW) == 0
+                && S_ISLNK(st.st_mode)) {
+                err = ELOOP;    /* O_DIRECTORY reports a link as "not a directory" */
+            }
+            close(dir);
+            if (next < 0) {
+                *slash = '/';
+                errno = err;
+                return -1;
+            }
+            dir = next;
+        }
+        *slash = '/';
+    }
+    int fd = openat(dir, comp,
+                    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+                    0600);
+    int err = errno;
+    close(dir);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        errno = EEXIST;
+        return -1;
+    }
+    return fd;
+}
+
+/* Parse a destination: an int fd, or bytes holding a checked template.
+ * Not signal-safe (raises); called with the GIL. */
+int
+dest_from_object(PyObject *obj, fa_dest *dest)
+{
+    if (PyLong_Check(obj)) {
+        long fd = PyLong_AsLong(obj);
+        if (fd == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (fd < 0 || fd > INT_MAX) {
+            PyErr_SetString(PyExc_ValueError, "file is not a valid file descriptor");
+            return -1;
+        }
+        dest->fd = (int)fd;
+        dest->path[0] = '\0';
+        return 0;
+    }
+    if (PyBytes_Check(obj)) {
+        Py_ssize_t n = PyBytes_GET_SIZE(obj);
+        if (n == 0 || n >= FA_PATH_SIZE || (Py_ssize_t)strlen(PyBytes_AS_STRING(obj)) != n) {
+            PyErr_SetString(PyExc_ValueError, "path template is empty, too long or holds a NUL byte");
+            return -1;
+        }
+        dest->fd = -1;
+        memcpy(dest->path, PyBytes_AS_STRING(obj), (size_t)n + 1);
+        return 0;
+    }
+    PyErr_SetString(PyExc_TypeError, "destination must be an int fd or a bytes path template");
+    return -1;
+}
+
+/* signal-safe: one line about a dump file we could not write, first in
+ * the writer that now writes the dump to stderr instead. */
+static void
+note_fallback(fa_writer *w, const char *path, int err)
+{
+    w_puts(w, "faulthandler-auto: cannot write dump file \"");
+    w_puts(w, path);
+    w_puts(w, "\": ");
+    w_puts(w, errno_name(err));
+    w_puts(w, "; writing the dump to stderr\n");
+}
+
+/* signal-safe: write a dump to its destination.  A file that cannot be
+ * opened or filled gets a note and the whole dump goes to stderr instead. */
+static void
+dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
+{
+    fa_dump d;
+    if (dest->fd >= 0) {
+        dump_init(&d, dest->fd, abort);
+        dump_to_fd(&d, ev);
+        return;
+    }
+    char path[FA_PATH_SIZE];
+    int fd = -1, err = ENAMETOOLONG;
+    if (expand_template(dest->path, path, sizeof(path))) {
+        fd = open_dump_file(path);
+        err = errno;
+    }
+    else {
+        fa_strlcpy(path, dest->path, sizeof(path));
+    }
+    if (fd >= 0) {
+        /* a full file system or RLIMIT_FSIZE must not kill us with SIGXFSZ */
+        struct sigaction ign, old;
+        memset(&ign, 0, sizeof(ign));
+        ign.sa_handler = SIG_IGN;
+        sigaction(SIGXFSZ, &ign, &old);
+        dump_init(&d, fd, abort);
+        dump_to_fd(&d, ev);
+        err = d.w.err;
+        sigaction(SIGXFSZ, &old, NULL);
+        close(fd);
+        if (!d.w.failed || (abort && *abort)) {
+            return;
+        }
+    }
+    dump_init(&d, STDERR_FILENO, abort);
+    note_fallback(&d.w, path, err);
+    dump_to_fd(&d, ev);
+}
+
+/* signal-safe: sigaction around the dump (see guard_begin) */
+void
+dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
+{
+    guard_begin();
+    dump_to_dest_unguarded(dest, ev, abort);
+    guard_end();
+}

@@ -1,0 +1,52 @@
+/* dump.h - one dump: what it is about (fa_event), its context (fa_dump),
+ * the walks that read the process and hand what they find to the output
+ * format's emitter (emit.h), and the lock that keeps dumps from
+ * interleaving.  All of it is signal-safe except fa_set_output. */
+#ifndef FA_DUMP_H
+#define FA_DUMP_H
+
+#include "common.h"
+#include "probes.h"
+#include "writer.h"
+
+FA_HIDDEN_BEGIN
+
+enum { FMT_TEXT = 0, FMT_JSON = 1 };
+enum { EV_FATAL, EV_TIMEOUT, EV_SIGNAL, EV_EXPLICIT, EV_C_STACK };
+
+/* What one dump is about. */
+typedef struct {
+    int event;
+    int signum;
+    const siginfo_t *si;
+    uintptr_t pc;               /* faulting instruction, 0 if unknown */
+    const char *timeout_header; /* "Timeout (0:00:05)!" */
+    int all_threads;
+    int c_stack;
+    int skip;                   /* innermost frames of the caller not shown */
+} fa_event;
+
+struct fa_emitter;
+
+struct fa_dump {
+    fa_writer w;
+    pid_t tid;                  /* the dumping thread, for probes */
+    const struct fa_emitter *emit;  /* the output format */
+    long max_frames;
+    long max_threads;
+    int nthreads;               /* threads begun so far */
+};
+
+void fa_set_output(int format, long max_frames, long max_threads);
+void dump_init(fa_dump *d, int fd, int *abort);
+void dump_to_fd(fa_dump *d, const fa_event *ev);
+void walk_header(fa_dump *d, const fa_event *ev);
+void walk_threads(fa_dump *d, const fa_event *ev);
+void walk_extension_modules(fa_dump *d);
+int dump_lock_acquire(long wait_ms);
+void dump_lock_release(int taken);
+void fa_dump_after_fork(void);
+
+FA_HIDDEN_END
+
+#endif

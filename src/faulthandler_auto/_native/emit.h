@@ -1,0 +1,89 @@
+/* emit.h - the output formats.  The walks (dump.h, cstack.h) read the
+ * process into the small structs below and hand them to the emitter of
+ * the dump's format, which only prints.  Every emitter function is
+ * signal-safe: it only calls the writer.  Those given Python strings run
+ * inside the walk's probe, which covers their reads. */
+#ifndef FA_EMIT_H
+#define FA_EMIT_H
+
+#include "dump.h"
+
+FA_HIDDEN_BEGIN
+
+/* The lines before the threads. */
+typedef struct {
+    int event;                  /* EV_* */
+    int signum;                 /* 0 when no signal */
+    const char *signame;        /* "SIGSEGV", NULL when it has no name */
+    const char *fatal_error;    /* CPython's words for a fatal signal, or NULL */
+    const char *timeout_header; /* "Timeout (0:00:05)!", or NULL */
+    const char *si_code;        /* "SEGV_MAPERR (...)", or NULL */
+    int has_addr;
+    uintptr_t fault_addr;
+    int has_sender;             /* sent by a process: its pid and uid */
+    unsigned long long sender_pid, sender_uid;
+    unsigned long long pid;
+    const char *time;           /* "2026-11-24T14:20:03Z" */
+    const char *python;
+    const char *prog;
+} fa_header_info;
+
+typedef struct {
+    unsigned long ident;
+    const char *name;           /* NULL when unknown */
+    size_t name_len;
+    int is_current;
+    int all_threads;            /* one of several threads (else: the only one) */
+    int index;                  /* threads begun before this one */
+} fa_thread_info;
+
+typedef struct {
+    int has_code;               /* 0 when the code object is unreadable */
+    PyObject *filename;         /* as the code has them, not yet checked */
+    PyObject *name;
+    int line;                   /* -1 when unknown */
+    long index;                 /* frames printed before this one */
+} fa_frame_info;
+
+typedef struct {
+    const char *binary;         /* NULL when unknown */
+    const char *symbol;         /* NULL when unknown */
+    uintptr_t offset;           /* from the symbol */
+    uintptr_t address;
+    int index;                  /* C frames printed before this one */
+} fa_cframe_info;
+
+typedef struct fa_emitter {
+    /* the whole dump: the order of its sections is the format's */
+    void (*document)(fa_dump *d, const fa_event *ev);
+    void (*header)(fa_writer *w, const fa_header_info *h);
+
+    void (*threads_begin)(fa_writer *w);
+    void (*no_thread)(fa_writer *w, int all_threads);
+    void (*between_threads)(fa_writer *w);
+    void (*thread_begin)(fa_writer *w, const fa_thread_info *t);
+    void (*thread_end)(fa_writer *w);
+    void (*threads_end)(fa_writer *w, long omitted);
+
+    void (*frames_begin)(fa_writer *w, long total);
+    void (*frame)(fa_writer *w, const fa_frame_info *f);
+    void (*frames_gap)(fa_writer *w, long omitted);
+    void (*frames_end)(fa_writer *w, long omitted, int unreadable);
+
+    void (*c_stack_begin)(fa_writer *w);
+    void (*c_frame)(fa_writer *w, const fa_cframe_info *f);
+    void (*c_stack_end)(fa_writer *w, int count);
+    void (*c_stack_unavailable)(fa_writer *w);
+
+    void (*modules_begin)(fa_writer *w);
+    void (*module)(fa_writer *w, PyObject *name, long index);
+    void (*modules_end)(fa_writer *w, long count);
+    void (*modules_unreadable)(fa_writer *w);
+} fa_emitter;
+
+extern const fa_emitter fa_emit_text;
+extern const fa_emitter fa_emit_json;
+
+FA_HIDDEN_END
+
+#endif

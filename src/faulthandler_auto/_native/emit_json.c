@@ -1,0 +1,307 @@
+/* emit_json.c - the JSON format: one object per dump on one line, with the
+ * same facts as the text format.  Every function is signal-safe: it only
+ * calls the writer. */
+#include "cstack.h"
+#include "emit.h"
+
+static const char *const event_names[] = {
+    [EV_FATAL] = "fatal_signal",
+    [EV_TIMEOUT] = "timeout",
+    [EV_SIGNAL] = "signal",
+    [EV_EXPLICIT] = "explicit",
+    [EV_C_STACK] = "c_stack",
+};
+
+/* signal-safe: the walks and writer calls only */
+static void
+document(fa_dump *d, const fa_event *ev)
+{
+    fa_writer *w = &d->w;
+    walk_header(d, ev);
+    if (ev->event == EV_C_STACK) {
+        walk_c_stack(d, 0);
+        w_puts(w, "}\n");
+        return;
+    }
+    walk_threads(d, ev);
+    if (ev->c_stack) {
+        walk_c_stack(d, ev->pc);
+        w_putc(w, ',');
+    }
+    walk_extension_modules(d);
+    w_puts(w, "}\n");
+}
+
+/* the opening of the dump's object and its first members */
+static void
+header(fa_writer *w, const fa_header_info *h)
+{
+    w_puts(w, "{\"event\":\"");
+    w_puts(w, event_names[h->event]);
+    w_puts(w, "\",\"signal\":");
+    if (h->signum > 0 && h->signame) {
+        w_json_cstr(w, h->signame);
+    }
+    else if (h->signum > 0) {
+        w_dec(w, (unsigned long long)h->signum);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    if (h->event == EV_FATAL && h->fatal_error) {
+        w_puts(w, ",\"error\":");
+        w_json_cstr(w, h->fatal_error);
+    }
+    if (h->timeout_header) {
+        w_puts(w, ",\"timeout\":");
+        w_json_cstr(w, h->timeout_header);
+    }
+    if (h->si_code) {
+        w_puts(w, ",\"si_code\":");
+        w_json_cstr(w, h->si_code);
+    }
+    if (h->has_addr) {
+        w_puts(w, ",\"fault_address\":\"0x");
+        w_hex(w, h->fault_addr, 0);
+        w_putc(w, '"');
+    }
+    if (h->has_sender) {
+        w_puts(w, ",\"sender_pid\":");
+        w_dec(w, h->sender_pid);
+        w_puts(w, ",\"sender_uid\":");
+        w_dec(w, h->sender_uid);
+    }
+    w_puts(w, ",\"pid\":");
+    w_dec(w, h->pid);
+    w_puts(w, ",\"time\":\"");
+    w_puts(w, h->time);
+    w_puts(w, "\",\"python\":");
+    w_json_cstr(w, h->python);
+    w_puts(w, ",\"program\":");
+    w_json_cstr(w, h->prog);
+    w_putc(w, ',');
+}
+
+/* signal-safe: writer calls only */
+static void
+threads_begin(fa_writer *w)
+{
+    w_puts(w, "\"threads\":[");
+}
+
+/* signal-safe: writer calls only */
+static void
+no_thread(fa_writer *w, int all_threads)
+{
+    (void)w;
+    (void)all_threads;
+}
+
+/* signal-safe: writer calls only */
+static void
+between_threads(fa_writer *w)
+{
+    (void)w;
+}
+
+/* signal-safe: writer calls only */
+static void
+thread_begin(fa_writer *w, const fa_thread_info *t)
+{
+    if (t->index > 0) {
+        w_putc(w, ',');
+    }
+    w_puts(w, "{\"id\":");
+    w_dec(w, (unsigned long long)t->ident);
+    w_puts(w, ",\"name\":");
+    if (t->name) {
+        w_putc(w, '"');
+        w_utf8(w, t->name, t->name_len, 1);
+        w_putc(w, '"');
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, t->is_current ? ",\"current\":true," : ",\"current\":false,");
+}
+
+/* signal-safe: writer calls only */
+static void
+thread_end(fa_writer *w)
+{
+    w_putc(w, '}');
+}
+
+/* signal-safe: writer calls only */
+static void
+threads_end(fa_writer *w, long omitted)
+{
+    w_puts(w, "],\"threads_omitted\":");
+    w_dec(w, (unsigned long long)omitted);
+    w_putc(w, ',');
+}
+
+/* signal-safe: writer calls only */
+static void
+frames_begin(fa_writer *w, long total)
+{
+    (void)total;
+    w_puts(w, "\"frames\":[");
+}
+
+/* signal-safe: writer calls only; run inside the walk's probe, which
+ * catches a fault in w_pystr's reads of the strings */
+static void
+frame(fa_writer *w, const fa_frame_info *f)
+{
+    if (f->index > 0) {
+        w_putc(w, ',');
+    }
+    w_puts(w, "{\"file\":");
+    if (f->has_code) {
+        w_pystr(w, f->filename, 1);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"line\":");
+    if (f->line >= 0) {
+        w_dec(w, (unsigned long long)f->line);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"function\":");
+    if (f->has_code) {
+        w_pystr(w, f->name, 1);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_putc(w, '}');
+}
+
+/* the count of frames left out is in frames_end */
+static void
+frames_gap(fa_writer *w, long omitted)
+{
+    (void)w;
+    (void)omitted;
+}
+
+/* signal-safe: writer calls only */
+static void
+frames_end(fa_writer *w, long omitted, int unreadable)
+{
+    w_puts(w, "],\"frames_omitted\":");
+    w_dec(w, (unsigned long long)omitted);
+    if (unreadable) {
+        w_puts(w, ",\"unreadable\":true");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_begin(fa_writer *w)
+{
+    w_puts(w, "\"c_stack\":[");
+}
+
+/* signal-safe: writer calls only */
+static void
+c_frame(fa_writer *w, const fa_cframe_info *f)
+{
+    if (f->index > 0) {
+        w_putc(w, ',');
+    }
+    w_puts(w, "{\"binary\":");
+    if (f->binary) {
+        w_json_cstr(w, f->binary);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"symbol\":");
+    if (f->symbol) {
+        w_json_cstr(w, f->symbol);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"offset\":");
+    w_dec(w, f->offset);
+    w_puts(w, ",\"address\":\"0x");
+    w_hex(w, f->address, 0);
+    w_puts(w, "\"}");
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_end(fa_writer *w, int count)
+{
+    (void)count;
+    w_putc(w, ']');
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_unavailable(fa_writer *w)
+{
+    w_puts(w, "\"c_stack\":null");
+}
+
+/* signal-safe: writer calls only */
+static void
+modules_begin(fa_writer *w)
+{
+    w_puts(w, "\"extension_modules\":[");
+}
+
+/* signal-safe: writer calls only; run inside the walk's probe, which
+ * catches a fault in w_pystr's reads of the strings */
+static void
+module(fa_writer *w, PyObject *name, long index)
+{
+    if (index) {
+        w_putc(w, ',');
+    }
+    w_pystr(w, name, 1);
+}
+
+/* signal-safe: writer calls only */
+static void
+modules_end(fa_writer *w, long count)
+{
+    (void)count;
+    w_putc(w, ']');
+}
+
+/* signal-safe: writer calls only */
+static void
+modules_unreadable(fa_writer *w)
+{
+    w_puts(w, "\"extension_modules\":[]");
+}
+
+const fa_emitter fa_emit_json = {
+    .document = document,
+    .header = header,
+    .threads_begin = threads_begin,
+    .no_thread = no_thread,
+    .between_threads = between_threads,
+    .thread_begin = thread_begin,
+    .thread_end = thread_end,
+    .threads_end = threads_end,
+    .frames_begin = frames_begin,
+    .frame = frame,
+    .frames_gap = frames_gap,
+    .frames_end = frames_end,
+    .c_stack_begin = c_stack_begin,
+    .c_frame = c_frame,
+    .c_stack_end = c_stack_end,
+    .c_stack_unavailable = c_stack_unavailable,
+    .modules_begin = modules_begin,
+    .module = module,
+    .modules_end = modules_end,
+    .modules_unreadable = modules_unreadable,
+};

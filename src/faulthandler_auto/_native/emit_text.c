@@ -1,0 +1,294 @@
+/* emit_text.c - the text format: CPython's faulthandler layout, with a
+ * header about the process and the extras (C stack, thread names) in
+ * lines of the same style.  Every function is signal-safe: it only calls
+ * the writer. */
+#include "cstack.h"
+#include "emit.h"
+
+/* signal-safe: the walks and writer calls only */
+static void
+document(fa_dump *d, const fa_event *ev)
+{
+    fa_writer *w = &d->w;
+    walk_header(d, ev);
+    if (ev->event == EV_C_STACK) {
+        walk_c_stack(d, 0);
+        w_putc(w, '\n');
+        return;
+    }
+    walk_threads(d, ev);
+    if (ev->c_stack) {
+        w_putc(w, '\n');
+        walk_c_stack(d, ev->pc);
+    }
+    if (ev->event == EV_FATAL) {
+        walk_extension_modules(d);
+    }
+    w_putc(w, '\n');
+}
+
+/* signal-safe: writer calls only */
+static void
+header(fa_writer *w, const fa_header_info *h)
+{
+    if (h->event == EV_FATAL) {
+        w_puts(w, "Fatal Python error: ");
+        w_puts(w, h->fatal_error ? h->fatal_error : "unknown signal");
+        w_putc(w, '\n');
+    }
+    else if (h->event == EV_TIMEOUT) {
+        w_puts(w, h->timeout_header);
+        w_putc(w, '\n');
+    }
+    if (h->signum > 0) {
+        w_puts(w, "Signal: ");
+        if (h->signame) {
+            w_puts(w, h->signame);
+        }
+        else {
+            w_puts(w, "signal ");
+            w_dec(w, (unsigned long long)h->signum);
+        }
+        if (h->si_code) {
+            w_puts(w, ", ");
+            w_puts(w, h->si_code);
+        }
+        if (h->has_addr) {
+            w_puts(w, ", fault address 0x");
+            w_hex(w, h->fault_addr, 0);
+        }
+        if (h->has_sender) {
+            w_puts(w, ", from pid ");
+            w_dec(w, h->sender_pid);
+            w_puts(w, " uid ");
+            w_dec(w, h->sender_uid);
+        }
+        w_putc(w, '\n');
+    }
+    w_puts(w, "Process: pid ");
+    w_dec(w, h->pid);
+    w_puts(w, ", program \"");
+    w_puts(w, h->prog);
+    w_puts(w, "\", Python ");
+    w_puts(w, h->python);
+    w_puts(w, ", time ");
+    w_puts(w, h->time);
+    w_puts(w, "\n\n");
+}
+
+/* signal-safe: writer calls only */
+static void
+threads_begin(fa_writer *w)
+{
+    (void)w;
+}
+
+/* signal-safe: writer calls only */
+static void
+no_thread(fa_writer *w, int all_threads)
+{
+    if (!all_threads) {
+        w_puts(w, "Stack (most recent call first):\n  <no Python frame>\n");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+between_threads(fa_writer *w)
+{
+    w_putc(w, '\n');
+}
+
+/* signal-safe: writer calls only */
+static void
+thread_begin(fa_writer *w, const fa_thread_info *t)
+{
+    if (!t->all_threads) {
+        w_puts(w, "Stack (most recent call first):\n");
+        return;
+    }
+    w_puts(w, t->is_current ? "Current thread " : "Thread ");
+    w_ptr(w, (uintptr_t)t->ident);
+    if (t->name) {
+        w_puts(w, " [");
+        w_utf8(w, t->name, t->name_len, 0);
+        w_putc(w, ']');
+    }
+    w_puts(w, " (most recent call first):\n");
+}
+
+/* signal-safe: writer calls only */
+static void
+thread_end(fa_writer *w)
+{
+    (void)w;
+}
+
+/* signal-safe: writer calls only */
+static void
+threads_end(fa_writer *w, long omitted)
+{
+    if (omitted > 0) {
+        w_puts(w, "\n... (");
+        w_dec(w, (unsigned long long)omitted);
+        w_puts(w, " threads omitted)\n");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+frames_begin(fa_writer *w, long total)
+{
+    if (total == 0) {
+        w_puts(w, "  <no Python frame>\n");
+    }
+}
+
+/* signal-safe: writer calls only; run inside the walk's probe, which
+ * catches a fault in w_pystr's reads of the strings */
+static void
+frame(fa_writer *w, const fa_frame_info *f)
+{
+    w_puts(w, "  File ");
+    if (f->has_code) {
+        w_putc(w, '"');
+        w_pystr(w, f->filename, 0);
+        w_putc(w, '"');
+    }
+    else {
+        w_puts(w, "???");
+    }
+    w_puts(w, ", line ");
+    if (f->line >= 0) {
+        w_dec(w, (unsigned long long)f->line);
+    }
+    else {
+        w_puts(w, "???");
+    }
+    w_puts(w, " in ");
+    if (f->has_code) {
+        w_pystr(w, f->name, 0);
+    }
+    else {
+        w_puts(w, "???");
+    }
+    w_putc(w, '\n');
+}
+
+/* signal-safe: writer calls only */
+static void
+frames_gap(fa_writer *w, long omitted)
+{
+    w_puts(w, "  ... (");
+    w_dec(w, (unsigned long long)omitted);
+    w_puts(w, " frames omitted)\n");
+}
+
+/* signal-safe: writer calls only */
+static void
+frames_end(fa_writer *w, long omitted, int unreadable)
+{
+    (void)omitted;
+    if (unreadable) {
+        w_puts(w, "  <unreadable frame>\n");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_begin(fa_writer *w)
+{
+    w_puts(w, "Current thread's C stack trace (most recent call first):\n");
+}
+
+/* signal-safe: writer calls only */
+static void
+c_frame(fa_writer *w, const fa_cframe_info *f)
+{
+    w_puts(w, "  Binary file \"");
+    w_puts(w, f->binary ? f->binary : "<unknown>");
+    w_putc(w, '"');
+    if (f->symbol) {
+        w_puts(w, ", at ");
+        w_puts(w, f->symbol);
+        w_puts(w, "+0x");
+        w_hex(w, f->offset, 0);
+    }
+    w_puts(w, " [0x");
+    w_hex(w, f->address, 0);
+    w_puts(w, "]\n");
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_end(fa_writer *w, int count)
+{
+    if (count <= 0) {
+        w_puts(w, "  <no C frame>\n");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_unavailable(fa_writer *w)
+{
+    c_stack_begin(w);
+    w_puts(w, "  <not available on this platform>\n");
+}
+
+/* signal-safe: writer calls only */
+static void
+modules_begin(fa_writer *w)
+{
+    (void)w;
+}
+
+/* signal-safe: writer calls only; run inside the walk's probe, which
+ * catches a fault in w_pystr's reads of the strings */
+static void
+module(fa_writer *w, PyObject *name, long index)
+{
+    w_puts(w, index ? ", " : "\nExtension modules: ");
+    w_pystr(w, name, 0);
+}
+
+/* signal-safe: writer calls only */
+static void
+modules_end(fa_writer *w, long count)
+{
+    if (count) {
+        w_puts(w, " (total: ");
+        w_dec(w, (unsigned long long)count);
+        w_puts(w, ")\n");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+modules_unreadable(fa_writer *w)
+{
+    (void)w;
+}
+
+const fa_emitter fa_emit_text = {
+    .document = document,
+    .header = header,
+    .threads_begin = threads_begin,
+    .no_thread = no_thread,
+    .between_threads = between_threads,
+    .thread_begin = thread_begin,
+    .thread_end = thread_end,
+    .threads_end = threads_end,
+    .frames_begin = frames_begin,
+    .frame = frame,
+    .frames_gap = frames_gap,
+    .frames_end = frames_end,
+    .c_stack_begin = c_stack_begin,
+    .c_frame = c_frame,
+    .c_stack_end = c_stack_end,
+    .c_stack_unavailable = c_stack_unavailable,
+    .modules_begin = modules_begin,
+    .module = module,
+    .modules_end = modules_end,
+    .modules_unreadable = modules_unreadable,
+};

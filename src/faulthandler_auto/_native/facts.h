@@ -1,0 +1,33 @@
+/* facts.h - what a dump says about the process: its name, Python version,
+ * modules, the time, and the words for signals, fault codes and errnos.
+ * Everything but fa_process_setup is signal-safe. */
+#ifndef FA_FACTS_H
+#define FA_FACTS_H
+
+#include "common.h"
+
+FA_HIDDEN_BEGIN
+
+/* Captured when enabling, printed in every dump; written only by
+ * fa_process_setup. */
+typedef struct {
+    PyInterpreterState *interp;
+    char prog[256];
+    char python[64];
+    PyObject *modules;          /* sys.modules, borrowed: lives as long as interp */
+    PyObject *stdlib_names;     /* bytes: NUL-separated names left out of "Extension modules" */
+} fa_process_facts;
+
+extern fa_process_facts fa_process;
+
+void fa_process_setup(const char *prog, const char *python, PyObject *stdlib_names);
+int is_stdlib_name(const char *name, size_t len);
+void format_utc(char out[21], int iso);
+const char *signal_name(int signum);
+const char *si_code_text(int signum, int code);
+int sent_by_process(const siginfo_t *si);
+const char *errno_name(int err);
+
+FA_HIDDEN_END
+
+#endif

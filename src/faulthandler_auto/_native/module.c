@@ -1,0 +1,348 @@
+/* module.c - faulthandler_auto._native: the Python-facing functions, which
+ * parse their arguments and call the subsystem that owns the work, and the
+ * module's (multi-phase) initialisation.  Everything here runs with the GIL
+ * and is not signal-safe. */
+#include "common.h"
+#include "cstack.h"
+#include "dest.h"
+#include "dump.h"
+#include "facts.h"
+#include "fatal.h"
+#include "faults.h"
+#include "probes.h"
+#include "threads.h"
+#include "usersig.h"
+#include "watchdog.h"
+
+#ifdef __linux__
+#  include <sys/auxv.h>
+#endif
+
+static PyObject *
+py_setup(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *prog, *python;
+    PyObject *stdlib_names;
+    if (!PyArg_ParseTuple(args, "ssS", &prog, &python, &stdlib_names)) {
+        return NULL;
+    }
+    fa_process_setup(prog, python, stdlib_names);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_set_output(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int format;
+    long max_frames, max_threads;
+    if (!PyArg_ParseTuple(args, "ill", &format, &max_frames, &max_threads)) {
+        return NULL;
+    }
+    fa_set_output(format, max_frames, max_threads);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_enable(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dest_obj;
+    int all_threads, c_stack;
+    if (!PyArg_ParseTuple(args, "Opp", &dest_obj, &all_threads, &c_stack)) {
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    if (fa_fatal_enable(&dest, all_threads, c_stack) < 0) {
+        return PyErr_SetFromErrno(PyExc_RuntimeError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_disable(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(fa_fatal_disable());
+}
+
+static PyObject *
+py_is_enabled(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(fa_fatal_is_enabled());
+}
+
+/* The explicit dumps run with the GIL held, like CPython's, so the frames do
+ * not change under us; they take the dump flag so they never interleave with
+ * a signal or timeout dump. */
+static PyObject *
+explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip)
+{
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    if (event == EV_C_STACK) {
+        fa_prime_unwinder();
+    }
+    int locked = dump_lock_acquire(5000);
+    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip};
+    dump_to_dest(&dest, &ev, NULL);
+    dump_lock_release(locked);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_dump_traceback(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *dest_obj;
+    int all_threads, skip;
+    if (!PyArg_ParseTuple(args, "Opi", &dest_obj, &all_threads, &skip)) {
+        return NULL;
+    }
+    return explicit_dump(dest_obj, EV_EXPLICIT, all_threads, skip);
+}
+
+static PyObject *
+py_dump_c_stack(PyObject *self, PyObject *dest_obj)
+{
+    (void)self;
+    return explicit_dump(dest_obj, EV_C_STACK, 0, 0);
+}
+
+static PyObject *
+py_dump_later(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long timeout_us;
+    int repeat, do_exit;
+    PyObject *dest_obj;
+    const char *header;
+    if (!PyArg_ParseTuple(args, "LpOps", &timeout_us, &repeat, &dest_obj, &do_exit, &header)) {
+        return NULL;
+    }
+    if (timeout_us <= 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be greater than 0");
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = fa_watchdog_arm(&dest, timeout_us, repeat, do_exit, header);
+    Py_END_ALLOW_THREADS
+    if (err) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_RuntimeError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_cancel_later(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS
+    fa_watchdog_cancel();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* In a forked child only the calling thread is left: each subsystem drops
+ * what other threads held, and the watchdog starts over. */
+static PyObject *
+py_after_fork_child(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    fa_dump_after_fork();
+    fa_fatal_after_fork();
+    fa_probes_after_fork();
+    fa_threads_after_fork();
+    if (fa_watchdog_after_fork() < 0) {
+        return PyErr_SetFromErrno(PyExc_RuntimeError);
+    }
+    Py_RETURN_NONE;
+}
+
+/* A signal number a table indexed by signal can hold, else ValueError. */
+static int
+check_signum(long signum)
+{
+    if (signum <= 0 || signum >= FA_NSIG) {
+        PyErr_SetString(PyExc_ValueError, "signal number out of range");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_register(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int signum, all_threads, chain;
+    PyObject *dest_obj;
+    if (!PyArg_ParseTuple(args, "iOpp", &signum, &dest_obj, &all_threads, &chain)) {
+        return NULL;
+    }
+    if (check_signum(signum) < 0) {
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    if (fa_user_register(signum, &dest, all_threads, chain) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_unregister(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long signum = PyLong_AsLong(arg);
+    if (signum == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (check_signum(signum) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(fa_user_unregister((int)signum));
+}
+
+/* run_thread(name, function, *args, **kwargs): the body of every thread
+ * started through `threading` (see _install_thread_hook). */
+static PyObject *
+py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    if (PyTuple_GET_SIZE(args) < 2 || !PyUnicode_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyErr_SetString(PyExc_TypeError, "run_thread(name, function, *args, **kwargs)");
+        return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    if (name == NULL) {
+        PyErr_Clear();      /* a name with lone surrogates: run it unnamed */
+        name = "";
+    }
+    PyObject *rest = PyTuple_GetSlice(args, 2, PyTuple_GET_SIZE(args));
+    if (rest == NULL) {
+        return NULL;
+    }
+    fa_thread_enter(name);
+    PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 1), rest, kwargs);
+    fa_thread_leave();
+    Py_DECREF(rest);
+    return result;
+}
+
+/* name_thread(ident, name): a thread that was running before we were
+ * loaded (so did not start through run_thread). */
+static PyObject *
+py_name_thread(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long ident;
+    PyObject *name_obj;
+    if (!PyArg_ParseTuple(args, "kU", &ident, &name_obj)) {
+        return NULL;
+    }
+    const char *name = PyUnicode_AsUTF8(name_obj);
+    if (name == NULL) {
+        PyErr_Clear();      /* lone surrogates: leave it unnamed */
+        name = "";
+    }
+    fa_thread_set_name(ident, name);
+    Py_RETURN_NONE;
+}
+
+/* Variables must be ignored by setuid and setgid programs, as the dynamic
+ * loader ignores LD_* there. */
+static PyObject *
+py_secure_mode(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+#ifdef AT_SECURE
+    return PyBool_FromLong(getauxval(AT_SECURE) != 0);
+#else
+    return PyBool_FromLong(getuid() != geteuid() || getgid() != getegid());
+#endif
+}
+
+static PyMethodDef native_methods[] = {
+    {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, stdlib_names)"},
+    {"set_output", py_set_output, METH_VARARGS, "set_output(format, max_frames, max_threads)"},
+    {"enable", py_enable, METH_VARARGS, "enable(dest, all_threads, c_stack)"},
+    {"disable", py_disable, METH_NOARGS, "disable() -> bool"},
+    {"is_enabled", py_is_enabled, METH_NOARGS, "is_enabled() -> bool"},
+    {"dump_traceback", py_dump_traceback, METH_VARARGS, "dump_traceback(dest, all_threads)"},
+    {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
+    {"dump_traceback_later", py_dump_later, METH_VARARGS,
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header)"},
+    {"cancel_dump_traceback_later", py_cancel_later, METH_NOARGS, NULL},
+    {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
+    {"register", py_register, METH_VARARGS, "register(signum, dest, all_threads, chain)"},
+    {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
+    {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
+     "run_thread(name, function, *args, **kwargs)"},
+    {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
+    {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
+    {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
+    {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
+    {"sigbus", py_sigbus, METH_NOARGS, NULL},
+    {"sigill", py_sigill, METH_NOARGS, NULL},
+    {"sigabrt", py_sigabrt, METH_NOARGS, NULL},
+    {"stack_overflow", py_stack_overflow, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+/* The state is the process's, not the module's: a second interpreter that
+ * imports the module shares it, so it is set up once. */
+static int
+native_exec(PyObject *module)
+{
+    static int done;
+    (void)module;
+    if (!done) {
+        fa_watchdog_init();
+        fa_cstack_init((void *)&native_exec);
+        done = 1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot native_slots[] = {
+    {Py_mod_exec, (void *)native_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* one process-wide set of handlers cannot serve interpreters with
+     * their own GIL */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "faulthandler_auto._native",
+    "The async-signal-safe core of faulthandler-auto.", 0, native_methods,
+    native_slots, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    return PyModuleDef_Init(&native_module);
+}

@@ -1,0 +1,50 @@
+/* probes.h - reading memory that may not be there.
+ *
+ * Another thread may free or rewrite what a dump reads: its frames live in
+ * memory that is unmapped when the thread ends.  So every read of Python
+ * memory happens inside a probe (see `probed`): a SIGSEGV or SIGBUS there
+ * returns to the probe, which drops what the step wrote and reports it.
+ * Before that, pointers get the cheap checks below.  For the length of a
+ * dump, the guard makes sure those faults reach fatal_handler, which sends
+ * them back to the probe.
+ */
+#ifndef FA_PROBES_H
+#define FA_PROBES_H
+
+#include "common.h"
+
+#include <setjmp.h>
+
+FA_HIDDEN_BEGIN
+
+typedef struct fa_dump fa_dump;
+
+/* A step of a dump that reads Python memory, run by `probed`. */
+typedef void (*fa_step)(fa_dump *d, void *arg);
+
+/* signal-safe: could `p` point to an object at all? */
+static inline int
+ptr_ok(const void *p)
+{
+    uintptr_t v = (uintptr_t)p;
+    return v >= 4096 && (v & (sizeof(void *) - 1)) == 0;
+}
+
+/* signal-safe: `obj` looks like an object exactly of `type`. */
+static inline FA_RACY_READ int
+obj_ok(PyObject *obj, PyTypeObject *type)
+{
+    return ptr_ok(obj) && Py_TYPE(obj) == type;
+}
+
+void racy_copy(void *dst, const void *src, size_t n);
+int probed(fa_dump *d, fa_step step, void *arg);
+sigjmp_buf *probe_env_of(pid_t tid);
+void guard_begin(void);
+void guard_end(void);
+void guard_forward(int signum);
+void fa_probes_after_fork(void);
+
+FA_HIDDEN_END
+
+#endif

@@ -1,0 +1,18 @@
+/* threads.h - the thread registry: the names of threads started through
+ * `threading`, and the alternate signal stacks we gave them. */
+#ifndef FA_THREADS_H
+#define FA_THREADS_H
+
+#include "common.h"
+
+FA_HIDDEN_BEGIN
+
+const char *thread_name(unsigned long ident, int is_main);
+void fa_thread_set_name(unsigned long ident, const char *name);
+void fa_thread_enter(const char *name);
+void fa_thread_leave(void);
+void fa_threads_after_fork(void);
+
+FA_HIDDEN_END
+
+#endif

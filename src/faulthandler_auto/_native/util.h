@@ -1,0 +1,17 @@
+/* util.h - small signal-safe helpers used across the core. */
+#ifndef FA_UTIL_H
+#define FA_UTIL_H
+
+#include "common.h"
+
+FA_HIDDEN_BEGIN
+
+pid_t fa_gettid(void);
+size_t fa_strnlen(const char *s, size_t max);
+void fa_strlcpy(char *dst, const char *src, size_t size);
+void fa_sleep_ms(long ms);
+void fa_raise_default(int signum);
+
+FA_HIDDEN_END
+
+#endif

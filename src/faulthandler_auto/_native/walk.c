@@ -1,0 +1,418 @@
+/* walk.c - the dump walk: it reads the threads, frames and modules of the
+ * process, each read inside a probe, and hands what it finds to the
+ * emitter of the dump's format (emit.h).  Everything here is signal-safe.
+ */
+#include "dump.h"
+#include "emit.h"
+#include "facts.h"
+#include "fatal.h"
+#include "frames.h"
+#include "threads.h"
+#include "util.h"
+
+#ifdef __linux__
+#  include <sys/prctl.h>
+#endif
+#include <pthread.h>
+
+#define FA_MAX_TSTATES 100000      /* a longer thread list is taken as a loop */
+
+/* output options, set with the GIL by fa_set_output, read by dumps */
+static struct {
+    int format;
+    long max_frames;
+    long max_threads;
+} output = {FMT_TEXT, 100, 100};
+
+/* one dump at a time: the kernel thread id of the dumping thread, or 0 */
+static pid_t dump_owner;
+
+/* Not signal-safe in principle (a dump may read it meanwhile); called with
+ * the GIL, and a dump reads each field once. */
+void
+fa_set_output(int format, long max_frames, long max_threads)
+{
+    output.format = format;
+    output.max_frames = max_frames;
+    output.max_threads = max_threads;
+}
+
+/* signal-safe: take the process-wide dump flag.  A thread that wants to
+ * dump while another writes a dump waits for it (bounded), so dumps never
+ * interleave; a thread that already holds it (a signal arriving during its
+ * own dump) goes on at once.  Returns 1 if taken, to be given back, else 0. */
+int
+dump_lock_acquire(long wait_ms)
+{
+    pid_t me = fa_gettid();
+    if (__atomic_load_n(&dump_owner, __ATOMIC_ACQUIRE) == me) {
+        return 0;
+    }
+    for (long waited = 0;; waited++) {
+        pid_t expected = 0;
+        if (__atomic_compare_exchange_n(&dump_owner, &expected, me, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            return 1;
+        }
+        if (waited >= wait_ms) {
+            return 0;
+        }
+        fa_sleep_ms(1);
+    }
+}
+
+/* signal-safe: atomic loads and stores only */
+void
+dump_lock_release(int taken)
+{
+    if (taken) {
+        __atomic_store_n(&dump_owner, 0, __ATOMIC_RELEASE);
+    }
+}
+
+/* In a forked child no other thread is left to hold the dump flag. */
+void
+fa_dump_after_fork(void)
+{
+    dump_owner = 0;
+}
+
+/* signal-safe: w_init (fstat) and gettid */
+void
+dump_init(fa_dump *d, int fd, int *abort)
+{
+    w_init(&d->w, fd, abort);
+    d->tid = fa_gettid();
+    d->emit = output.format == FMT_JSON ? &fa_emit_json : &fa_emit_text;
+    d->max_frames = output.max_frames;
+    d->max_threads = output.max_threads;
+    d->nthreads = 0;
+}
+
+/* signal-safe: write one whole dump to `fd`. */
+void
+dump_to_fd(fa_dump *d, const fa_event *ev)
+{
+    d->emit->document(d, ev);
+    w_flush(&d->w);
+}
+
+/* signal-safe: the lines before the threads.  A fatal dump keeps CPython's
+ * first line so that existing log parsers still match it. */
+void
+walk_header(fa_dump *d, const fa_event *ev)
+{
+    char now[21];
+    format_utc(now, 1);
+    fa_header_info h;
+    memset(&h, 0, sizeof(h));
+    h.event = ev->event;
+    h.signum = ev->signum;
+    h.signame = ev->signum > 0 ? signal_name(ev->signum) : NULL;
+    h.fatal_error = fa_fatal_error_name(ev->signum);
+    h.timeout_header = ev->timeout_header;
+    h.si_code = ev->si ? si_code_text(ev->signum, ev->si->si_code) : NULL;
+    h.has_addr = ev->si && !sent_by_process(ev->si)
+                 && (ev->signum == SIGSEGV || ev->signum == SIGBUS
+                     || ev->signum == SIGFPE || ev->signum == SIGILL);
+    h.fault_addr = h.has_addr ? (uintptr_t)ev->si->si_addr : 0;
+    h.has_sender = sent_by_process(ev->si);
+    if (h.has_sender) {
+        h.sender_pid = (unsigned long long)ev->si->si_pid;
+        h.sender_uid = (unsigned long long)ev->si->si_uid;
+    }
+    h.pid = (unsigned long long)getpid();
+    h.time = now;
+    h.python = fa_process.python;
+    h.prog = fa_process.prog;
+    d->emit->header(&d->w, &h);
+}
+
+typedef struct {
+    fa_frame *top;
+    long total;                 /* shown frames, -1 if the chain breaks */
+} fa_count;
+
+/* signal-safe (probed): count the shown frames of a chain. */
+static FA_RACY_READ void
+step_count(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_count *c = arg;
+    fa_frame copy;
+    long n = 0;
+    c->total = -1;
+    for (long steps = 0; steps <= FA_MAX_CHAIN; steps++) {
+        if (c->top == NULL) {
+            c->total = n;
+            return;
+        }
+        int ok = frame_check(c->top, &copy);
+        if (ok < 0) {
+            return;
+        }
+        n += ok;
+        c->top = frame_back(&copy);
+    }
+}
+
+typedef struct {
+    fa_frame *f;
+    fa_frame copy;
+    int shown;                  /* frame_check's verdict */
+    long index;                 /* frames printed before this one */
+} fa_frame_step;
+
+/* signal-safe (probed): copy one frame. */
+static FA_RACY_READ void
+step_frame_check(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_frame_step *st = arg;
+    st->shown = frame_check(st->f, &st->copy);
+}
+
+/* signal-safe (probed): read one frame copy and print it; the emitter's
+ * reads of its strings are inside this probe too. */
+static FA_RACY_READ void
+step_frame_print(fa_dump *d, void *arg)
+{
+    fa_frame_step *st = arg;
+    PyCodeObject *code = frame_code(&st->copy);
+    fa_frame_info info;
+    info.has_code = code != NULL;
+    info.filename = code != NULL ? code->co_filename : NULL;
+    info.name = code != NULL ? code->co_name : NULL;
+    info.line = code != NULL ? frame_line(&st->copy, code) : -1;
+    info.index = st->index;
+    d->emit->frame(&d->w, &info);
+}
+
+/* signal-safe: the frames of one thread, innermost first.  Past max_frames
+ * it shows the innermost and outermost frames and how many it left out. */
+static void
+walk_frames(fa_dump *d, fa_frame *top, int skip)
+{
+    const fa_emitter *e = d->emit;
+    fa_count c = {top, -1};
+    (void)probed(d, step_count, &c);
+    long total = c.total;
+    if (total > 0) {
+        total = total > skip ? total - skip : 0;
+    }
+    long max = d->max_frames;
+    long inner = total, omitted = 0;
+    if (total > max) {
+        inner = (max + 1) / 2;
+        omitted = total - inner - max / 2;
+    }
+    e->frames_begin(&d->w, total);
+    long i = 0, printed = 0;
+    int unreadable = 0;
+    fa_frame_step st;
+    for (st.f = top; st.f != NULL; st.f = frame_back(&st.copy)) {
+        if (!probed(d, step_frame_check, &st) || st.shown < 0) {
+            unreadable = 1;
+            break;
+        }
+        if (st.shown == 0) {
+            continue;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        if (total >= 0 && i >= inner && i < inner + omitted) {
+            if (i == inner) {
+                e->frames_gap(&d->w, omitted);
+            }
+            i++;
+            continue;
+        }
+        if (printed >= max) {
+            /* the chain broke further down, or grew since it was counted */
+            break;
+        }
+        st.index = printed;
+        if (!probed(d, step_frame_print, &st)) {
+            unreadable = 1;
+            break;
+        }
+        printed++;
+        i++;
+    }
+    e->frames_end(&d->w, omitted, unreadable);
+}
+
+typedef struct {
+    PyThreadState *ts;
+    int is_current, is_main, all_threads;
+    fa_frame *top;              /* out: its innermost frame */
+    PyThreadState *next;        /* out: the next thread state */
+} fa_thread_step;
+
+/* signal-safe (probed): read a thread's state and begin it in the output. */
+static FA_RACY_READ void
+step_thread_begin(fa_dump *d, void *arg)
+{
+    fa_thread_step *st = arg;
+    PyThreadState *ts = st->ts;
+    fa_thread_info info;
+    info.ident = ts->thread_id;
+    st->top = thread_top_frame(ts);
+    st->next = ts->next;
+    info.name = thread_name(info.ident, st->is_main);
+    char own[16];
+#ifdef PR_GET_NAME
+    /* prctl is a bare system call: safe here, unlike pthread_getname_np */
+    if (info.name == NULL && st->is_current && prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
+        own[15] = '\0';
+        info.name = own;
+    }
+#else
+    (void)own;
+#endif
+    info.name_len = info.name ? fa_strnlen(info.name, FA_NAME_SIZE) : 0;
+    info.is_current = st->is_current;
+    info.all_threads = st->all_threads;
+    info.index = d->nthreads;
+    d->emit->thread_begin(&d->w, &info);
+}
+
+/* signal-safe: one thread, then st->next is the thread state after it;
+ * returns 0 when the thread could not be read (it ended while we looked). */
+static int
+walk_thread(fa_dump *d, fa_thread_step *st, int skip)
+{
+    if (!probed(d, step_thread_begin, st)) {
+        return 0;
+    }
+    d->nthreads++;
+    walk_frames(d, st->top, st->is_current ? skip : 0);
+    d->emit->thread_end(&d->w);
+    return 1;
+}
+
+/* signal-safe (probed): only read which thread state comes next. */
+static FA_RACY_READ void
+step_next_thread(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_thread_step *st = arg;
+    st->next = st->ts->next;
+}
+
+typedef struct {
+    PyThreadState *head;
+    PyThreadState *current;     /* the calling thread's state */
+    PyThreadState *main;        /* the oldest, last in the list */
+    long total;
+} fa_thread_scan;
+
+/* signal-safe (probed): walk the thread list once. */
+static FA_RACY_READ void
+step_scan_threads(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_thread_scan *sc = arg;
+    unsigned long self = (unsigned long)pthread_self();
+    PyInterpreterState *interp = fa_process.interp;
+    sc->head = interp ? PyInterpreterState_ThreadHead(interp) : NULL;
+    for (PyThreadState *ts = sc->head; ptr_ok(ts) && sc->total < FA_MAX_TSTATES; ts = ts->next) {
+        if (ts->thread_id == self) {
+            sc->current = ts;
+        }
+        sc->main = ts;
+        sc->total++;
+    }
+}
+
+/* signal-safe: all the threads, the first one being the calling thread (or,
+ * for a timeout, the main thread), then the rest newest first, up to
+ * max_threads.  Threads come and go while we look, so every thread state is
+ * read inside a probe and a list that changes under us just ends early. */
+void
+walk_threads(fa_dump *d, const fa_event *ev)
+{
+    const fa_emitter *e = d->emit;
+    fa_thread_scan sc = {NULL, NULL, NULL, 0};
+    if (!probed(d, step_scan_threads, &sc)) {
+        sc.current = sc.main = NULL;
+    }
+    PyThreadState *first = sc.current ? sc.current : sc.main;
+    long shown = 0;
+    e->threads_begin(&d->w);
+    if (first != NULL && (ev->all_threads || first == sc.current)) {
+        fa_thread_step st = {first, first == sc.current, first == sc.main, ev->all_threads,
+                             NULL, NULL};
+        shown += walk_thread(d, &st, ev->skip);
+    }
+    else {
+        e->no_thread(&d->w, ev->all_threads);
+    }
+    if (ev->all_threads) {
+        PyThreadState *ts = sc.head;
+        for (long seen = 0; ts != NULL && seen < sc.total; seen++) {
+            if (shown >= d->max_threads) {
+                break;
+            }
+            fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL};
+            if (ts == first) {
+                fa_thread_step skip_first = st;
+                if (!probed(d, step_next_thread, &skip_first)) {
+                    break;
+                }
+                ts = skip_first.next;
+                continue;
+            }
+            e->between_threads(&d->w);
+            if (!walk_thread(d, &st, 0)) {
+                break;
+            }
+            ts = st.next;
+            shown++;
+        }
+    }
+    e->threads_end(&d->w, ev->all_threads && sc.total > shown ? sc.total - shown : 0);
+}
+
+/* signal-safe (probed): third-party extension modules in sys.modules, as
+ * CPython 3.10+ lists them.  PyDict_Next reads the table without allocating. */
+static FA_RACY_READ void
+step_extension_modules(fa_dump *d, void *arg)
+{
+    (void)arg;
+    const fa_emitter *e = d->emit;
+    PyObject *modules = fa_process.modules;
+    e->modules_begin(&d->w);
+    if (!obj_ok(modules, &PyDict_Type)) {
+        e->modules_end(&d->w, 0);
+        return;
+    }
+    Py_ssize_t pos = 0;
+    long count = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(modules, &pos, &key, &value)) {
+        if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
+            || !PyModule_Check(value) || PyModule_GetDef(value) == NULL) {
+            continue;
+        }
+        PyASCIIObject *a = (PyASCIIObject *)key;
+        if (a->state.compact && a->state.ascii
+            && is_stdlib_name((const char *)(a + 1), (size_t)a->length)) {
+            continue;
+        }
+        e->module(&d->w, key, count);
+        count++;
+    }
+    e->modules_end(&d->w, count);
+}
+
+/* signal-safe: the probed step, or a constant when it faulted */
+void
+walk_extension_modules(fa_dump *d)
+{
+    if (!probed(d, step_extension_modules, NULL)) {
+        d->emit->modules_unreadable(&d->w);
+    }
+}
