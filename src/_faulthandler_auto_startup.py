@@ -43,6 +43,12 @@ def start():
         )
         return
     try:
+        from faulthandler_auto import _native
+
+        # site runs this again in every subinterpreter; the hook and the
+        # core belong to the main interpreter, which has set them up
+        if not _native.is_main_interpreter():
+            return
         from faulthandler_auto import config
 
         config.configure()

@@ -162,16 +162,18 @@ def test_dumps_never_change_a_disposition(venv_python, tmp_path, foreign, fatal)
 # ---------------------------------------------------------------------------
 
 NESTED = r"""
-import signal, sys, threading
-from faulthandler_auto import _native
+import importlib.util, signal, sys, threading
 import faulthandler_auto as fa
+spec = importlib.util.spec_from_file_location("corrupt_frames", sys.argv[1])
+corrupt_frames = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(corrupt_frames)
 sys.setrecursionlimit(10000)
 ready = threading.Event()
 
 def broken():
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     ready.set()
-    _native._corrupt_frames_for(120)   # every dump faults reading this thread
+    corrupt_frames.corrupt_frames_for(120)   # every dump faults reading this thread
 
 t = threading.Thread(target=broken, name="broken", daemon=True)
 t.start()
@@ -189,13 +191,14 @@ sys.stdout.write("survived\n")
 """
 
 
-def test_signal_dump_inside_an_explicit_dump(venv_python, tmp_path):
+def test_signal_dump_inside_an_explicit_dump(venv_python, tmp_path, shared_library):
     """The explicit dump is held in write() by a full pipe when SIGUSR1
     arrives on the same thread; the rest of it, which faults reading a
     broken thread, must still be caught by its probes; the signal's dump
     comes whole, after it."""
     log = tmp_path / "signal.log"
-    proc = popen_script(venv_python, tmp_path, NESTED,
+    corrupt_frames = shared_library("corrupt_frames", extension=True)
+    proc = popen_script(venv_python, tmp_path, NESTED, corrupt_frames,
                         env={"PYTHONFAULTHANDLER_SIGNAL": "USR1",
                              "PYTHONFAULTHANDLER_PATH": str(log),
                              "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
@@ -605,10 +608,11 @@ def test_dot_dot_names_stay_inside_the_directory(venv_python, tmp_path, field):
     configured directory."""
     app = tmp_path / "app"
     (app / "sub").mkdir(parents=True)
-    (app / "__main__.py").write_text("import faulthandler_auto as fa\nfa.dump_traceback()\n")
+    (app / "__main__.py").write_text(
+        "import os, faulthandler_auto as fa\nfa.dump_traceback(file=os.environ['DUMP_TO'])\n")
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = clean_environ({"PYTHONFAULTHANDLER_PATH": str(logs / ("{%s}" % field) / "dump.log")})
+    env = clean_environ({"DUMP_TO": str(logs / ("{%s}" % field) / "dump.log")})
     cmd = [str(venv_python), str(app / "sub" / "..")]
     if field == "host":
         if not _can_set_hostname():

@@ -226,6 +226,8 @@ def enable(file=None, all_threads=True, c_stack=True):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
     global _cpython_handler_was_enabled
+    if not _native.is_main_interpreter():
+        _native.enable(None, False, False)  # raises: the main interpreter's only
     dest = _destination(file)
     import faulthandler
     if faulthandler.is_enabled():
@@ -349,4 +351,8 @@ sigill = _native.sigill
 sigabrt = _native.sigabrt
 stack_overflow = _native.stack_overflow
 
-_setup_process()
+# The core serves the main interpreter only; in a subinterpreter (where
+# `site` imports us again) this module is importable and its functions that
+# would touch the process-wide state raise RuntimeError.
+if _native.is_main_interpreter():
+    _setup_process()

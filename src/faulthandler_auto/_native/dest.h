@@ -16,7 +16,7 @@ typedef struct {
 } fa_dest;
 
 int dest_from_object(PyObject *obj, fa_dest *dest);
-void dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort);
+size_t dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort);
 
 FA_HIDDEN_END
 

@@ -24,6 +24,11 @@ typedef struct {
     int all_threads;
     int c_stack;
     int skip;                   /* innermost frames of the caller not shown */
+    /* deliveries of this signal (or timeouts) since its last dump that got
+     * no dump of their own: merged into one being written, or over a limit */
+    unsigned long skipped_coalesced;
+    unsigned long skipped_limited;
+    int fatal;                  /* written by fatal_handler: never yields to another */
 } fa_event;
 
 struct fa_emitter;
@@ -43,7 +48,9 @@ void dump_to_fd(fa_dump *d, const fa_event *ev);
 void walk_header(fa_dump *d, const fa_event *ev);
 void walk_threads(fa_dump *d, const fa_event *ev);
 void walk_extension_modules(fa_dump *d);
-int dump_lock_acquire(long wait_ms);
+int dump_lock_acquire(long wait_ms, int *abort);
+int dump_lock_acquire_fatal(long wait_ms);
+int dump_lock_try(void);
 void dump_lock_release(int taken);
 void fa_dump_after_fork(void);
 

@@ -26,6 +26,9 @@ typedef struct {
     const char *time;           /* "2026-11-24T14:20:03Z" */
     const char *python;
     const char *prog;
+    /* deliveries (or timeouts) since the last dump of the same kind that
+     * got no dump of their own (see fa_event) */
+    unsigned long skipped_coalesced, skipped_limited;
 } fa_header_info;
 
 typedef struct {
@@ -35,6 +38,7 @@ typedef struct {
     int is_current;
     int all_threads;            /* one of several threads (else: the only one) */
     int index;                  /* threads begun before this one */
+    long long interp_id;        /* the subinterpreter it runs, -1 for the main one */
 } fa_thread_info;
 
 typedef struct {
@@ -60,6 +64,7 @@ typedef struct fa_emitter {
 
     void (*threads_begin)(fa_writer *w);
     void (*no_thread)(fa_writer *w, int all_threads);
+    void (*finalized)(fa_writer *w);    /* after Py_Finalize: no thread to show */
     void (*between_threads)(fa_writer *w);
     void (*thread_begin)(fa_writer *w, const fa_thread_info *t);
     void (*thread_end)(fa_writer *w);

@@ -16,13 +16,18 @@ typedef struct {
     char python[64];
     PyObject *modules;          /* sys.modules, borrowed: lives as long as interp */
     PyObject *stdlib_names;     /* bytes: NUL-separated names left out of "Extension modules" */
+    int at_exit;                /* told when Py_Finalize is over */
+    int finalized;              /* it is: `interp` and `modules` are gone */
 } fa_process_facts;
+
+/* room for format_utc: a sign, a year of up to 12 digits, the rest, NUL */
+#define FA_TIME_SIZE 40
 
 extern fa_process_facts fa_process;
 
 void fa_process_setup(const char *prog, const char *python, PyObject *stdlib_names);
 int is_stdlib_name(const char *name, size_t len);
-void format_utc(char out[21], int iso);
+void format_utc(char out[FA_TIME_SIZE], int iso);
 const char *signal_name(int signum);
 const char *si_code_text(int signum, int code);
 int sent_by_process(const siginfo_t *si);

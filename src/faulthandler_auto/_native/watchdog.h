@@ -12,6 +12,7 @@ void fa_watchdog_init(void);
 int fa_watchdog_arm(const fa_dest *dest, long long timeout_us, int repeat, int do_exit,
                     const char *header);
 void fa_watchdog_cancel(void);
+int fa_watchdog_armed(void);
 int fa_watchdog_after_fork(void);
 
 FA_HIDDEN_END
