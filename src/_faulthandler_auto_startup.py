@@ -43,13 +43,13 @@ def start():
         )
         return
     try:
-        from faulthandler_auto import _native
+        from faulthandler_auto import config
 
         # site runs this again in every subinterpreter; the hook and the
         # core belong to the main interpreter, which has set them up
-        if not _native.is_main_interpreter():
+        native = getattr(sys.modules["faulthandler_auto"], "_native", None)
+        if native is not None and not native.is_main_interpreter():
             return
-        from faulthandler_auto import config
 
         config.configure()
     except (KeyboardInterrupt, SystemExit):

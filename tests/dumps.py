@@ -31,7 +31,7 @@ C_STACK_HEADER = "Current thread's C stack trace (most recent call first):"
 C_FRAME_RE = re.compile(
     r'^  Binary file "(.*)"(?:, at (.+)\+0x([0-9a-f]+))? \[0x([0-9a-f]+)\]$')
 EXTENSIONS_RE = re.compile(r"^Extension modules: (.*) \(total: (\d+)\)$")
-START_RE = re.compile(r"^(Fatal Python error: |Timeout \(|Signal: SIG|Process: pid )")
+START_RE = re.compile(r"^(Fatal Python error: |Timeout \(|Signal: SIG|Skipped: \d|Process: pid )")
 PROCESS_RE = re.compile(
     r'^Process: pid (\d+), program "(.*)", Python (\S+), '
     r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")

@@ -439,6 +439,8 @@ main_waits()
 """
 
 
+@pytest.mark.skipif(PY < (3, 12), reason="before 3.12 the running thread of a "
+                    "subinterpreter cannot be told from its thread state")
 def test_crash_in_a_subinterpreter_thread(venv_python, tmp_path):
     """The crashing thread runs a legacy subinterpreter: it is shown as the
     current thread with its interpreter id, and the main thread is there
@@ -593,12 +595,15 @@ def test_hard_linked_dump_file_is_refused(run_py, tmp_path):
     assert only_dump(rest).threads[0].name == "MainThread"
 
 
+SET_HOSTNAME = "import os, socket, sys; socket.sethostname('..'); os.execv(sys.argv[1], sys.argv[1:])"
+
+
 def _can_set_hostname():
     unshare = shutil.which("unshare")
     if unshare is None:
         return False
-    return subprocess.run([unshare, "-u", "hostname", ".."], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
+    return subprocess.run([unshare, "-u", sys.executable, "-c", SET_HOSTNAME, "/bin/true"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
 
 
 @pytest.mark.parametrize("field", ["prog", "host"])
@@ -617,7 +622,7 @@ def test_dot_dot_names_stay_inside_the_directory(venv_python, tmp_path, field):
     if field == "host":
         if not _can_set_hostname():
             pytest.skip("cannot make a UTS namespace here (unshare -u)")
-        cmd = ["unshare", "-u", "sh", "-c", 'hostname .. && exec "$@"', "sh"] + cmd
+        cmd = ["unshare", "-u", sys.executable, "-c", SET_HOSTNAME] + cmd
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -688,9 +693,10 @@ def test_years_outside_0_to_9999(venv_python, tmp_path, shared_library, seconds,
     clock = shared_library("fake_clock")
     logs = tmp_path / "logs"
     proc = run_script(venv_python, tmp_path,
-                      "import faulthandler_auto as fa\nfa.dump_traceback(file=%r)\n"
-                      % str(logs / "{time}.log"),
-                      env={"FAKE_REALTIME": str(seconds)}, preload=clock)
+                      "import ctypes, faulthandler_auto as fa\n"
+                      "ctypes.CDLL(None).fake_clock_set(ctypes.c_longlong(%d))\n"
+                      "fa.dump_traceback(file=%r)\n" % (seconds, str(logs / "{time}.log")),
+                      preload=clock)
     assert proc.returncode == 0, proc.stderr
     files = list(logs.iterdir())
     assert [p.name for p in files] == [compact + ".log"]

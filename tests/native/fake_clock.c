@@ -1,23 +1,20 @@
-/* fake_clock.c - an LD_PRELOAD shim for the tests: CLOCK_REALTIME reads as
- * FAKE_REALTIME seconds since the epoch (any signed integer), so that a dump
- * can be made to happen before year 0 or after year 9999.  The other clocks
- * are the real ones. */
-#include <stdlib.h>
+/* fake_clock.c - an LD_PRELOAD shim for the tests: once fake_clock_set(s)
+ * is called (ctypes), CLOCK_REALTIME reads as `s` seconds since the epoch
+ * (any signed number), so that a dump can be made to happen before year 0
+ * or after year 9999 in an interpreter that started at the real time.  The
+ * other clocks are the real ones. */
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 static long long fake_seconds;
-static int faking;
+static volatile int faking;
 
-__attribute__((constructor)) static void
-read_fake(void)
+void
+fake_clock_set(long long seconds)
 {
-    const char *value = getenv("FAKE_REALTIME");
-    if (value != NULL) {
-        fake_seconds = strtoll(value, NULL, 10);
-        faking = 1;
-    }
+    fake_seconds = seconds;
+    faking = 1;
 }
 
 int
