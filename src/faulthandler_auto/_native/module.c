@@ -209,6 +209,7 @@ py_dump_later(PyObject *self, PyObject *args)
         return NULL;
     }
     int err;
+    fa_fatal_hold_faults();     /* with the GIL, like every change of the table */
     Py_BEGIN_ALLOW_THREADS
     err = fa_watchdog_arm(&dest, timeout_us, repeat, do_exit, header);
     Py_END_ALLOW_THREADS

@@ -179,7 +179,6 @@ fa_watchdog_arm(const fa_dest *dest, long long timeout_us, int repeat, int do_ex
                 const char *header)
 {
     int err = 0;
-    fa_fatal_hold_faults();
     pthread_mutex_lock(&wd.mutex);
     cancel_locked();
     if (start_locked() < 0) {
