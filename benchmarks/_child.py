@@ -44,7 +44,7 @@ def dumpers(threads, frames):
     import faulthandler
     import faulthandler_auto
 
-    faulthandler_auto._set_output(max_frames=frames + 100, max_threads=threads + 100)
+    faulthandler_auto.set_output(max_frames=frames + 100, max_threads=threads + 100)
     return {
         "ours": lambda fd: faulthandler_auto.dump_traceback(fd, all_threads=True),
         "cpython": lambda fd: faulthandler.dump_traceback(fd, all_threads=True),

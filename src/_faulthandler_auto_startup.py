@@ -1,12 +1,14 @@
 """Start-up of faulthandler-auto.
 
-Called by the faulthandler_auto.pth line on CPython 3.9-3.14 (only once a
-PYTHONFAULTHANDLER* variable is seen) and named by faulthandler_auto.start
-(PEP 829) on 3.15+, where site imports it in every interpreter before it can
-look at the environment. So it is a top-level module, not part of the
-faulthandler_auto package, whose import loads the C core; it imports nothing
-beyond os and sys (site has loaded both) and returns at once when no variable
-is set. The platform test is made here, before the C core is imported.
+Called by the faulthandler_auto.pth line on CPython 3.9-3.14 (only once its
+cheap test sees a PYTHONFAULTHANDLER* variable, -X faulthandler or -X dev)
+and named by faulthandler_auto.start (PEP 829) on 3.15+, where site imports
+it in every interpreter before anything can look at the environment.  So it
+is a top-level module, not part of the faulthandler_auto package, whose
+import loads the C core; it imports nothing beyond os and sys (site has
+loaded both) and returns at once when there is nothing to do.  The
+platform test is made here, before the C core is imported.  Nothing raises
+out of start(): site would print a traceback.
 """
 import os
 import sys
@@ -23,17 +25,24 @@ def say(message):
         pass
 
 
+def _wanted():
+    """The .pth line's test, made exact; on bytes, so no name is decoded."""
+    if sys.flags.dev_mode or "faulthandler" in sys._xoptions:
+        return True
+    if sys.flags.ignore_environment:
+        return False
+    # On 3.15 this runs in every interpreter: a cheap search of the joined
+    # names first, the exact test only when it finds something.
+    if b"PYTHONFAULTHANDLER" not in b" ".join(os.environb):
+        return False
+    return any(k.startswith(b"PYTHONFAULTHANDLER") for k in os.environb)
+
+
 def start():
     global _started
     # A .pth line runs again when its directory is on sys.path twice (lib and
     # lib64 in a venv, for one).
-    if _started or sys.flags.ignore_environment:
-        return
-    # On 3.15 this runs in every interpreter: a cheap search of the joined
-    # names first, the exact test only when it finds something.
-    if "PYTHONFAULTHANDLER" not in " ".join(os.environ):
-        return
-    if not any(k.startswith("PYTHONFAULTHANDLER") for k in os.environ):
+    if _started or not _wanted():
         return
     _started = True
     if sys.implementation.name != "cpython" or not sys.platform.startswith(("linux", "darwin")):

@@ -75,13 +75,14 @@ def test_enable_disable_is_enabled(run_py):
 
 
 def test_enable_takes_over_cpython_handler_and_gives_it_back(run_py):
+    # (-X faulthandler would now start ours at start-up: see test_hook.py)
     proc = run_py("import faulthandler, faulthandler_auto as f\n"
+                  "faulthandler.enable()\n"
                   "print(faulthandler.is_enabled())\n"
                   "f.enable()\n"
                   "print(faulthandler.is_enabled(), f.is_enabled())\n"
                   "f.disable()\n"
-                  "print(faulthandler.is_enabled(), f.is_enabled())\n",
-                  "-X", "faulthandler")
+                  "print(faulthandler.is_enabled(), f.is_enabled())\n")
     assert proc.returncode == 0, proc
     assert proc.stdout.splitlines() == ["True", "False True", "True False"]
 
@@ -95,10 +96,69 @@ def test_aliases_and_version(run_py):
         "for name in ('sigsegv', 'sigfpe', 'sigbus', 'sigill', 'sigabrt', 'stack_overflow'):\n"
         "    assert callable(getattr(f, name)), name\n"
         "assert type(f.version) is int and type(f.__version__) is str\n"
+        "from importlib.metadata import version\n"
+        "assert version('faulthandler-auto') == f.__version__, version('faulthandler-auto')\n"
         "print(f.version >> 8, f.version & 255, f.__version__)\n")
     assert proc.returncode == 0, proc
     major, minor, text = proc.stdout.split()
     assert text.split(".")[:2] == [major, minor]
+
+
+def test_import_changes_nothing_until_first_use(run_py):
+    """Importing the package (the CLI does) leaves _thread alone; the first
+    enable() wraps its thread starters so threads are named in dumps."""
+    proc = run_py(
+        "import _thread, faulthandler_auto as f\n"
+        "before = _thread.start_new_thread\n"
+        "print(before.__module__ == 'faulthandler_auto')\n"
+        "f.enable()\n"
+        "print(_thread.start_new_thread.__module__ == 'faulthandler_auto')\n")
+    assert (proc.returncode, proc.stdout.split(), proc.stderr) == (0, ["False", "True"], "")
+
+
+def caught_signals():
+    """Code printing the signals this process catches, from the kernel's view."""
+    return (
+        "def caught():\n"
+        "    with open('/proc/self/status') as status:\n"
+        "        mask = int(next(l for l in status if l.startswith('SigCgt:')).split()[1], 16)\n"
+        "    return {n for n in range(1, 65) if mask >> (n - 1) & 1}\n")
+
+
+def test_core_fatal_signals_are_the_facts(run_py):
+    """The C core's table of fatal signals is the one _facts states."""
+    proc = run_py(
+        caught_signals() +
+        "import faulthandler_auto as f\n"
+        "from faulthandler_auto import _facts\n"
+        "before = caught()\n"
+        "f.enable()\n"
+        "print(sorted(caught() - before) == sorted(_facts.FATAL_SIGNALS.values()), sorted(caught() - before))\n")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("True "), proc.stdout
+
+
+def test_core_limits_are_the_facts(run_py, tmp_path):
+    """The longest template _facts accepts fits the core's buffer; one byte
+    more is refused before the core sees it; the frame limit is one number."""
+    proc = run_py(
+        "import faulthandler_auto as f\n"
+        "from faulthandler_auto import _facts\n"
+        "base = %r + '/'\n"
+        "longest = base + 'x' * (_facts.PATH_MAX - len(base))\n"
+        "f.enable(file=longest)\n"
+        "try:\n"
+        "    f.enable(file=longest + 'x')\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+        "f.set_output(max_frames=_facts.MAX_LIMIT, max_threads=_facts.MAX_LIMIT)\n"
+        "try:\n"
+        "    f.set_output(max_frames=_facts.MAX_LIMIT + 1)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n" % str(tmp_path))
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert proc.stdout.splitlines() == ["path template longer than 4095 bytes",
+                                        "max_frames must be between 1 and 100000"]
 
 
 @pytest.mark.parametrize("helper, name", [
@@ -236,7 +296,7 @@ def test_c_stack_false(run_py):
 
 def test_explicit_json(run_py):
     proc = run_py("import os, faulthandler_auto as f\n"
-                  "f._set_output('json')\n"
+                  "f.set_output('json')\n"
                   "def g():\n"
                   "    f.dump_traceback()\n"
                   "g()\n"

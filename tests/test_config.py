@@ -52,6 +52,8 @@ def test_defaults():
         "format": "text",
         "max_frames": 100,
         "max_threads": 100,
+        "rate": 20,
+        "rate_bytes": 64 << 20,
     }
     assert repr(cfg).startswith("Config(fatal=False, path=None, timeout=None,")
     with pytest.raises(TypeError, match="nope"):
@@ -261,7 +263,7 @@ def test_bad_path_template(value, fragment):
 def test_unknown_variable(key):
     assert warned({key: "1"}) == (
         "unknown variable %r ignored; known: %s, %s_ + one of PATH, TIMEOUT, REPEAT, EXIT, SIGNAL, "
-        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS" % (key, P, P))
+        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS, RATE, RATE_BYTES" % (key, P, P))
 
 
 def test_long_values_are_cut():
@@ -314,7 +316,7 @@ class Recorder(list):
     def __init__(self, monkeypatch):
         super().__init__()
         self.monkeypatch = monkeypatch
-        for name in ("_set_output", "enable", "dump_traceback_later", "register"):
+        for name in ("set_output", "enable", "dump_traceback_later", "register"):
             self.fail(name, None)
 
     def fail(self, name, exc):
@@ -340,7 +342,7 @@ def test_configure_applies_everything(api, capsys, tmp_path):
     })
     assert capsys.readouterr() == ("", "")
     assert api == [
-        ("_set_output", (), {"format": "json", "max_frames": 7, "max_threads": 3}),
+        ("set_output", (), {"format": "json", "max_frames": 7, "max_threads": 3}),
         ("enable", (), {"file": path, "all_threads": False, "c_stack": False}),
         ("dump_traceback_later", (120.0,), {"repeat": True, "file": path, "exit": True}),
         ("register", (signal.SIGUSR1,), {"file": path, "all_threads": False, "chain": True}),
@@ -365,7 +367,7 @@ def test_configure_prints_warnings(api, capsys):
         "faulthandler-auto: %s_FORMAT='xml' ignored: unknown format; accepted: text, json (any case)" % P,
         "faulthandler-auto: %s_MAX_FRAMES='0' ignored: out of range; accepted: an integer from 1 to 100000" % P,
     ]
-    assert api == [("_set_output", (), {"format": "text", "max_frames": 100, "max_threads": 100})]
+    assert api == [("set_output", (), {"format": "text", "max_frames": 100, "max_threads": 100})]
 
 
 def test_configure_one_failure_does_not_stop_the_others(api, capsys):
@@ -376,7 +378,7 @@ def test_configure_one_failure_does_not_stop_the_others(api, capsys):
         "faulthandler-auto: %s not applied: no room" % P,
         "faulthandler-auto: %s_TIMEOUT not applied: no thread" % P,
     ]
-    assert [c[0] for c in api] == ["_set_output", "enable", "dump_traceback_later", "register"]
+    assert [c[0] for c in api] == ["set_output", "enable", "dump_traceback_later", "register"]
     assert (cfg.fatal, cfg.timeout, cfg.signals) == (False, None, (signal.SIGUSR1,))
 
 
@@ -388,7 +390,7 @@ def test_configure_signal_failure_drops_that_signal(api, capsys):
 
 
 def test_configure_secure_mode(api, capsys, monkeypatch):
-    monkeypatch.setattr(faulthandler_auto._native, "secure_mode", lambda: True)
+    monkeypatch.setattr(faulthandler_auto, "secure_mode", lambda: True)
     assert config.configure({"HOME": "/"}) == Config()
     assert capsys.readouterr().err == ""
     assert config.configure({P: "1", P + "_FORMAT": "xml"}) == Config()
@@ -399,7 +401,7 @@ def test_configure_secure_mode(api, capsys, monkeypatch):
 
 def test_package_configure_is_config_configure(api):
     assert faulthandler_auto.configure({P + "_MAX_THREADS": "5"}).max_threads == 5
-    assert api == [("_set_output", (), {"format": "text", "max_frames": 100, "max_threads": 5})]
+    assert api == [("set_output", (), {"format": "text", "max_frames": 100, "max_threads": 5})]
 
 
 # ---- at start-up, through the installed hook ----

@@ -796,6 +796,29 @@ def test_signal_storm_is_bounded(venv_python, tmp_path, rate_bytes):
     assert stall < storm / 2
 
 
+@pytest.mark.parametrize("variable,value,field,parsed", [
+    ("RATE", "5", "rate", 5),
+    ("RATE", "0", "rate", 0),
+    ("RATE_BYTES", "64M", "rate_bytes", 64 << 20),
+    ("RATE_BYTES", "1000", "rate_bytes", 1000),
+    ("RATE_BYTES", "2k", "rate_bytes", 2048),
+])
+def test_budget_variables(variable, value, field, parsed):
+    from faulthandler_auto import config
+    cfg, warnings = config.parse({"PYTHONFAULTHANDLER_" + variable: value})
+    assert (getattr(cfg, field), warnings) == (parsed, [])
+
+
+@pytest.mark.parametrize("variable,value", [("RATE", "-1"), ("RATE", "fast"),
+                                            ("RATE_BYTES", "1T"), ("RATE_BYTES", "-5")])
+def test_budget_variables_refused(variable, value):
+    from faulthandler_auto import config
+    cfg, warnings = config.parse({"PYTHONFAULTHANDLER_" + variable: value})
+    assert len(warnings) == 1
+    assert warnings[0].startswith("PYTHONFAULTHANDLER_%s=%r ignored: " % (variable, value))
+    assert "accepted: " in warnings[0]
+
+
 # ---------------------------------------------------------------------------
 # 11. Python as PID 1 of a container
 # ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ faulthandler.dump_traceback_later(90, exit=True)
 
 out = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
 signal.signal(signal.SIGUSR1, lambda *a: None)  # what unregister gives back
-fa._set_output("json", max_frames=20, max_threads=20)
+fa.set_output("json", max_frames=20, max_threads=20)
 fa.register(signal.SIGUSR1, out)
 fa.dump_traceback_later(0.01, repeat=True, file=out)
 stop = threading.Event()

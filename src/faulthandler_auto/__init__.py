@@ -6,15 +6,14 @@ for it runs unchanged; ``file`` may also be a path or a path template
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
 """
-import _functools
 import _signal
 import os
 import sys
 
-from faulthandler_auto import _native
+from faulthandler_auto import _facts, _native
 
-__version__ = "0.1.0"
-version = (0 << 8) | 1
+__version__ = _facts.VERSION
+version = (int(__version__.split(".")[0]) << 8) | int(__version__.split(".")[1])
 
 __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
@@ -22,15 +21,8 @@ __all__ = [
     "unregister", "configure",
 ]
 
-_TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
-_DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
-_PATH_MAX = 4095
 _INT_MAX = 2 ** 31 - 1
-# _signal, not signal: the latter imports enum, too slow for start-up.
-_FATAL_SIGNALS = {
-    _signal.SIGSEGV, _signal.SIGFPE, _signal.SIGBUS, _signal.SIGILL, _signal.SIGABRT,
-}
-_FORMATS = ("text", "json")
+_FATAL_NUMBERS = frozenset(_facts.FATAL_SIGNALS.values())
 
 # File objects given to enable/dump_traceback_later/register stay referenced
 # until disable/cancel/unregister, as CPython keeps them, so that their
@@ -39,6 +31,9 @@ _files = {}
 # CPython's own faulthandler, when it was on before enable(): one crash must
 # give one dump, so it is switched off and given back by disable().
 _cpython_handler_was_enabled = False
+# Whether the core knows this process (see _prepare); importing the package
+# changes nothing, so the CLI and code that only reads is_enabled() pay nothing.
+_prepared = False
 
 
 def _program_name():
@@ -69,54 +64,16 @@ def _proc_cmdline():
 def _stdlib_names():
     """Module names left out of the "Extension modules" line, as CPython
     3.10+ does with ``sys.stdlib_module_names``; 3.9 has no such set, so
-    there the built-in modules and those in ``lib-dynload`` stand for it."""
+    there the built-in modules and those in ``lib-dynload`` stand for it.
+    The core searches them in order, so they are joined as they come."""
     names = getattr(sys, "stdlib_module_names", None)
     if names is None:
         names = set(sys.builtin_module_names)
         for entry in sys.path:
             if entry.endswith("lib-dynload") and os.path.isdir(entry):
                 names.update(n.split(".", 1)[0] for n in os.listdir(entry))
-    names = set(names)
-    names.add(__name__ + "._native")  # always there: not worth a mention
-    return b"\0".join(n.encode("ascii", "replace") for n in sorted(names))
-
-
-def _check_path_template(path):
-    """Return ``path`` as the absolute template the core opens at dump time.
-
-    Raises ValueError for an empty path, a NUL byte, an unknown ``{field}``
-    or a path that is too long.  A path ending in ``/`` or naming an
-    existing directory gets a per-process file name inside it.  The part
-    before the first field is resolved now, so a symbolic link the user
-    configured on purpose (``/var/run`` -> ``/run``) is followed once here;
-    at dump time no link is ever followed.
-    """
-    path = os.fsdecode(os.fspath(path))
-    if not path:
-        raise ValueError("empty path")
-    if "\0" in path:
-        raise ValueError("path holds a NUL byte")
-    rest = path
-    while "{" in rest or "}" in rest:
-        start, end = rest.find("{"), rest.find("}")
-        if start < 0 or end < start:
-            raise ValueError("unbalanced '{' or '}' in path template %r" % path)
-        field = rest[start + 1:end]
-        if field not in _TEMPLATE_FIELDS:
-            raise ValueError(
-                "unknown field {%s} in path template (known: %s)"
-                % (field, ", ".join("{%s}" % f for f in _TEMPLATE_FIELDS)))
-        rest = rest[end + 1:]
-    path = os.path.expanduser(path)
-    if path.endswith(os.sep) or ("{" not in path and os.path.isdir(path)):
-        path = os.path.join(path, _DIRECTORY_FILE_NAME)
-    path = os.path.abspath(path)
-    static = path.split("{", 1)[0]
-    head = os.path.dirname(static)
-    path = os.path.join(os.path.realpath(head), path[len(head):].lstrip(os.sep))
-    if len(os.fsencode(path)) > _PATH_MAX:
-        raise ValueError("path template longer than %d bytes" % _PATH_MAX)
-    return path
+    # ours is always there: not worth a mention
+    return "\0".join((__name__ + "._native",) + tuple(names)).encode("ascii", "replace")
 
 
 def _destination(file):
@@ -136,7 +93,7 @@ def _destination(file):
             raise ValueError("file is not a valid file descriptor")
         return file
     if isinstance(file, (str, bytes, os.PathLike)):
-        return os.fsencode(_check_path_template(file))
+        return os.fsencode(_facts.check_path_template(file))
     fd = file.fileno()
     if not isinstance(fd, int) or not 0 <= fd <= _INT_MAX:
         raise RuntimeError("file.fileno() is not a valid file descriptor")
@@ -157,13 +114,19 @@ def _keep(key, file):
 def _check_signum(signum):
     if not isinstance(signum, int) or isinstance(signum, bool):
         raise TypeError("signum must be an integer, not %s" % type(signum).__name__)
-    if signum in _FATAL_SIGNALS:
+    if signum in _FATAL_NUMBERS:
         raise RuntimeError("signal %d cannot be registered, use enable() instead" % signum)
     if signum < 1 or signum >= _signal.NSIG:
         raise ValueError("signal number out of range")
 
 
-def _setup_process():
+def _prepare():
+    """Tell the core about this process and name its threads, once, on the
+    first call that may dump."""
+    global _prepared
+    if _prepared:
+        return
+    _prepared = True
     _native.setup(_program_name(), sys.version.split()[0], _stdlib_names())
     _install_thread_hook()
     if hasattr(os, "register_at_fork"):
@@ -184,51 +147,77 @@ def _install_thread_hook():
         for thread in threading.enumerate():
             if thread is not main and thread.ident is not None:
                 _native.name_thread(thread.ident, thread.name)
+    # Looked up without getattr(..., default): a missing attribute costs an
+    # exception, and this runs at start-up.
+    starters = vars(_thread)
     for name in ("start_joinable_thread", "start_new_thread"):
-        start = getattr(_thread, name, None)
-        if start is None or getattr(start, "_faulthandler_auto", False):
+        start = starters.get(name)
+        if start is None or start.__module__ == __name__:  # not in this version, or ours
             continue
         wrapped = _wrap_thread_starter(start)
         setattr(_thread, name, wrapped)
         private = "_" + name
-        if threading is not None and getattr(threading, private, None) is start:
+        if threading is not None and vars(threading).get(private) is start:
             setattr(threading, private, wrapped)
 
 
 def _wrap_thread_starter(start):
+    # types.MethodType, without importing types (or _functools for partial):
+    # a bound method is C, so calling one adds no Python frame.
+    method = type(_wrap_thread_starter.__get__(0))
+
     def starter(function, *args, **kwargs):
         thread = getattr(function, "__self__", None)
         name = getattr(thread, "name", None)
-        # partial and run_thread are C, so the thread's Python stack gains no
-        # frame of ours and its dump matches CPython's line for line
-        body = _functools.partial(_native.run_thread, name if isinstance(name, str) else "",
-                                  function)
+        # run_thread(name, function, ...) through two bound methods: the
+        # thread's Python stack gains no frame of ours, so its dump matches
+        # CPython's line for line
+        body = method(method(_native.run_thread, name if isinstance(name, str) else ""), function)
         return start(body, *args, **kwargs)
-    starter._faulthandler_auto = True
     starter.__name__ = start.__name__
     starter.__doc__ = start.__doc__
     return starter
 
 
-def _set_output(format="text", max_frames=100, max_threads=100):
-    """Choose the dump format and limits for every later dump."""
-    if format not in _FORMATS:
-        raise ValueError("format must be 'text' or 'json', not %r" % (format,))
+def set_limits(rate=_facts.DEFAULT_RATE, rate_bytes=_facts.DEFAULT_RATE_BYTES):
+    """Set the budget of on-demand dumps: at most ``rate`` dumps a second for
+    each registered signal, and ``rate_bytes`` bytes a minute of signal and
+    timeout dumps together (0: no limit).  What is skipped is counted in
+    the next dump's ``Skipped:`` line."""
+    for name, value, top in (("rate", rate, _facts.MAX_RATE),
+                             ("rate_bytes", rate_bytes, _facts.MAX_RATE_BYTES)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError("%s must be an integer" % name)
+        if not 0 <= value <= top:
+            raise ValueError("%s must be between 0 and %d" % (name, top))
+    _native.set_limits(rate, rate_bytes)
+
+
+def set_output(format="text", max_frames=_facts.DEFAULT_LIMIT, max_threads=_facts.DEFAULT_LIMIT):
+    """Choose the dump format and limits (frames per thread, threads per
+    dump) for every later dump."""
+    if format not in _facts.FORMATS:
+        raise ValueError("format must be one of %s, not %r" % (", ".join(_facts.FORMATS), format))
     for name, value in (("max_frames", max_frames), ("max_threads", max_threads)):
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError("%s must be an integer" % name)
-        if not 1 <= value <= 1000000:
-            raise ValueError("%s must be between 1 and 1000000" % name)
-    _native.set_output(_FORMATS.index(format), max_frames, max_threads)
+        if not 1 <= value <= _facts.MAX_LIMIT:
+            raise ValueError("%s must be between 1 and %d" % (name, _facts.MAX_LIMIT))
+    _native.set_output(_facts.FORMATS.index(format), max_frames, max_threads)
+
+
+def secure_mode():
+    """Whether this is a setuid/setgid process (AT_SECURE), whose environment
+    must not choose files or signals."""
+    return _native.secure_mode()
 
 
 def enable(file=None, all_threads=True, c_stack=True):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
     global _cpython_handler_was_enabled
-    if not _native.is_main_interpreter():
-        _native.enable(None, False, False)  # raises: the main interpreter's only
     dest = _destination(file)
+    _prepare()
     import faulthandler
     if faulthandler.is_enabled():
         faulthandler.disable()
@@ -259,12 +248,16 @@ def is_enabled():
 def dump_traceback(file=None, all_threads=True):
     """Dump the traceback of all threads (or the current one) now."""
     # skip=1: this function's own frame is not the caller's business
-    _native.dump_traceback(_destination(file), bool(all_threads), 1)
+    dest = _destination(file)
+    _prepare()
+    _native.dump_traceback(dest, bool(all_threads), 1)
 
 
 def dump_c_stack(file=None):
     """Dump the C stack of the current thread now."""
-    _native.dump_c_stack(_destination(file))
+    dest = _destination(file)
+    _prepare()
+    _native.dump_c_stack(dest)
 
 
 def _timeout_microseconds(timeout):
@@ -297,6 +290,7 @@ def dump_traceback_later(timeout, repeat=False, file=None, exit=False):
     ``exit``.  A second call replaces the first."""
     us = _timeout_microseconds(timeout)
     dest = _destination(file)
+    _prepare()
     _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us))
     _keep("later", file)
 
@@ -312,6 +306,7 @@ def register(signum, file=None, all_threads=True, chain=False):
     With ``chain``, the handler that was there before is called too."""
     _check_signum(signum)
     dest = _destination(file)
+    _prepare()
     _native.register(signum, dest, bool(all_threads), bool(chain))
     _keep(("signal", signum), file)
 
@@ -350,9 +345,3 @@ sigbus = _native.sigbus
 sigill = _native.sigill
 sigabrt = _native.sigabrt
 stack_overflow = _native.stack_overflow
-
-# The core serves the main interpreter only; in a subinterpreter (where
-# `site` imports us again) this module is importable and its functions that
-# would touch the process-wide state raise RuntimeError.
-if _native.is_main_interpreter():
-    _setup_process()

@@ -1,23 +1,21 @@
 """Parse, validate and apply the PYTHONFAULTHANDLER* environment variables.
 
-Runs at interpreter start-up (through _faulthandler_auto_startup), so it never
-raises for a bad value and imports nothing heavy (no `signal`, which pulls in
-`enum`: signal names are read from the built-in `_signal`).
+The single owner of what each variable means.  Runs at interpreter start-up
+(called by _faulthandler_auto_startup), so it never raises for a bad value
+and imports nothing heavy (no `signal`, which pulls in `enum`: signal names
+are read from the built-in `_signal`).  Each value is checked once here; the
+API below trusts what it is given (a path arrives checked, see
+_facts.check_path_template).
 """
 import os
+import sys
 
-import faulthandler_auto
-from _faulthandler_auto_startup import say
-
-PREFIX = "PYTHONFAULTHANDLER"
-MIN_TIMEOUT = 0.001
-MAX_TIMEOUT = 100 * 24 * 3600.0
-MAX_LIMIT = 100000
+from faulthandler_auto import _facts
+from faulthandler_auto._facts import MAX_LIMIT, MAX_TIMEOUT, MIN_TIMEOUT, PREFIX
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-_FATAL_SIGNALS = ("SIGSEGV", "SIGFPE", "SIGBUS", "SIGILL", "SIGABRT")
 
 _BOOL_ACCEPTED = "1/0, true/false, yes/no, on/off (any case)"
 _SIGNAL_ACCEPTED = "signal names or numbers, comma-separated, e.g. USR1,SIGUSR2,12"
@@ -33,8 +31,10 @@ _DEFAULTS = {
     "all_threads": True,
     "c_stack": True,
     "format": "text",
-    "max_frames": 100,
-    "max_threads": 100,
+    "max_frames": _facts.DEFAULT_LIMIT,
+    "max_threads": _facts.DEFAULT_LIMIT,
+    "rate": _facts.DEFAULT_RATE,
+    "rate_bytes": _facts.DEFAULT_RATE_BYTES,
 }
 
 
@@ -59,6 +59,16 @@ class Config:
 
     def __repr__(self):
         return "Config(%s)" % ", ".join("%s=%r" % item for item in self.as_dict().items())
+
+
+def _say(message):
+    """One 'faulthandler-auto:' line on stderr; never raises, whatever stderr is.
+    (The start-up module has its own: it must speak when this package cannot load.)"""
+    try:
+        sys.stderr.write("faulthandler-auto: %s\n" % (message,))
+        sys.stderr.flush()
+    except Exception:
+        pass
 
 
 def _show(value):
@@ -106,8 +116,8 @@ def _parse_limit(value, key, warnings):
 
 def _parse_format(value, key, warnings):
     text = value.strip().lower()
-    if text not in ("text", "json"):
-        raise ValueError("unknown format; accepted: text, json (any case)")
+    if text not in _facts.FORMATS:
+        raise ValueError("unknown format; accepted: %s (any case)" % ", ".join(_facts.FORMATS))
     return text
 
 
@@ -118,7 +128,7 @@ def _parse_path(value, key, warnings):
     if keyword == "stdout":
         return "stdout"
     try:
-        return faulthandler_auto._check_path_template(value)
+        return _facts.check_path_template(value)
     except ValueError as exc:
         raise ValueError(
             "%s; accepted: stderr, stdout, a directory or a file path template" % (exc,)
@@ -132,8 +142,8 @@ def _parse_signals(value, key, warnings):
 
     names = {n: getattr(_signal, n) for n in dir(_signal) if n.startswith("SIG") and n[3:4] != "_"}
     usable = _signal.valid_signals()
-    refused = {names[name]: "%s is a fatal signal, dumped when PYTHONFAULTHANDLER is set" % name
-               for name in _FATAL_SIGNALS}
+    refused = {signum: "%s is a fatal signal, dumped when %s is set" % (name, PREFIX)
+               for name, signum in _facts.FATAL_SIGNALS.items()}
     refused[_signal.SIGKILL] = "SIGKILL cannot be caught"
     refused[_signal.SIGSTOP] = "SIGSTOP cannot be caught"
     signals = []
@@ -172,24 +182,56 @@ def _parse_signals(value, key, warnings):
     return tuple(signals)
 
 
-# variable -> (Config field, parser(value, variable, warnings) raising ValueError)
-_VARIABLES = {
-    PREFIX + "_PATH": ("path", _parse_path),
-    PREFIX + "_TIMEOUT": ("timeout", _parse_timeout),
-    PREFIX + "_REPEAT": ("repeat", _parse_bool),
-    PREFIX + "_EXIT": ("exit", _parse_bool),
-    PREFIX + "_SIGNAL": ("signals", _parse_signals),
-    PREFIX + "_CHAIN": ("chain", _parse_bool),
-    PREFIX + "_ALL_THREADS": ("all_threads", _parse_bool),
-    PREFIX + "_C_STACK": ("c_stack", _parse_bool),
-    PREFIX + "_FORMAT": ("format", _parse_format),
-    PREFIX + "_MAX_FRAMES": ("max_frames", _parse_limit),
-    PREFIX + "_MAX_THREADS": ("max_threads", _parse_limit),
+def _parse_rate(value, key, warnings):
+    accepted = "accepted: an integer from 0 (no limit) to %d" % _facts.MAX_RATE
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError("not an integer; " + accepted) from None
+    if not 0 <= number <= _facts.MAX_RATE:
+        raise ValueError("out of range; " + accepted)
+    return number
+
+
+_BYTE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _parse_bytes(value, key, warnings):
+    accepted = ("accepted: bytes from 0 (no limit) to 2**62, optionally with unit K, M or G "
+                "(1024-based), e.g. 64M")
+    text = value.strip().lower()
+    scale = _BYTE_UNITS.get(text[-1:], 1)
+    digits = text[:-1] if scale > 1 else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 20:
+        raise ValueError("not a byte count; " + accepted)
+    number = int(digits) * scale
+    if number > _facts.MAX_RATE_BYTES:
+        raise ValueError("out of range; " + accepted)
+    return number
+
+
+# Config field -> parser(value, variable, warnings) raising ValueError
+_PARSERS = {
+    "path": _parse_path,
+    "timeout": _parse_timeout,
+    "repeat": _parse_bool,
+    "exit": _parse_bool,
+    "signals": _parse_signals,
+    "chain": _parse_bool,
+    "all_threads": _parse_bool,
+    "c_stack": _parse_bool,
+    "format": _parse_format,
+    "max_frames": _parse_limit,
+    "max_threads": _parse_limit,
+    "rate": _parse_rate,
+    "rate_bytes": _parse_bytes,
 }
+# variable -> (Config field, parser)
+_VARIABLES = {PREFIX + "_" + suffix: (field, _PARSERS[field]) for suffix, field in _facts.VARIABLES.items()}
 _KNOWN = "%s, %s_ + one of %s" % (
     PREFIX,
     PREFIX,
-    ", ".join(key[len(PREFIX) + 1 :] for key in _VARIABLES),
+    ", ".join(_facts.VARIABLES),
 )
 # Options that only matter together with another variable: (field, variable, needed field, needed).
 _DEPENDENT = (
@@ -234,49 +276,77 @@ def parse(environ):
     return config, warnings
 
 
+def _fatal_by_option():
+    """-X faulthandler and -X dev (or PYTHONDEVMODE) turn fatal dumps on, as
+    PYTHONFAULTHANDLER does; -E does not turn them off, as for CPython."""
+    return bool(sys.flags.dev_mode or "faulthandler" in sys._xoptions)
+
+
+def _api():
+    """What applies the checked values: the package's functions over the C
+    core.  The one place where the fallback mode (issue #15) puts the same
+    functions over CPython's faulthandler when the core cannot load."""
+    import faulthandler_auto
+
+    return faulthandler_auto
+
+
 def _apply(what, func, *args, **kwargs):
     """Call one API function; a failure becomes a warning line so the others still apply."""
     try:
         func(*args, **kwargs)
     except (ValueError, OSError, RuntimeError) as exc:
-        say("%s not applied: %s" % (what, exc))
+        _say("%s not applied: %s" % (what, exc))
         return False
     return True
 
 
 def configure(environ=None):
-    """Parse `environ` (default os.environ), report bad values on stderr, apply the rest.
+    """Parse `environ` (default: the process's, honouring -E, -X faulthandler
+    and -X dev), report bad values on stderr, apply the rest.
 
     Returns the effective Config: what failed to apply is left out of it.
     """
+    by_option = False
     if environ is None:
-        environ = os.environ
-    if faulthandler_auto._native.secure_mode():
+        environ = {} if sys.flags.ignore_environment else os.environ
+        by_option = _fatal_by_option()
+    api = _api()
+    if api.secure_mode():
         if any(k.startswith(PREFIX) for k in environ):
-            say("setuid/setgid process (AT_SECURE): %s* variables ignored" % PREFIX)
+            _say("setuid/setgid process (AT_SECURE): %s* variables ignored" % PREFIX)
         return Config()
     config, warnings = parse(environ)
+    config.fatal = config.fatal or by_option
     for warning in warnings:
-        say(warning)
+        _say(warning)
     dest = {None: 2, "stdout": 1}.get(config.path, config.path)
     _apply(
         "output settings",
-        faulthandler_auto._set_output,
+        api.set_output,
         format=config.format,
         max_frames=config.max_frames,
         max_threads=config.max_threads,
     )
+    set_limits = getattr(api, "set_limits", None)  # the fallback mode has no budget
+    if set_limits is not None:
+        _apply(
+            "%s_RATE / %s_RATE_BYTES" % (PREFIX, PREFIX),
+            set_limits,
+            rate=config.rate,
+            rate_bytes=config.rate_bytes,
+        )
     if config.fatal:
         config.fatal = _apply(
             PREFIX,
-            faulthandler_auto.enable,
+            api.enable,
             file=dest,
             all_threads=config.all_threads,
             c_stack=config.c_stack,
         )
     if config.timeout is not None and not _apply(
         PREFIX + "_TIMEOUT",
-        faulthandler_auto.dump_traceback_later,
+        api.dump_traceback_later,
         config.timeout,
         repeat=config.repeat,
         file=dest,
@@ -288,7 +358,7 @@ def configure(environ=None):
         for signum in config.signals
         if _apply(
             "%s_SIGNAL %d" % (PREFIX, signum),
-            faulthandler_auto.register,
+            api.register,
             signum,
             file=dest,
             all_threads=config.all_threads,

@@ -35,9 +35,33 @@ path_append_dec(char *out, size_t pos, size_t size, unsigned long long v)
     return path_append_name(out, pos, size, tmp + i);
 }
 
-/* signal-safe: expand {pid} {ppid} {prog} {time} {host} in `tmpl`.
- * The template was checked when it was set, so unknown fields cannot occur;
- * returns 0 when the result does not fit. */
+/* The fields a path template may hold, in the order the docs list them. */
+enum { FIELD_PID, FIELD_PPID, FIELD_PROG, FIELD_TIME, FIELD_HOST, FIELD_COUNT };
+static const char *const template_fields[FIELD_COUNT] = {"pid", "ppid", "prog", "time", "host"};
+
+/* The field names, for the Python side to check templates against. */
+const char *const *
+fa_template_fields(int *count)
+{
+    *count = FIELD_COUNT;
+    return template_fields;
+}
+
+/* signal-safe: the field named by [name, name+n), or -1. */
+static int
+template_field(const char *name, size_t n)
+{
+    for (int i = 0; i < FIELD_COUNT; i++) {
+        if (strlen(template_fields[i]) == n && !memcmp(name, template_fields[i], n)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* signal-safe: expand the fields of `tmpl` (uname, getpid, getppid and
+ * clock_gettime are).  The template was checked when it was set, so unknown
+ * fields cannot occur; returns 0 when the result does not fit. */
 static int
 expand_template(const char *tmpl, char *out, size_t size)
 {
@@ -54,26 +78,26 @@ expand_template(const char *tmpl, char *out, size_t size)
         while (*end && *end != '}') {
             end++;
         }
-        size_t n = (size_t)(end - p - 1);
-        if (n == 3 && !memcmp(p + 1, "pid", 3)) {
+        struct utsname u;
+        char t[FA_TIME_SIZE];
+        switch (template_field(p + 1, (size_t)(end - p - 1))) {
+        case FIELD_PID:
             pos = path_append_dec(out, pos, size, (unsigned long long)getpid());
-        }
-        else if (n == 4 && !memcmp(p + 1, "ppid", 4)) {
+            break;
+        case FIELD_PPID:
             pos = path_append_dec(out, pos, size, (unsigned long long)getppid());
-        }
-        else if (n == 4 && !memcmp(p + 1, "prog", 4)) {
+            break;
+        case FIELD_PROG:
             pos = path_append_name(out, pos, size, fa_process.prog[0] ? fa_process.prog : "python");
-        }
-        else if (n == 4 && !memcmp(p + 1, "host", 4)) {
-            struct utsname u;
-            pos = path_append_name(out, pos, size, uname(&u) == 0 ? u.nodename : "unknown");
-        }
-        else if (n == 4 && !memcmp(p + 1, "time", 4)) {
-            char t[FA_TIME_SIZE];
+            break;
+        case FIELD_TIME:
             format_utc(t, 0);
             pos = path_append_name(out, pos, size, t);
-        }
-        else {
+            break;
+        case FIELD_HOST:
+            pos = path_append_name(out, pos, size, uname(&u) == 0 ? u.nodename : "unknown");
+            break;
+        default:
             return 0;
         }
         if (*end == '\0') {

@@ -16,6 +16,7 @@ typedef struct {
 } fa_dest;
 
 int dest_from_object(PyObject *obj, fa_dest *dest);
+const char *const *fa_template_fields(int *count);
 size_t dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort);
 
 FA_HIDDEN_END

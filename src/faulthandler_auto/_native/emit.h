@@ -86,6 +86,21 @@ typedef struct fa_emitter {
     void (*modules_unreadable)(fa_writer *w);
 } fa_emitter;
 
+/* An emitter file defines one static function per member, named as the
+ * member, and its table is then this. */
+#define FA_EMITTER_OF_THIS_FILE { \
+    .document = document, .header = header, \
+    .threads_begin = threads_begin, .no_thread = no_thread, .finalized = finalized, \
+    .between_threads = between_threads, .thread_begin = thread_begin, \
+    .thread_end = thread_end, .threads_end = threads_end, \
+    .frames_begin = frames_begin, .frame = frame, .frames_gap = frames_gap, \
+    .frames_end = frames_end, \
+    .c_stack_begin = c_stack_begin, .c_frame = c_frame, .c_stack_end = c_stack_end, \
+    .c_stack_unavailable = c_stack_unavailable, \
+    .modules_begin = modules_begin, .module = module, .modules_end = modules_end, \
+    .modules_unreadable = modules_unreadable, \
+}
+
 extern const fa_emitter fa_emit_text;
 extern const fa_emitter fa_emit_json;
 

@@ -300,26 +300,4 @@ modules_unreadable(fa_writer *w)
     (void)w;
 }
 
-const fa_emitter fa_emit_text = {
-    .document = document,
-    .header = header,
-    .threads_begin = threads_begin,
-    .no_thread = no_thread,
-    .finalized = finalized,
-    .between_threads = between_threads,
-    .thread_begin = thread_begin,
-    .thread_end = thread_end,
-    .threads_end = threads_end,
-    .frames_begin = frames_begin,
-    .frame = frame,
-    .frames_gap = frames_gap,
-    .frames_end = frames_end,
-    .c_stack_begin = c_stack_begin,
-    .c_frame = c_frame,
-    .c_stack_end = c_stack_end,
-    .c_stack_unavailable = c_stack_unavailable,
-    .modules_begin = modules_begin,
-    .module = module,
-    .modules_end = modules_end,
-    .modules_unreadable = modules_unreadable,
-};
+const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE;

@@ -83,6 +83,17 @@ fa_fatal_error_name(int signum)
     return name;
 }
 
+/* The fatal signals, for the Python side to check its list against: up to
+ * `size` of them into `out`; returns how many there are. */
+int
+fa_fatal_signal_numbers(int *out, int size)
+{
+    for (int i = 0; i < FA_NFATAL && i < size; i++) {
+        out[i] = fatal_signals[i].signum;
+    }
+    return FA_NFATAL;
+}
+
 /* Take the fatal signals out of `set`: a thread that blocks the rest must
  * still let them reach fatal_handler. */
 void

@@ -402,19 +402,77 @@ static PyMethodDef native_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* A tuple of `n` items made by `make` (a new reference each), or NULL. */
+static PyObject *
+tuple_of(int n, PyObject *(*make)(const void *items, int i), const void *items)
+{
+    PyObject *tuple = PyTuple_New(n);
+    for (int i = 0; tuple != NULL && i < n; i++) {
+        PyObject *item = make(items, i);
+        if (item == NULL) {
+            Py_CLEAR(tuple);
+            break;
+        }
+        PyTuple_SET_ITEM(tuple, i, item);
+    }
+    return tuple;
+}
+
+static PyObject *
+int_item(const void *items, int i)
+{
+    return PyLong_FromLong(((const int *)items)[i]);
+}
+
+static PyObject *
+str_item(const void *items, int i)
+{
+    return PyUnicode_FromString(((const char *const *)items)[i]);
+}
+
+/* Add `value` (a new reference, or NULL on error) to the module. */
+static int
+add_constant(PyObject *module, const char *name, PyObject *value)
+{
+    if (value == NULL || PyModule_AddObject(module, name, value) < 0) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    return 0;
+}
+
+/* The core's own tables, as module constants, so that a test can prove the
+ * Python side's lists say the same. */
+static int
+add_tables(PyObject *module)
+{
+    int signals[8];
+    int nsignals = fa_fatal_signal_numbers(signals, 8);
+    int nfields;
+    const char *const *fields = fa_template_fields(&nfields);
+    if (nsignals > 8) {
+        PyErr_SetString(PyExc_SystemError, "more fatal signals than room for them");
+        return -1;
+    }
+    if (add_constant(module, "FATAL_SIGNALS", tuple_of(nsignals, int_item, signals)) < 0
+        || add_constant(module, "TEMPLATE_FIELDS", tuple_of(nfields, str_item, fields)) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* The state is the process's, not the module's: a second interpreter that
  * imports the module shares it, so it is set up once. */
 static int
 native_exec(PyObject *module)
 {
     static int done;
-    (void)module;
     if (!done) {
         fa_watchdog_init();
         fa_cstack_init((void *)&native_exec);
         done = 1;
     }
-    return 0;
+    return add_tables(module);
 }
 
 static PyModuleDef_Slot native_slots[] = {

@@ -1,0 +1,102 @@
+"""The facts every layer of faulthandler-auto shares, each stated once.
+
+The variable names, the fatal signals, the path template fields and limits,
+the template checker, and the version.  config.py gives the variables their
+meaning, the package API and the CLI check their arguments with these, and a
+test proves the C core's own tables (fatal signals, path size) agree.
+Imported at start-up when a variable is set, so it imports only built-ins
+and ``os`` (which site has loaded).
+"""
+import _signal
+import os
+
+# setup.cfg reads it from here (`attr:`), as a literal: keep it one.
+VERSION = "0.1.0"
+
+PREFIX = "PYTHONFAULTHANDLER"
+# PREFIX + "_" + suffix -> the Config field it sets; PREFIX alone sets "fatal".
+VARIABLES = {
+    "PATH": "path",
+    "TIMEOUT": "timeout",
+    "REPEAT": "repeat",
+    "EXIT": "exit",
+    "SIGNAL": "signals",
+    "CHAIN": "chain",
+    "ALL_THREADS": "all_threads",
+    "C_STACK": "c_stack",
+    "FORMAT": "format",
+    "MAX_FRAMES": "max_frames",
+    "MAX_THREADS": "max_threads",
+    "RATE": "rate",
+    "RATE_BYTES": "rate_bytes",
+}
+
+# The signals enable() dumps on, in the order the C core lists them.
+FATAL_SIGNALS = {name: getattr(_signal, name) for name in ("SIGSEGV", "SIGFPE", "SIGBUS", "SIGILL", "SIGABRT")}
+
+FORMATS = ("text", "json")
+MIN_TIMEOUT = 0.001
+MAX_TIMEOUT = 100 * 24 * 3600.0
+# Frames per thread and threads per dump.
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100000
+
+# The budget of on-demand dumps (0: no limit): dumps a second per signal,
+# and bytes a minute of signal and timeout dumps together; the C core has
+# the same defaults for a process that never calls set_limits().
+DEFAULT_RATE = 20
+MAX_RATE = 100000
+DEFAULT_RATE_BYTES = 64 << 20
+MAX_RATE_BYTES = 1 << 62
+
+TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
+# The file a dump goes to when the path names a directory.
+DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
+# The core's buffer holds this many bytes and a NUL, for the template and for its expansion.
+PATH_MAX = 4095
+
+
+# Templates check_path_template() returned: config checks a path once and the
+# API it hands the result to trusts it, without resolving it again.
+_checked = set()
+
+
+def check_path_template(path):
+    """Return ``path`` as the absolute template the core opens at dump time.
+
+    Raises ValueError for an empty path, a NUL byte, an unknown ``{field}``
+    or a path that is too long.  A path ending in ``/`` or naming an
+    existing directory gets a per-process file name inside it.  The part
+    before the first field is resolved now, so a symbolic link the user
+    configured on purpose (``/var/run`` -> ``/run``) is followed once here;
+    at dump time no link is ever followed.
+    """
+    if isinstance(path, str) and path in _checked:
+        return path
+    path = os.fsdecode(os.fspath(path))
+    if not path:
+        raise ValueError("empty path")
+    if "\0" in path:
+        raise ValueError("path holds a NUL byte")
+    rest = path
+    while "{" in rest or "}" in rest:
+        start, end = rest.find("{"), rest.find("}")
+        if start < 0 or end < start:
+            raise ValueError("unbalanced '{' or '}' in path template %r" % path)
+        field = rest[start + 1:end]
+        if field not in TEMPLATE_FIELDS:
+            raise ValueError(
+                "unknown field {%s} in path template (known: %s)"
+                % (field, ", ".join("{%s}" % f for f in TEMPLATE_FIELDS)))
+        rest = rest[end + 1:]
+    path = os.path.expanduser(path)
+    if path.endswith(os.sep) or ("{" not in path and os.path.isdir(path)):
+        path = os.path.join(path, DIRECTORY_FILE_NAME)
+    path = os.path.abspath(path)
+    static = path.split("{", 1)[0]
+    head = os.path.dirname(static)
+    path = os.path.join(os.path.realpath(head), path[len(head):].lstrip(os.sep))
+    if len(os.fsencode(path)) > PATH_MAX:
+        raise ValueError("path template longer than %d bytes" % PATH_MAX)
+    _checked.add(path)
+    return path
