@@ -651,7 +651,7 @@ def test_program_name_cannot_forge_dump_lines(venv_python, tmp_path):
 NAMED_THREAD = r"""
 import sys, threading
 import faulthandler_auto as fa
-fa._set_output(sys.argv[1])
+fa.set_output(sys.argv[1])
 ev = threading.Event()
 t = threading.Thread(target=ev.wait, name=sys.argv[2].encode().decode("unicode_escape"))
 t.start()
@@ -792,7 +792,11 @@ def test_signal_storm_is_bounded(venv_python, tmp_path, rate_bytes):
     biggest = max(len(d.text) for d in dumps)
     assert size <= (rate_bytes or DEFAULT_RATE_BYTES) + biggest
     skipped = [int(m.group(1)) for m in re.finditer(r"^Skipped: (\d+) SIGUSR1 ", text, re.M)]
-    assert skipped and len(dumps) + sum(skipped) <= 10000
+    assert len(dumps) + sum(skipped) <= 10000
+    if rate_bytes is None:
+        # the dumps after the first burst say what the rate left out (once
+        # the byte budget is spent, no dump comes in this minute to say it)
+        assert skipped
     assert stall < storm / 2
 
 
