@@ -45,12 +45,7 @@ def start():
     if _started or not _wanted():
         return
     _started = True
-    if sys.implementation.name != "cpython" or not sys.platform.startswith(("linux", "darwin")):
-        say(
-            "inactive on %s/%s: only CPython on Linux and macOS is supported"
-            % (sys.implementation.name, sys.platform)
-        )
-        return
+    # where the C core is missing (PyPy, macOS, ...) the package runs in fallback mode
     try:
         from faulthandler_auto import config
 

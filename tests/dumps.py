@@ -29,12 +29,17 @@ FRAMES_OMITTED_RE = re.compile(r"^  \.\.\. \((\d+) frames omitted\)$")
 THREADS_OMITTED_RE = re.compile(r"^\.\.\. \((\d+) threads omitted\)$")
 C_STACK_HEADER = "Current thread's C stack trace (most recent call first):"
 C_FRAME_RE = re.compile(
-    r'^  Binary file "(.*)"(?:, at (.+)\+0x([0-9a-f]+))? \[0x([0-9a-f]+)\]$')
+    r'^  Binary file "(.*)"(?:, at (.+)\+0x([0-9a-f]+))? \[0x([0-9a-f]+)\]'
+    r'(?: \(\+0x[0-9a-f]+(?:, build-id [0-9a-f]+)?\))?$')
+# a folded recursion, a cut (docs/triage.md)
+C_MARKER_RE = re.compile(r"^  (\[previous \d+ frames? repeated \d+ times?\]|\.\.\. \(\d+ frames omitted\)"
+                         r"|\.\.\. \(deeper frames not read\))$")
+SIGNATURE_RE = re.compile(r"^Crash signature: ([0-9a-f]{16})$")
 EXTENSIONS_RE = re.compile(r"^Extension modules: (.*) \(total: (\d+)\)$")
 START_RE = re.compile(r"^(Fatal Python error: |Timeout \(|Signal: SIG|Skipped: \d|Process: pid )")
 PROCESS_RE = re.compile(
     r'^Process: pid (\d+), program "(.*)", Python (\S+), '
-    r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+    r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(?:, host (.+))?$")
 SIGNAL_RE = re.compile(
     r"^Signal: (SIG[A-Z0-9]+), ([A-Z_]+) \((.*?)\)"
     r"(?:, fault address (0x[0-9a-f]+))?(?:, from pid (\d+) uid (\d+))?$")
@@ -103,6 +108,8 @@ class Dump:
         self.threads_omitted = None
         self.c_stack = None      # list of CFrame, None when absent
         self.c_stack_lines = []
+        self.c_stack_markers = []   # fold and cut lines
+        self.signature = None
         self.extensions = None   # (list of names, total)
         self.unparsed = []       # lines inside the dump no rule knew
 
@@ -195,6 +202,10 @@ def split_dumps(text):
             dump.lines.append(line)
             section.add(line)
             continue
+        if section == "c_stack" and C_MARKER_RE.match(line):
+            dump.lines.append(line)
+            dump.c_stack_markers.append(line)
+            continue
         if section == "c_stack" and line.startswith("  "):
             dump.lines.append(line)
             dump.c_stack_lines.append(line)
@@ -208,6 +219,12 @@ def split_dumps(text):
             dump.lines.append(line)
             dump.c_stack = []
             section = "c_stack"
+            continue
+        m = SIGNATURE_RE.match(line)
+        if m:
+            dump.lines.append(line)
+            dump.signature = m.group(1)
+            section = None
             continue
         m = THREADS_OMITTED_RE.match(line)
         if m and section != "header":
@@ -245,12 +262,32 @@ def count_fatal(text):
 
 def json_dumps(text):
     """Every JSON dump of a JSON-lines stream; a line that starts with '{'
-    and does not parse makes the test fail."""
+    and does not parse, or does not follow the schema, makes the test fail."""
     found = []
     for line in text.splitlines():
         if line.startswith("{"):
-            found.append(json.loads(line))
+            found.append(check_schema(json.loads(line)))
     return found
+
+
+_validators = []
+
+
+def check_schema(obj):
+    """``obj``, after failing the test unless it follows the JSON schema
+    that the installed package ships (schema/dump-1.json)."""
+    if not _validators:
+        import importlib.util
+        import jsonschema
+        package = os.path.dirname(importlib.util.find_spec("faulthandler_auto").origin)
+        with open(os.path.join(package, "schema", "dump-1.json")) as f:
+            schema = json.load(f)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _validators.append(jsonschema.Draft202012Validator(schema))
+    errors = sorted(_validators[0].iter_errors(obj), key=str)
+    assert not errors, "not a dump of schema dump-1: %s\n%s" % (
+        "; ".join("%s at %s" % (e.message, list(e.absolute_path)) for e in errors[:5]), obj)
+    return obj
 
 
 def frames_by_thread(dump):

@@ -316,7 +316,8 @@ def test_explicit_json(run_py):
     ]
     assert explicit["threads"][0]["current"] is True
     assert c_stack["c_stack"] and all(
-        set(frame) == {"binary", "symbol", "offset", "address"} for frame in c_stack["c_stack"])
+        set(frame) == {"binary", "symbol", "offset", "address", "build_id", "module_offset"}
+        for frame in c_stack["c_stack"])
 
 
 def test_dumpbacktrace_later_alias(run_py):

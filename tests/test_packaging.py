@@ -1,8 +1,13 @@
-"""The hook files reach the root of site-packages from a wheel, an sdist and an editable
-install, are listed in RECORD, and leave with `pip uninstall`."""
+"""The hook file of this interpreter (the .pth up to 3.14, the PEP 829 .start
+from 3.15 on) reaches the root of site-packages from a wheel, an sdist and an
+editable install, is listed in RECORD, and leaves with `pip uninstall`; the
+release wheels are manylinux2014 wheels."""
 import csv
 import io
+import os
+import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import zipfile
@@ -11,6 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import HOOK_FILES, ROOT, run, site_packages
+
+# each wheel holds the one hook its interpreter runs
+HOOK = "faulthandler_auto.start" if sys.version_info >= (3, 15) else "faulthandler_auto.pth"
+(OTHER_HOOK,) = set(HOOK_FILES) - {HOOK}
 
 
 def record_of(zf):
@@ -23,9 +32,9 @@ def record_of(zf):
 def assert_hook_at_root(wheel):
     with zipfile.ZipFile(wheel) as zf:
         record = record_of(zf)
-        for name in HOOK_FILES:
-            assert zf.read(name) == (ROOT / name).read_bytes()
-            assert record[name].startswith("sha256="), record
+        assert zf.read(HOOK) == (ROOT / HOOK).read_bytes()
+        assert record[HOOK].startswith("sha256="), record
+        assert OTHER_HOOK not in zf.namelist()
         return zf.namelist()
 
 
@@ -36,17 +45,21 @@ def backend(tree, hook, out):
     return next(Path(out).iterdir())
 
 
+# Left out of a copy of the project: what builds and test runs leave behind.
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".tox", ".ci-venv", ".sid-root*", "build", "dist", "wheelhouse", "__pycache__",
+    "*.so", "*.egg-info", ".hypothesis", ".pytest_cache")
+
+
+def copy_project(dest):
+    """A copy of the project's sources, so builds do not write into the work tree."""
+    shutil.copytree(ROOT, dest, ignore=_NOT_SOURCE, symlinks=True)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def source_tree(tmp_path_factory):
-    """A copy of the project, so builds do not write into the work tree."""
-    tree = tmp_path_factory.mktemp("source") / "faulthandler-auto"
-    tree.mkdir()
-    for name in ("setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md", "tox.ini") + HOOK_FILES:
-        shutil.copy2(ROOT / name, tree / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.so", "*.egg-info")
-    for name in ("src", "tests"):
-        shutil.copytree(ROOT / name, tree / name, ignore=ignore)
-    return tree
+    return copy_project(tmp_path_factory.mktemp("source") / "faulthandler-auto")
 
 
 def test_wheel_contents(wheel_path):
@@ -68,15 +81,15 @@ def test_hook_is_a_single_import_line():
 
 def test_installed_at_the_root_of_site_packages(venv_python):
     packages = site_packages(venv_python)
-    for name in HOOK_FILES:
-        assert (packages / name).read_bytes() == (ROOT / name).read_bytes()
+    assert (packages / HOOK).read_bytes() == (ROOT / HOOK).read_bytes()
+    assert not (packages / OTHER_HOOK).exists()
 
 
 def test_uninstall_removes_the_hook(tmp_path, wheel_path, new_venv, venv_pip):
     python = new_venv(tmp_path / "venv")
     venv_pip(python, "install", "--no-deps", "--no-index", wheel_path)
     packages = site_packages(python)
-    assert all((packages / name).exists() for name in HOOK_FILES)
+    assert (packages / HOOK).exists()
     venv_pip(python, "uninstall", "--yes", "faulthandler-auto")
     assert not [name for name in HOOK_FILES if (packages / name).exists()]
     assert not (packages / "faulthandler_auto").exists()
@@ -103,10 +116,12 @@ def test_sdist_builds_a_wheel_with_the_hook(source_tree, tmp_path):
     sdist = backend(source_tree, "build_sdist", tmp_path / "sdist")
     with tarfile.open(sdist) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+    # both hooks: the building interpreter picks its own
     for name in HOOK_FILES + ("src/faulthandler_auto/_native/module.c", "src/faulthandler_auto/_native/pycompat.h",
-                              "src/_faulthandler_auto_startup.py", "tests/native/corrupt_frames.c",
+                              "src/_faulthandler_auto_startup.py", "tests/native/corrupt_frames.c", "LICENSE",
                               "setup.py", "setup.cfg", "README.md", "tests/conftest.py"):
         assert name in names
+    assert [n for n in names if n.startswith("src/faulthandler_auto/_native") and n.endswith(".c")]
     out = tmp_path / "wheel"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, sdist])
     assert_hook_at_root(next(out.glob("*.whl")))
@@ -123,3 +138,61 @@ def test_readme_quick_start(run_py, tmp_path):
     text = dump.read_text()
     assert text.startswith("Fatal Python error: Segmentation fault\n")
     assert '  File "<string>", line 1 in <module>\n' in text
+
+
+# manylinux2014's libraries (PEP 599) that the core may link against
+MANYLINUX2014_LIBS = {"libc.so.6", "libpthread.so.0", "libdl.so.2", "libm.so.6", "librt.so.1",
+                      "libgcc_s.so.1", "libutil.so.1"}
+
+
+def test_release_wheel_is_manylinux2014(wheel_path, tmp_path):
+    """The wheel tox installed (tools/build-wheels.sh, zig for glibc 2.17):
+    tagged manylinux, and its core needs no symbol newer than glibc 2.17 and
+    no library outside the policy, so it installs on any glibc >= 2.17."""
+    if "manylinux" not in wheel_path.name:
+        pytest.skip("%s is a local build, not a release wheel" % wheel_path.name)
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("no objdump to read the core's ELF headers")
+    tag = "cp%d%d-cp%d%d%s" % (sys.version_info[:2] * 2 + (sys.abiflags,))
+    assert wheel_path.name.endswith("-%s-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" % tag)
+    with zipfile.ZipFile(wheel_path) as zf:
+        wheel_meta = zf.read(next(n for n in zf.namelist() if n.endswith(".dist-info/WHEEL"))).decode()
+        (core,) = [n for n in zf.namelist() if n.startswith("faulthandler_auto/_native.")]
+        zf.extract(core, tmp_path)
+    assert "Root-Is-Purelib: false\n" in wheel_meta
+    assert "Tag: %s-manylinux_2_17_x86_64\n" % tag in wheel_meta
+    so = str(tmp_path / core)
+    needed = set(re.findall(r"NEEDED\s+(\S+)", subprocess.check_output([objdump, "-p", so], text=True)))
+    assert needed and needed <= MANYLINUX2014_LIBS, needed
+    versions = set(re.findall(r"GLIBC_(\d+)\.(\d+)", subprocess.check_output([objdump, "-T", so], text=True)))
+    assert versions and max((int(a), int(b)) for a, b in versions) <= (2, 17), versions
+
+
+ARM64_ROOT = os.environ.get("ARM64_ROOT", "/var/tmp/faulthandler-auto/arm64-root")
+QEMU = shutil.which("qemu-aarch64-static")
+
+
+@pytest.mark.skipif(QEMU is None or not os.path.exists(os.path.join(ARM64_ROOT, "usr/bin/python3.11")),
+                    reason="needs qemu-aarch64-static and an arm64 root (see tools/build-wheels.sh)")
+def test_aarch64_wheel_under_qemu(tmp_path):
+    """tools/build-wheels.sh cp311-aarch64 gives a manylinux2014 aarch64 wheel
+    whose core, run by Debian's arm64 python3.11 under qemu, dumps a crash
+    through the hook."""
+    run(["bash", ROOT / "tools" / "build-wheels.sh", "-o", tmp_path / "wh", "cp311-aarch64"])
+    (wheel,) = (tmp_path / "wh").glob("*.whl")
+    assert wheel.name.endswith("-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(tmp_path / "site")
+    python = os.path.join(ARM64_ROOT, "usr/bin/python3.11")
+    proc = subprocess.run(
+        [QEMU, "-L", ARM64_ROOT, python, "-c",
+         "import site, sys; site.addsitedir(sys.argv[1]); import ctypes; ctypes.string_at(0)",
+         str(tmp_path / "site")],
+        env={"PATH": "/usr/bin:/bin", "PYTHONFAULTHANDLER": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert proc.returncode == -11, proc
+    assert proc.stderr.startswith(
+        "Fatal Python error: Segmentation fault\n"
+        "Signal: SIGSEGV, SEGV_MAPERR (address not mapped to object), fault address 0x0\n"), proc.stderr
+    assert '  File "<string>", line 1 in <module>\n' in proc.stderr

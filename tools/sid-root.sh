@@ -29,7 +29,7 @@
 # Inside the root:
 #   /usr/bin/python3.14, python3.15, python3.14-dbg, python3.15-dbg (+ -dev, -venv)
 #   /opt/sid-tools          venv (python3.14) with tox
-#   /opt/sid-venv/<env>     venvs with pip, setuptools, wheel, pytest, hypothesis
+#   /opt/sid-venv/<env>     venvs with pip, setuptools, wheel, pytest, hypothesis, jsonschema, pyelftools
 #                           for <env> in py314 py315 py314-dbg py315-dbg
 #   /var/tmp/sid-tox        tox's work dir (kept between runs of `test`)
 # The repository is bind-mounted at its own path, so tracebacks show host paths.
@@ -49,7 +49,7 @@ python3.15 python3.15-dbg python3.15-dev python3.15-venv"
 OPTIONAL_PACKAGES="python3.14-nogil python3.15-nogil"
 # Per-version venvs: name -> interpreter inside the root.
 VENVS="py314:/usr/bin/python3.14 py315:/usr/bin/python3.15 py314-dbg:/usr/bin/python3.14-dbg py315-dbg:/usr/bin/python3.15-dbg"
-VENV_PIP_PACKAGES="pip setuptools wheel pytest hypothesis"
+VENV_PIP_PACKAGES="pip setuptools wheel pytest hypothesis jsonschema pyelftools"
 TOOLS_PIP_PACKAGES="tox"
 
 log() { printf 'sid-root: %s\n' "$*" >&2; }
@@ -219,7 +219,7 @@ fi
 for spec in $VENVS; do
     name=\${spec%%:*} py=\${spec#*:}
     [ -x "\$py" ] || continue
-    if ! /opt/sid-venv/\$name/bin/python -c 'import pytest, setuptools' 2>/dev/null; then
+    if ! /opt/sid-venv/\$name/bin/python -c 'import pytest, setuptools, jsonschema, elftools' 2>/dev/null; then
         rm -rf /opt/sid-venv/\$name
         "\$py" -m venv /opt/sid-venv/\$name
         /opt/sid-venv/\$name/bin/pip install -q --upgrade $VENV_PIP_PACKAGES

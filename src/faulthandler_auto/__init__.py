@@ -10,7 +10,16 @@ import _signal
 import os
 import sys
 
-from faulthandler_auto import _facts, _native
+from faulthandler_auto import _facts
+
+# The one place that chooses the core: where it was not built or cannot load,
+# the interpreter's own faulthandler serves the same calls (fallback mode).
+try:
+    from faulthandler_auto import _native
+    fallback_reason = None
+except ImportError as _exc:
+    from faulthandler_auto import _fallback as _native
+    fallback_reason = _native.reason(_exc)
 
 __version__ = _facts.VERSION
 version = (int(__version__.split(".")[0]) << 8) | int(__version__.split(".")[1])
@@ -128,6 +137,8 @@ def _prepare():
         return
     _prepared = True
     _native.setup(_program_name(), sys.version.split()[0], _stdlib_names())
+    if fallback_reason:  # fallback mode: the interpreter's dumps name no threads
+        return
     _install_thread_hook()
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_native.after_fork_child)

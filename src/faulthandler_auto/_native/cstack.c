@@ -1,5 +1,7 @@
 /* cstack.c - the native (C) stack of the calling thread, from backtrace()
- * and dladdr(). */
+ * and dladdr(): each frame with its object's path, GNU build id and
+ * module offset (what offline symbolisation needs), recursions folded, and
+ * a cut that says how many frames it left out. */
 #include "cstack.h"
 #include "emit.h"
 
@@ -9,8 +11,24 @@
 #  include <execinfo.h>
 #  define FA_HAVE_BACKTRACE 1
 #endif
+#if defined(__GLIBC__)
+#  include <elf.h>
+#  include <link.h>
+#  define FA_HAVE_LINKMAP 1
+#endif
 
-#define FA_C_FRAMES 128
+/* Frames unwound to count and fold a deep stack (a stack overflow is tens
+ * of thousands deep); past this the dump says the rest was not read. */
+#define FA_C_DEEP (1 << 17)
+/* The longest cycle of frames a recursion fold recognises. */
+#define FA_FOLD_PERIOD 16
+/* Objects whose build id one dump remembers. */
+#define FA_MODULE_CACHE 16
+
+/* One dump at a time uses it (dumps are serialised by the dump lock; a
+ * dump that finds it taken anyway unwinds into its own smaller array). */
+static void *deep_frames[FA_C_DEEP];
+static int deep_busy;
 
 /* where this module was loaded, to skip our own C frames */
 static void *self_base;
@@ -93,47 +111,220 @@ fa_prime_unwinder(void)
 #endif
 }
 
-/* signal-safe once primed (backtrace and dladdr then neither load nor
- * allocate; dladdr takes the loader's lock, which is why a fatal dump has
- * a time limit): the native stack of the calling thread, from `pc` (the
- * faulting instruction) when it is known, else after our own frames. */
-void
-walk_c_stack(fa_dump *d, uintptr_t pc)
+/* signal-safe once primed: unwind the calling thread into cs.  Returns 0
+ * where there is no unwinder. */
+int
+fa_cstack_capture(fa_cstack *cs, uintptr_t pc)
 {
-    const fa_emitter *e = d->emit;
 #ifdef FA_HAVE_BACKTRACE
-    void *frames[FA_C_FRAMES];
-    int n = backtrace(frames, FA_C_FRAMES);
+    cs->deep = !__atomic_exchange_n(&deep_busy, 1, __ATOMIC_ACQUIRE);
+    cs->frames = cs->deep ? deep_frames : cs->local;
+    int size = cs->deep ? FA_C_DEEP : FA_C_FRAMES;
+    int n = backtrace(cs->frames, size);
+    cs->n = n;
+    cs->complete = n < size;
     int start = -1;
     for (int i = 0; i < n && pc != 0 && start < 0; i++) {
-        if ((uintptr_t)frames[i] == pc) {
+        if ((uintptr_t)cs->frames[i] == pc) {
             start = i;
         }
     }
     for (int i = 0; i < n && start < 0; i++) {
         Dl_info info;
-        if (!(dladdr(frames[i], &info) && info.dli_fbase == self_base)) {
+        if (!(dladdr(cs->frames[i], &info) && info.dli_fbase == self_base)) {
             start = i;
         }
     }
-    if (start < 0) {
-        start = n;
-    }
-    e->c_stack_begin(&d->w);
-    for (int i = start; i < n; i++) {
-        Dl_info info;
-        int found = dladdr(frames[i], &info) != 0;
-        fa_cframe_info f;
-        f.binary = found && info.dli_fname ? info.dli_fname : NULL;
-        f.symbol = found ? info.dli_sname : NULL;
-        f.offset = f.symbol ? (uintptr_t)frames[i] - (uintptr_t)info.dli_saddr : 0;
-        f.address = (uintptr_t)frames[i];
-        f.index = i - start;
-        e->c_frame(&d->w, &f);
-    }
-    e->c_stack_end(&d->w, n - start);
+    cs->start = start < 0 ? n : start;
+    return 1;
 #else
     (void)pc;
-    e->c_stack_unavailable(&d->w);
+    cs->frames = cs->local;
+    cs->n = cs->start = 0;
+    cs->complete = 1;
+    cs->deep = 0;
+    return 0;
 #endif
+}
+
+/* signal-safe */
+void
+fa_cstack_release(fa_cstack *cs)
+{
+    if (cs->deep) {
+        __atomic_store_n(&deep_busy, 0, __ATOMIC_RELEASE);
+        cs->deep = 0;
+    }
+}
+
+/* signal-safe: if the cycle of frames starting at `i` repeats right after
+ * itself at least twice, its length (and *times, the repeats); else 0. */
+int
+fa_cstack_fold(const fa_cstack *cs, int i, int *times)
+{
+    for (int period = 1; period <= FA_FOLD_PERIOD; period++) {
+        int t = 0;
+        while (i + (t + 2) * period <= cs->n
+               && memcmp(cs->frames + i, cs->frames + i + (t + 1) * period,
+                         (size_t)period * sizeof(void *)) == 0) {
+            t++;
+        }
+        if (t >= 2) {
+            *times = t;
+            return period;
+        }
+    }
+    *times = 0;
+    return 0;
+}
+
+typedef struct {
+    const void *base;           /* dli_fbase: which object */
+    size_t build_id_len;        /* 0: it has none */
+    unsigned char build_id[FA_BUILD_ID_MAX];
+} fa_module_note;
+
+#ifdef FA_HAVE_LINKMAP
+typedef struct {
+    fa_module_note *m;
+    uintptr_t bias;
+} fa_note_step;
+
+/* signal-safe (probed): the GNU build id from the object's program headers
+ * as they are mapped (the first loaded segment holds the ELF header); an
+ * object unloaded meanwhile faults into the probe. */
+static FA_RACY_READ void
+step_build_id(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_note_step *st = arg;
+    fa_module_note *m = st->m;
+    const ElfW(Ehdr) *eh = m->base;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_phentsize != sizeof(ElfW(Phdr))
+        || eh->e_phnum == 0 || eh->e_phnum > 1024) {
+        return;
+    }
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)m->base + eh->e_phoff);
+    for (int i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_NOTE) {
+            continue;
+        }
+        const char *p = (const char *)(st->bias + ph[i].p_vaddr);
+        const char *end = p + ph[i].p_memsz;
+        size_t align = ph[i].p_align == 8 ? 8 : 4;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *note = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof(*note);
+            const char *desc = name + ((note->n_namesz + align - 1) & ~(align - 1));
+            const char *next = desc + ((note->n_descsz + align - 1) & ~(align - 1));
+            if (next > end || next <= p) {
+                break;
+            }
+            if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4
+                && memcmp(name, "GNU", 4) == 0 && note->n_descsz > 0
+                && note->n_descsz <= FA_BUILD_ID_MAX) {
+                memcpy(m->build_id, desc, note->n_descsz);
+                m->build_id_len = note->n_descsz;
+                return;
+            }
+            p = next;
+        }
+    }
+}
+#endif
+
+/* signal-safe once primed: path, symbol, load bias and build id of the
+ * object holding `addr`, the build id read once per object per dump (into
+ * `cache`, no allocation; objects loaded after enable are covered too). */
+static void
+describe_frame(fa_dump *d, void *addr, fa_cframe_info *f, fa_module_note *cache, int *ncache)
+{
+    Dl_info info;
+    memset(f, 0, sizeof(*f));
+    f->address = (uintptr_t)addr;
+#ifdef FA_HAVE_LINKMAP
+    struct link_map *map = NULL;
+    int found = dladdr1(addr, &info, (void **)&map, RTLD_DL_LINKMAP) != 0;
+#else
+    int found = dladdr(addr, &info) != 0;
+#endif
+    if (!found) {
+        return;
+    }
+    f->binary = info.dli_fname && info.dli_fname[0] ? info.dli_fname : NULL;
+    f->symbol = info.dli_sname;
+    f->offset = f->symbol ? (uintptr_t)addr - (uintptr_t)info.dli_saddr : 0;
+#ifdef FA_HAVE_LINKMAP
+    if (map == NULL) {
+        return;
+    }
+    f->has_module_offset = 1;
+    f->module_offset = (uintptr_t)addr - (uintptr_t)map->l_addr;
+    fa_module_note *m = NULL;
+    for (int i = 0; i < *ncache; i++) {
+        if (cache[i].base == info.dli_fbase) {
+            m = &cache[i];
+        }
+    }
+    fa_module_note scratch;
+    if (m == NULL) {
+        m = *ncache < FA_MODULE_CACHE ? &cache[(*ncache)++] : &scratch;
+        m->base = info.dli_fbase;
+        m->build_id_len = 0;
+        fa_note_step st = {m, (uintptr_t)map->l_addr};
+        if (!probed(d, step_build_id, &st)) {
+            m->build_id_len = 0;
+        }
+    }
+    f->build_id = m->build_id;
+    f->build_id_len = m->build_id_len;
+#else
+    (void)d;
+    (void)cache;
+    (void)ncache;
+#endif
+}
+
+/* signal-safe once primed (backtrace and dladdr then neither load nor
+ * allocate; dladdr takes the loader's lock, which is why a fatal dump has
+ * a time limit): the native stack of the calling thread, from `pc` (the
+ * faulting instruction) when it is known, else after our own frames.  A
+ * cycle of frames repeated more than twice prints once and a marker;
+ * past FA_C_FRAMES lines the rest is counted, not printed. */
+void
+walk_c_stack(fa_dump *d, uintptr_t pc)
+{
+    const fa_emitter *e = d->emit;
+    fa_cstack cs;
+    if (!fa_cstack_capture(&cs, pc)) {
+        e->c_stack_unavailable(&d->w);
+        return;
+    }
+    fa_module_note cache[FA_MODULE_CACHE];
+    int ncache = 0;
+    int lines = 0, shown = 0;
+    int i = cs.start;
+    e->c_stack_begin(&d->w);
+    while (i < cs.n && lines < FA_C_FRAMES) {
+        int times;
+        int period = fa_cstack_fold(&cs, i, &times);
+        int block = period ? period : 1;
+        if (lines + block + (period ? 1 : 0) > FA_C_FRAMES) {
+            break;
+        }
+        for (int k = 0; k < block; k++) {
+            fa_cframe_info f;
+            describe_frame(d, cs.frames[i + k], &f, cache, &ncache);
+            f.index = lines++;
+            e->c_frame(&d->w, &f);
+        }
+        shown += block;
+        i += block;
+        if (period) {
+            e->c_repeat(&d->w, period, times, lines++);
+            i += period * times;
+        }
+    }
+    e->c_stack_end(&d->w, shown, cs.n - i, cs.complete);
+    fa_cstack_release(&cs);
 }

@@ -33,6 +33,8 @@ typedef struct {
 
 struct fa_emitter;
 
+#define FA_SIGNATURE_LEN 16     /* hex digits of a crash signature */
+
 struct fa_dump {
     fa_writer w;
     pid_t tid;                  /* the dumping thread, for probes */
@@ -40,6 +42,7 @@ struct fa_dump {
     long max_frames;
     long max_threads;
     int nthreads;               /* threads begun so far */
+    char signature[FA_SIGNATURE_LEN + 1];  /* of a fatal dump; "" when none */
 };
 
 void fa_set_output(int format, long max_frames, long max_threads);

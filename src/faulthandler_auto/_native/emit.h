@@ -29,6 +29,8 @@ typedef struct {
     /* deliveries (or timeouts) since the last dump of the same kind that
      * got no dump of their own (see fa_event) */
     unsigned long skipped_coalesced, skipped_limited;
+    const char *signature;      /* crash signature, or NULL */
+    const char *host;           /* uname's node name, or NULL */
 } fa_header_info;
 
 typedef struct {
@@ -49,12 +51,22 @@ typedef struct {
     long index;                 /* frames printed before this one */
 } fa_frame_info;
 
+#define FA_BUILD_ID_MAX 64      /* bytes of a GNU build id kept */
+
+/* Called inside a probe for each of the calling thread's innermost frames. */
+typedef void (*fa_frame_visit)(fa_dump *d, const fa_frame_info *f, void *arg);
+void walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, void *arg);
+
 typedef struct {
     const char *binary;         /* NULL when unknown */
     const char *symbol;         /* NULL when unknown */
     uintptr_t offset;           /* from the symbol */
     uintptr_t address;
-    int index;                  /* C frames printed before this one */
+    int has_module_offset;
+    uintptr_t module_offset;    /* address less the object's load bias */
+    const unsigned char *build_id;
+    size_t build_id_len;        /* 0 when unknown */
+    int index;                  /* C stack lines printed before this one */
 } fa_cframe_info;
 
 typedef struct fa_emitter {
@@ -77,7 +89,10 @@ typedef struct fa_emitter {
 
     void (*c_stack_begin)(fa_writer *w);
     void (*c_frame)(fa_writer *w, const fa_cframe_info *f);
-    void (*c_stack_end)(fa_writer *w, int count);
+    /* the `frames` lines before repeat `times` more times */
+    void (*c_repeat)(fa_writer *w, int frames, int times, int index);
+    /* `shown` frames printed, `omitted` more read; !complete: more not read */
+    void (*c_stack_end)(fa_writer *w, int shown, int omitted, int complete);
     void (*c_stack_unavailable)(fa_writer *w);
 
     void (*modules_begin)(fa_writer *w);
@@ -95,7 +110,8 @@ typedef struct fa_emitter {
     .thread_end = thread_end, .threads_end = threads_end, \
     .frames_begin = frames_begin, .frame = frame, .frames_gap = frames_gap, \
     .frames_end = frames_end, \
-    .c_stack_begin = c_stack_begin, .c_frame = c_frame, .c_stack_end = c_stack_end, \
+    .c_stack_begin = c_stack_begin, .c_frame = c_frame, .c_repeat = c_repeat, \
+    .c_stack_end = c_stack_end, \
     .c_stack_unavailable = c_stack_unavailable, \
     .modules_begin = modules_begin, .module = module, .modules_end = modules_end, \
     .modules_unreadable = modules_unreadable, \

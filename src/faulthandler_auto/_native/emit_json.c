@@ -36,7 +36,8 @@ document(fa_dump *d, const fa_event *ev)
 static void
 header(fa_writer *w, const fa_header_info *h)
 {
-    w_puts(w, "{\"event\":\"");
+    /* the version of schema/dump-1.json this object follows */
+    w_puts(w, "{\"schema\":\"faulthandler-auto-dump-1\",\"event\":\"");
     w_puts(w, event_names[h->event]);
     w_puts(w, "\",\"signal\":");
     if (h->signum > 0 && h->signame) {
@@ -86,6 +87,15 @@ header(fa_writer *w, const fa_header_info *h)
     w_json_cstr(w, h->python);
     w_puts(w, ",\"program\":");
     w_json_cstr(w, h->prog);
+    if (h->host) {
+        w_puts(w, ",\"host\":");
+        w_json_cstr(w, h->host);
+    }
+    if (h->signature) {
+        w_puts(w, ",\"signature\":\"");
+        w_puts(w, h->signature);
+        w_putc(w, '"');
+    }
     w_putc(w, ',');
 }
 
@@ -250,15 +260,50 @@ c_frame(fa_writer *w, const fa_cframe_info *f)
     w_dec(w, f->offset);
     w_puts(w, ",\"address\":\"0x");
     w_hex(w, f->address, 0);
-    w_puts(w, "\"}");
+    w_putc(w, '"');
+    if (f->has_module_offset) {
+        w_puts(w, ",\"build_id\":");
+        if (f->build_id_len) {
+            w_putc(w, '"');
+            for (size_t i = 0; i < f->build_id_len; i++) {
+                w_hex(w, f->build_id[i], 2);
+            }
+            w_putc(w, '"');
+        }
+        else {
+            w_puts(w, "null");
+        }
+        w_puts(w, ",\"module_offset\":\"0x");
+        w_hex(w, f->module_offset, 0);
+        w_putc(w, '"');
+    }
+    w_putc(w, '}');
 }
 
 /* signal-safe: writer calls only */
 static void
-c_stack_end(fa_writer *w, int count)
+c_repeat(fa_writer *w, int frames, int times, int index)
 {
-    (void)count;
-    w_putc(w, ']');
+    if (index > 0) {
+        w_putc(w, ',');
+    }
+    w_puts(w, "{\"repeat\":{\"frames\":");
+    w_dec(w, (unsigned long long)frames);
+    w_puts(w, ",\"times\":");
+    w_dec(w, (unsigned long long)times);
+    w_puts(w, "}}");
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_end(fa_writer *w, int shown, int omitted, int complete)
+{
+    (void)shown;
+    w_puts(w, "],\"c_frames_omitted\":");
+    w_dec(w, (unsigned long long)(omitted > 0 ? omitted : 0));
+    if (!complete) {
+        w_puts(w, ",\"c_stack_complete\":false");
+    }
 }
 
 /* signal-safe: writer calls only */

@@ -17,6 +17,11 @@ document(fa_dump *d, const fa_event *ev)
         return;
     }
     walk_threads(d, ev);
+    if (d->signature[0]) {
+        w_puts(w, "\nCrash signature: ");
+        w_puts(w, d->signature);
+        w_putc(w, '\n');
+    }
     if (ev->c_stack) {
         w_putc(w, '\n');
         walk_c_stack(d, ev->pc);
@@ -90,6 +95,11 @@ header(fa_writer *w, const fa_header_info *h)
     w_puts(w, h->python);
     w_puts(w, ", time ");
     w_puts(w, h->time);
+    if (h->host) {
+        /* which machine, for a fleet's dumps read in one place */
+        w_puts(w, ", host ");
+        w_utf8(w, h->host, strlen(h->host), 0);
+    }
     w_puts(w, "\n\n");
 }
 
@@ -246,15 +256,48 @@ c_frame(fa_writer *w, const fa_cframe_info *f)
     }
     w_puts(w, " [0x");
     w_hex(w, f->address, 0);
-    w_puts(w, "]\n");
+    w_putc(w, ']');
+    /* beyond CPython's line: what offline symbolisation needs */
+    if (f->has_module_offset) {
+        w_puts(w, " (+0x");
+        w_hex(w, f->module_offset, 0);
+        if (f->build_id_len) {
+            w_puts(w, ", build-id ");
+            for (size_t i = 0; i < f->build_id_len; i++) {
+                w_hex(w, f->build_id[i], 2);
+            }
+        }
+        w_putc(w, ')');
+    }
+    w_putc(w, '\n');
 }
 
 /* signal-safe: writer calls only */
 static void
-c_stack_end(fa_writer *w, int count)
+c_repeat(fa_writer *w, int frames, int times, int index)
 {
-    if (count <= 0) {
+    (void)index;
+    w_puts(w, "  [previous ");
+    w_dec(w, (unsigned long long)frames);
+    w_puts(w, frames == 1 ? " frame repeated " : " frames repeated ");
+    w_dec(w, (unsigned long long)times);
+    w_puts(w, times == 1 ? " time]\n" : " times]\n");
+}
+
+/* signal-safe: writer calls only */
+static void
+c_stack_end(fa_writer *w, int shown, int omitted, int complete)
+{
+    if (shown <= 0 && omitted <= 0 && complete) {
         w_puts(w, "  <no C frame>\n");
+    }
+    if (omitted > 0) {
+        w_puts(w, "  ... (");
+        w_dec(w, (unsigned long long)omitted);
+        w_puts(w, " frames omitted)\n");
+    }
+    if (!complete) {
+        w_puts(w, "  ... (deeper frames not read)\n");
     }
 }
 

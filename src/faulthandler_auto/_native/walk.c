@@ -7,6 +7,7 @@
 #include "facts.h"
 #include "fatal.h"
 #include "frames.h"
+#include "signature.h"
 #include "threads.h"
 #include "util.h"
 
@@ -14,6 +15,7 @@
 #  include <sys/prctl.h>
 #endif
 #include <pthread.h>
+#include <sys/utsname.h>
 
 #define FA_MAX_TSTATES 100000      /* a longer thread list is taken as a loop */
 
@@ -120,12 +122,16 @@ dump_init(fa_dump *d, int fd, int *abort)
     d->max_frames = output.max_frames;
     d->max_threads = output.max_threads;
     d->nthreads = 0;
+    d->signature[0] = '\0';
 }
 
 /* signal-safe: write one whole dump to `fd`. */
 void
 dump_to_fd(fa_dump *d, const fa_event *ev)
 {
+    if (ev->event == EV_FATAL) {
+        (void)fa_crash_signature(d, ev, d->signature);
+    }
     d->emit->document(d, ev);
     w_flush(&d->w);
 }
@@ -160,6 +166,9 @@ walk_header(fa_dump *d, const fa_event *ev)
     h.prog = fa_process.prog;
     h.skipped_coalesced = ev->skipped_coalesced;
     h.skipped_limited = ev->skipped_limited;
+    h.signature = d->signature[0] ? d->signature : NULL;
+    struct utsname u;           /* uname is async-signal-safe */
+    h.host = uname(&u) == 0 ? u.nodename : NULL;
     d->emit->header(&d->w, &h);
 }
 
@@ -207,19 +216,26 @@ step_frame_check(fa_dump *d, void *arg)
     st->shown = frame_check(st->f, &st->copy);
 }
 
+/* signal-safe (probed): what one frame copy shows. */
+static FA_RACY_READ void
+frame_info(fa_frame_step *st, fa_frame_info *info)
+{
+    PyCodeObject *code = frame_code(&st->copy);
+    info->has_code = code != NULL;
+    info->filename = code != NULL ? code->co_filename : NULL;
+    info->name = code != NULL ? code->co_name : NULL;
+    info->line = code != NULL ? frame_line(&st->copy, code) : -1;
+    info->index = st->index;
+}
+
 /* signal-safe (probed): read one frame copy and print it; the emitter's
  * reads of its strings are inside this probe too. */
 static FA_RACY_READ void
 step_frame_print(fa_dump *d, void *arg)
 {
     fa_frame_step *st = arg;
-    PyCodeObject *code = frame_code(&st->copy);
     fa_frame_info info;
-    info.has_code = code != NULL;
-    info.filename = code != NULL ? code->co_filename : NULL;
-    info.name = code != NULL ? code->co_name : NULL;
-    info.line = code != NULL ? frame_line(&st->copy, code) : -1;
-    info.index = st->index;
+    frame_info(st, &info);
     d->emit->frame(&d->w, &info);
 }
 
@@ -374,6 +390,70 @@ step_scan_threads(fa_dump *d, void *arg)
         }
         sc->main = ts;
         sc->total++;
+    }
+}
+
+typedef struct {
+    fa_frame_step st;
+    fa_frame_visit visit;
+    void *arg;
+} fa_visit_step;
+
+/* signal-safe (probed): hand one frame to a visitor. */
+static FA_RACY_READ void
+step_frame_visit(fa_dump *d, void *arg)
+{
+    fa_visit_step *v = arg;
+    fa_frame_info info;
+    frame_info(&v->st, &info);
+    v->visit(d, &info, v->arg);
+}
+
+/* signal-safe (probed): only read a thread's innermost frame. */
+static FA_RACY_READ void
+step_thread_top(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_thread_step *st = arg;
+    st->top = thread_top_frame(st->ts);
+}
+
+/* signal-safe: `visit` the first `max` frames the dump shows for its first
+ * thread (the calling thread, else the main thread), as walk_threads
+ * would print them; stops at a frame it cannot read. */
+void
+walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, void *arg)
+{
+    fa_thread_scan sc = {NULL, NULL, NULL, 0, NULL, -1};
+    if (fa_process.interp == NULL || !probed(d, step_scan_threads, &sc)) {
+        return;
+    }
+    PyThreadState *first = sc.sub ? sc.sub : sc.current ? sc.current : sc.main;
+    fa_thread_step th = {first, 1, 0, 0, NULL, NULL, sc.sub_id};
+    if (th.ts == NULL || !probed(d, step_thread_top, &th)) {
+        return;
+    }
+    int skip = th.ts == sc.current || th.ts == sc.sub ? ev->skip : 0;
+    fa_visit_step v;
+    v.visit = visit;
+    v.arg = arg;
+    int n = 0;
+    for (v.st.f = th.top; v.st.f != NULL && n < max; v.st.f = frame_back(&v.st.copy)) {
+        if (!probed(d, step_frame_check, &v.st) || v.st.shown < 0) {
+            return;
+        }
+        if (v.st.shown == 0) {
+            continue;
+        }
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        v.st.index = n;
+        if (!probed(d, step_frame_visit, &v)) {
+            return;
+        }
+        n++;
     }
 }
 

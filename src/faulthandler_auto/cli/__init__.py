@@ -1,4 +1,4 @@
-"""The ``faulthandler-auto`` command: ``status``, ``demo`` and ``dump``.
+"""The ``faulthandler-auto`` command: ``status``, ``demo``, ``dump``, ``report`` and ``symbolize``.
 
 Run as the ``faulthandler-auto`` console script or as
 ``python -m faulthandler_auto``.  Not on the start-up path, so it may import
@@ -18,6 +18,7 @@ from faulthandler_auto.cli._common import (
 from faulthandler_auto.cli.demo import DEMOS, cmd_demo
 from faulthandler_auto.cli.dump import cmd_dump
 from faulthandler_auto.cli.status import cmd_status
+from faulthandler_auto.cli import report, symbolize
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +72,9 @@ def build_parser():
     p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                    help="how long to wait for the dump (default: 5)")
     p.set_defaults(func=cmd_dump)
+
+    report.add_parser(sub)
+    symbolize.add_parser(sub)
     return parser
 
 

@@ -91,6 +91,8 @@ def gather_status(environ=None):
     package, config, import_error = load_package()
     info["package"] = os.path.dirname(package.__file__) if package else None
     info["version"] = getattr(package, "__version__", None)
+    info["fallback"] = getattr(package, "fallback_reason", None)
+    info["fallback_lost"] = list(package._native.LOST) if info["fallback"] else []
     if import_error:
         problems.append("faulthandler_auto cannot be imported: %s" % import_error)
     hook = find_hook(info, problems)
@@ -132,7 +134,9 @@ def find_hook(info, problems):
 
 def what_stops_it(info, package):
     """Why the hook would not run or not apply the variables here, as sentences."""
-    supported = sys.implementation.name == "cpython" and sys.platform.startswith(("linux", "darwin"))
+    # the fallback mode serves any interpreter whose package imports
+    supported = package is not None or (
+        sys.implementation.name == "cpython" and sys.platform.startswith(("linux", "darwin")))
     info["supported"] = supported
     blockers = []
     if sys.flags.no_site:
@@ -222,6 +226,11 @@ def print_status(info, cfg, out):
         info["version"] or "?", info["python"], info["implementation"],
         info["python_version"], info["platform"]))
     w("  package:     %s\n" % (info["package"] or "not importable"))
+    if info["fallback"]:
+        w("  core:        fallback mode: %s\n" % info["fallback"])
+        w("               served by the interpreter's own faulthandler, without:\n")
+        for lost in info["fallback_lost"]:
+            w("                 - %s\n" % lost)
     hook = info["hook"]
     if hook:
         if info["hook_ran"]:

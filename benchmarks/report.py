@@ -1,0 +1,239 @@
+"""Benchmark of ``faulthandler-auto report`` over a fleet's worth of dumps.
+
+    python benchmarks/report.py [--dumps N] [--dir DIR [--reuse]] [--keep]
+
+with an interpreter that has the package installed (``.tox/py312/bin/python``).
+
+Writes a corpus of N dumps (default 10,000) -- several programs, Python
+versions, hosts and crash sites, in every form a fleet produces: one text
+dump per file named ``{prog}-{host}-{pid}.log``, files with several dumps
+appended, JSON dumps, gzip-compressed dumps, and JSON-lines logs of a log
+shipper (``{"log": ..., "host": ...}``) with other lines between the
+dumps, plus a few damaged files -- then times ``report`` over it, in
+process (parsing and grouping alone) and as the installed command when
+there is one.  Nothing here asserts on a time.
+
+``make_corpus`` is also what tests/test_triage.py reports over; it returns
+the number of dumps written per crash site, which is what the report must
+find.
+"""
+import argparse
+import collections
+import gzip
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+
+PYTHONS = ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
+PROGRAMS = ("worker.py", "api", "etl-job", "manage.py")
+HOSTS = tuple("web-%d" % i for i in range(1, 41)) + tuple("batch-%d" % i for i in range(1, 9))
+LIB = "/usr/lib/x86_64-linux-gnu"
+
+# Crash sites: event, signal, innermost-first Python frames (file, function)
+# and C frames (module, symbol or None).  Each site is one expected group.
+SITES = (
+    ("fatal_signal", "SIGSEGV", [("/app/parsers/fast.py", "parse_row"), ("/app/jobs.py", "run"),
+                                 ("/app/main.py", "<module>")],
+     [("%s/libfastcsv.so.2" % LIB, None), ("%s/libfastcsv.so.2" % LIB, "csv_parse_row"),
+      ("/app/_speedups.cpython-311-x86_64-linux-gnu.so", None)]),
+    ("fatal_signal", "SIGSEGV", [("/usr/lib/python3/ctypes/__init__.py", "string_at"),
+                                 ("/app/native.py", "peek"), ("/app/main.py", "<module>")],
+     [("/lib/x86_64-linux-gnu/libc.so.6", None), ("/usr/lib/python3/lib-dynload/_ctypes.so", None),
+      ("%s/libffi.so.8" % LIB, "ffi_call")]),
+    ("fatal_signal", "SIGABRT", [("/app/db.py", "commit"), ("/app/jobs.py", "run")],
+     [("/lib/x86_64-linux-gnu/libc.so.6", None), ("/lib/x86_64-linux-gnu/libc.so.6", "gsignal"),
+      ("/lib/x86_64-linux-gnu/libc.so.6", "abort"), ("%s/libsqlite3.so.0" % LIB, "sqlite3_step"),
+      ("/usr/lib/python3/lib-dynload/_sqlite3.so", None)]),
+    ("fatal_signal", "SIGBUS", [("/app/mmapcache.py", "load"), ("/app/main.py", "<module>")],
+     [("/lib/x86_64-linux-gnu/libc.so.6", "memcpy"), ("/app/_cache.so", "cache_load")]),
+    ("fatal_signal", "SIGFPE", [("/app/stats.py", "ratio"), ("/app/report.py", "build"),
+                                ("/app/main.py", "<module>")],
+     [("/app/_stats.so", "stats_ratio"), ("/usr/lib/libpython3.so", "_PyEval_EvalFrameDefault")]),
+    ("fatal_signal", "SIGSEGV", [("/app/render.py", "draw"), ("/app/main.py", "<module>")],
+     [("/app/_gfx.so", "gfx_draw"), ("/app/_gfx.so", "gfx_draw"), ("/app/_gfx.so", "gfx_draw")]),
+    ("timeout", None, [("/usr/lib/python3/threading.py", "wait"), ("/app/queue.py", "get"),
+                       ("/app/worker.py", "loop")], []),
+    ("timeout", None, [("/usr/lib/python3/socket.py", "recv_into"), ("/app/http.py", "read"),
+                       ("/app/worker.py", "loop")], []),
+)
+# How often each site happens, relatively: a fleet has a few big crashes
+# and a long tail.
+WEIGHTS = (40, 25, 12, 8, 6, 4, 3, 2)
+
+
+def _thread_id(rng):
+    return 0x7f0000000000 + rng.randrange(1 << 32) * 0x1000
+
+
+def text_dump(rng, site, python, program, pid, when):
+    event, sig, pyframes, cframes = site
+    lines = []
+    if event == "fatal_signal":
+        error = {"SIGSEGV": "Segmentation fault", "SIGABRT": "Aborted", "SIGBUS": "Bus error",
+                 "SIGFPE": "Floating-point exception"}[sig]
+        lines.append("Fatal Python error: %s" % error)
+        lines.append("Signal: %s, SEGV_MAPERR (address not mapped to object), fault address 0x0" % sig)
+    else:
+        lines.append("Timeout (0:05:00)!")
+    lines.append('Process: pid %d, program "%s", Python %s, time %s' % (pid, program, python, when))
+    lines.append("")
+    lines.append("Current thread 0x%016x [MainThread] (most recent call first):" % _thread_id(rng))
+    for file, function in pyframes:
+        lines.append('  File "%s", line %d in %s' % (file, rng.randrange(1, 900), function))
+    for n in range(rng.randrange(0, 4)):
+        lines.append("")
+        lines.append("Thread 0x%016x [worker-%d] (most recent call first):" % (_thread_id(rng), n))
+        lines.append('  File "/usr/lib/python3/threading.py", line 327 in wait')
+        lines.append('  File "/usr/lib/python3/threading.py", line 1002 in _bootstrap')
+    if cframes:
+        lines.append("")
+        lines.append("Current thread's C stack trace (most recent call first):")
+        for module, symbol in cframes:
+            address = 0x7f0000000000 + rng.randrange(1 << 36)
+            at = ", at %s+0x%x" % (symbol, rng.randrange(0x400)) if symbol else ""
+            lines.append('  Binary file "%s"%s [0x%x] (+0x%x)' % (module, at, address, address & 0xfffff))
+        lines.append("")
+        lines.append("Extension modules: numpy._core._multiarray_umath, _speedups (total: 2)")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def json_dump(rng, site, python, program, pid, when):
+    event, sig, pyframes, cframes = site
+    obj = {"schema": "faulthandler-auto-dump-1", "event": event, "signal": sig, "pid": pid,
+           "time": when, "python": python, "program": program,
+           "threads": [{"id": _thread_id(rng), "name": "MainThread", "current": True,
+                        "frames": [{"file": f, "line": rng.randrange(1, 900), "function": fn}
+                                   for f, fn in pyframes],
+                        "frames_omitted": 0}],
+           "threads_omitted": 0}
+    if cframes:
+        obj["c_stack"] = []
+        for module, symbol in cframes:
+            address = 0x7f0000000000 + rng.randrange(1 << 36)
+            obj["c_stack"].append({"binary": module, "symbol": symbol, "offset": 16 if symbol else 0,
+                                   "address": "0x%x" % address, "module_offset": "0x%x" % (address & 0xfffff),
+                                   "build_id": None})
+    obj["extension_modules"] = []
+    return json.dumps(obj, separators=(",", ":")) + "\n"
+
+
+def make_corpus(directory, dumps=10000, seed=0):
+    """Write ``dumps`` dumps under ``directory``; returns a Counter of
+    dumps per site index, and a dict of site index -> set of hosts, pythons
+    and programs written for it."""
+    rng = random.Random(seed)
+    counts = collections.Counter()
+    seen = collections.defaultdict(lambda: (set(), set(), set()))
+    start = 1_780_000_000
+    log_lines = collections.defaultdict(list)
+    os.makedirs(directory, exist_ok=True)
+    pid = 1000
+    written = 0
+    while written < dumps:
+        site_index = rng.choices(range(len(SITES)), WEIGHTS)[0]
+        site = SITES[site_index]
+        python = rng.choice(PYTHONS)
+        program = rng.choice(PROGRAMS)
+        host = rng.choice(HOSTS)
+        pid += rng.randrange(1, 50)
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + written * 37))
+        form = rng.random()
+        # a REPEAT timeout writes the same hang several times into one file
+        repeat = min(rng.choice((1, 1, 2, 3)), dumps - written) if site[0] == "timeout" else 1
+        for _ in range(repeat):
+            counts[site_index] += 1
+            hosts, pythons, programs = seen[site_index]
+            hosts.add(host)
+            pythons.add(python)
+            programs.add(program)
+        written += repeat
+        name = os.path.join(directory, host, "%s-%s-%d.log" % (program, host, pid))
+        if form < 0.1:
+            # shipped by the log collector: one JSON-lines file per day
+            day = when[:10]
+            body = json_dump(rng, site, python, program, pid, when)
+            for _ in range(repeat):
+                log_lines[day].append(json.dumps({"log": body, "host": host, "stream": "stderr"}))
+                log_lines[day].append(json.dumps({"log": "GET /health 200\n", "host": host}))
+            continue
+        maker = json_dump if form < 0.3 else text_dump
+        body = "".join(maker(rng, site, python, program, pid, when) for _ in range(repeat))
+        os.makedirs(os.path.dirname(name), exist_ok=True)
+        if form > 0.9:
+            with gzip.open(name + ".gz", "wt") as f:
+                f.write(body)
+        else:
+            with open(name, "w") as f:
+                f.write(body)
+    logs = os.path.join(directory, "shipped")
+    os.makedirs(logs, exist_ok=True)
+    for day, lines in log_lines.items():
+        with open(os.path.join(logs, "fleet-%s.jsonl" % day), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    # files that are not dumps, or damaged ones: counted, never a group
+    with open(os.path.join(directory, "junk.bin"), "wb") as f:
+        f.write(bytes(rng.randrange(256) for _ in range(4096)))
+    with open(os.path.join(directory, "README.txt"), "w") as f:
+        f.write("dumps of the fleet\n")
+    return counts, dict(seen)
+
+
+def time_in_process(directory, jobs):
+    from faulthandler_auto.triage import report
+    r = report.Report(jobs=jobs)
+    t0 = time.perf_counter()
+    r.add_paths([directory])
+    elapsed = time.perf_counter() - t0
+    return r, elapsed
+
+
+def report_jobs():
+    from faulthandler_auto.triage import report
+    return report.default_jobs()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dumps", type=int, default=10000)
+    parser.add_argument("--dir", help="write the corpus here (default: a temporary directory)")
+    parser.add_argument("--keep", action="store_true", help="keep the corpus")
+    parser.add_argument("--reuse", action="store_true", help="time the corpus already in --dir")
+    args = parser.parse_args()
+    directory = args.dir or tempfile.mkdtemp(prefix="fa-report-")
+    try:
+        if args.reuse and os.path.isdir(directory) and os.listdir(directory):
+            print("reusing the corpus in %s" % directory)
+        else:
+            t0 = time.perf_counter()
+            counts, _ = make_corpus(directory, args.dumps)
+            made = time.perf_counter() - t0
+            files = sum(len(names) for _, _, names in os.walk(directory))
+            print("| corpus | dumps | files | groups expected | made in |")
+            print("|---|---|---|---|---|")
+            print("| %s | %d | %d | %d | %.1f s |" % (directory, sum(counts.values()), files, len(counts), made))
+        print()
+        print("| run | files | dumps | groups | time | dumps/s |")
+        print("|---|---|---|---|---|---|")
+        for jobs in sorted({1, report_jobs()}):
+            r, elapsed = time_in_process(directory, jobs)
+            print("| in process, %d job%s | %d | %d | %d | %.2f s | %.0f |"
+                  % (jobs, "s" if jobs > 1 else "", r.files, r.dumps, len(r.groups), elapsed, r.dumps / elapsed))
+        command = shutil.which("faulthandler-auto")
+        if command:
+            t0 = time.perf_counter()
+            subprocess.run([command, "report", "--json", directory], stdout=subprocess.DEVNULL, check=False)
+            elapsed = time.perf_counter() - t0
+            print("| %s report --json | %d | %d | %d | %.2f s | %.0f |"
+                  % (command, r.files, r.dumps, len(r.groups), elapsed, r.dumps / elapsed))
+    finally:
+        if not args.keep and not args.dir:
+            shutil.rmtree(directory)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Fallback mode: the calls of the C core, served by the interpreter's own
+``faulthandler`` module.
+
+The package imports this in place of ``_native`` when the core is not there:
+an sdist installed without a compiler, or an interpreter or platform the core
+does not support (PyPy, free-threaded CPython, musl, macOS, Windows).  The
+same variables then still give crash dumps, timeout dumps and signal dumps,
+in CPython's format and with CPython's limits; what is lost is listed by
+:data:`LOST` and shown by ``faulthandler-auto status``.
+
+A path template is expanded and its file opened when it is first configured
+(at start-up), not at dump time as the core does: the interpreter's handler
+can only write to a descriptor it was given.  Nothing here runs inside a
+signal handler; the handlers are the interpreter's.
+"""
+import faulthandler
+import os
+import sys
+import time
+
+_TEXT_FORMAT = 0
+_CPYTHON_LIMITS = (100, 100)  # frames, threads: faulthandler.c's fixed limits
+_HAS_C_STACK = hasattr(faulthandler, "dump_c_stack")  # CPython 3.14+
+
+LOST = tuple(
+    item for item in (
+        None if _HAS_C_STACK else "the C stack of the crashing thread (CPython < 3.14)",
+        "thread names",
+        "the fault address and signal code",
+        "the JSON format (PYTHONFAULTHANDLER_FORMAT=json)",
+        "PYTHONFAULTHANDLER_MAX_FRAMES / _MAX_THREADS (CPython's fixed 100 apply)",
+        "the rate limit on signal dumps",
+        "a file per dumping process: PATH's file is opened at start-up, so {time} is the "
+        "start time and a forked child writes into its parent's file",
+        None if hasattr(faulthandler, "register") else "PYTHONFAULTHANDLER_SIGNAL (no "
+        "faulthandler.register on this platform)",
+    ) if item
+)
+
+_prog = "python"
+# template (bytes) -> descriptor: one file per template and process, shared
+# by the fatal, timeout and signal dumps as the core shares its template
+_opened = {}
+_reason = None
+
+
+def reason(import_error=None):
+    """Why the core is not in use, in a few words (set once by the package)."""
+    global _reason
+    if _reason is None:
+        impl = sys.implementation.name
+        if impl != "cpython":
+            _reason = "the C core supports CPython only, this is %s" % impl
+        elif not sys.platform.startswith("linux"):
+            _reason = "the C core supports Linux only, this is %s" % sys.platform
+        elif not any(n.startswith("_native") for n in os.listdir(os.path.dirname(__file__))):
+            _reason = "the C core was not built when this copy was installed (no compiler?)"
+        else:
+            _reason = "the C core failed to load (%s)" % (import_error,)
+    return _reason
+
+
+def setup(prog, version, stdlib_names):
+    global _prog
+    _prog = prog
+
+
+def secure_mode():
+    """setuid/setgid processes ignore the variables, as the core does with
+    AT_SECURE (which Python cannot read: the ids are the visible part)."""
+    if not hasattr(os, "geteuid"):
+        return False
+    return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
+
+
+def _expand(template):
+    values = {
+        "pid": str(os.getpid()),
+        "ppid": str(os.getppid()),
+        "prog": _prog,
+        "host": (os.uname().nodename if hasattr(os, "uname") else "") or "unknown",
+        "time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+    }
+    out = []
+    rest = template
+    while "{" in rest:  # the template was checked by the package: fields are known
+        start = rest.index("{")
+        end = rest.index("}", start)
+        out.append(rest[:start])
+        out.append(values[rest[start + 1:end]].replace("/", "_"))
+        rest = rest[end + 1:]
+    out.append(rest)
+    return "".join(out)
+
+
+def _remove_if_empty(path, fd):
+    """At exit: a file nobody dumped into is not left behind."""
+    try:
+        st = os.fstat(fd)
+        if st.st_size == 0:
+            here = os.stat(path, follow_symlinks=False)
+            if (here.st_dev, here.st_ino) == (st.st_dev, st.st_ino):
+                os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fd(dest):
+    """A descriptor for the core's destination: an fd, or a template (bytes)
+    whose file is created 0600 without following a link at its end."""
+    if isinstance(dest, int):
+        return dest
+    fd = _opened.get(dest)
+    if fd is None:
+        path = _expand(os.fsdecode(dest))
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, 0o700, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        for name in ("O_NOFOLLOW", "O_CLOEXEC", "O_NOCTTY", "O_NONBLOCK"):
+            flags |= getattr(os, name, 0)
+        fd = os.open(path, flags, 0o600)
+        _opened[dest] = fd
+        import atexit
+        atexit.register(_remove_if_empty, path, fd)
+    return fd
+
+
+def set_output(format, max_frames, max_threads):
+    if format != _TEXT_FORMAT or (max_frames, max_threads) != _CPYTHON_LIMITS:
+        raise RuntimeError("fallback mode (%s) writes CPython's text format with its fixed limits "
+                           "(%d frames, %d threads)" % ((reason(),) + _CPYTHON_LIMITS))
+
+
+def enable(dest, all_threads, c_stack):
+    if _HAS_C_STACK:
+        faulthandler.enable(_fd(dest), all_threads, c_stack=c_stack)
+    else:
+        faulthandler.enable(_fd(dest), all_threads)
+
+
+def disable():
+    return faulthandler.disable()
+
+
+def is_enabled():
+    return faulthandler.is_enabled()
+
+
+def dump_traceback(dest, all_threads, skip):
+    faulthandler.dump_traceback(_fd(dest), all_threads)
+
+
+def dump_c_stack(dest):
+    if not _HAS_C_STACK:
+        raise RuntimeError("fallback mode (%s): no C stack before CPython 3.14" % reason())
+    faulthandler.dump_c_stack(_fd(dest))
+
+
+def dump_traceback_later(us, repeat, dest, exit, header):
+    # the interpreter writes its own "Timeout (H:MM:SS)!" line
+    faulthandler.dump_traceback_later(us / 1e6, repeat=repeat, file=_fd(dest), exit=exit)
+
+
+def cancel_dump_traceback_later():
+    faulthandler.cancel_dump_traceback_later()
+
+
+def register(signum, dest, all_threads, chain):
+    if not hasattr(faulthandler, "register"):
+        raise RuntimeError("fallback mode (%s): no faulthandler.register on %s"
+                           % (reason(), sys.platform))
+    faulthandler.register(signum, file=_fd(dest), all_threads=all_threads, chain=chain)
+
+
+def unregister(signum):
+    return hasattr(faulthandler, "unregister") and faulthandler.unregister(signum)
+
+
+def _raise(signame):
+    """The test helpers: the signal itself, as the interpreter's handler sees a fault."""
+    def fault():
+        import signal
+        os.kill(os.getpid(), getattr(signal, signame))
+    fault.__name__ = signame.lower()
+    return fault
+
+
+sigsegv = _raise("SIGSEGV")
+sigfpe = _raise("SIGFPE")
+sigbus = _raise("SIGBUS")
+sigill = _raise("SIGILL")
+sigabrt = _raise("SIGABRT")
+
+
+def stack_overflow():
+    raise RuntimeError("fallback mode (%s): no stack overflow helper" % reason())

@@ -1,0 +1,141 @@
+"""Fallback mode (issue 15): the sdist installs on a machine with no compiler,
+says so in one line at build time, and the same variables then give crash,
+timeout and signal dumps through the interpreter's own faulthandler;
+`faulthandler-auto status` names the fallback and what it loses."""
+import stat
+import sys
+import tarfile
+import zipfile
+
+import pytest
+
+from conftest import ROOT, clean_environ, run
+from dumps import only_dump, split_dumps
+from test_packaging import copy_project
+
+CRASH = "import ctypes; ctypes.string_at(0)"
+
+
+def build_sdist(tmp_path):
+    """The sdist of a clean copy of the project, as a release would make it."""
+    tree = copy_project(tmp_path / "source")
+    out = tmp_path / "sdist"
+    run([sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
+         "b.build_sdist(sys.argv[1])", out], cwd=tree)
+    (sdist,) = out.glob("*.tar.gz")
+    return sdist
+
+
+@pytest.fixture(scope="module")
+def no_compiler_build(tmp_path_factory):
+    """(wheel, build log) from the sdist, built where no C compiler can be
+    found: PATH holds nothing and CC names a file that does not exist."""
+    tmp = tmp_path_factory.mktemp("fallback")
+    sdist = build_sdist(tmp)
+    empty = tmp / "empty-path"
+    empty.mkdir()
+    env = clean_environ({"PATH": str(empty), "CC": "/nonexistent/cc", "LDSHARED": "/nonexistent/cc -shared"})
+    env.pop(b"FAULTHANDLER_AUTO_CFLAGS", None)
+    env.pop(b"FAULTHANDLER_AUTO_NATIVE", None)
+    log = run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
+               "--no-index", "-w", tmp / "wheel", sdist], env=env, cwd=tmp)
+    (wheel,) = (tmp / "wheel").glob("*.whl")
+    return wheel, log
+
+
+@pytest.fixture(scope="module")
+def fallback_python(tmp_path_factory, no_compiler_build, new_venv, venv_pip):
+    python = new_venv(tmp_path_factory.mktemp("fallback-venv") / "venv")
+    venv_pip(python, "install", "--no-deps", "--no-index", no_compiler_build[0])
+    return python
+
+
+def test_build_says_it_in_one_line(no_compiler_build):
+    wheel, log = no_compiler_build
+    notes = [line.strip() for line in log.splitlines() if "faulthandler-auto:" in line]
+    assert notes, log
+    assert notes[0].startswith("faulthandler-auto: the C core could not be built ("), notes
+    assert notes[0].endswith("installing the fallback mode, served by the interpreter's own "
+                             "faulthandler (see README: Fallback mode)"), notes
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    assert "faulthandler_auto/_fallback.py" in names
+    assert not [n for n in names if "_native" in n], names
+
+
+def test_crash_dump_in_a_private_file(run_py, fallback_python, tmp_path):
+    logs = tmp_path / "logs"
+    proc = run_py(CRASH, python=fallback_python,
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(logs / "{prog}-{pid}.log")})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (-11, "", "")
+    (dump_file,) = logs.iterdir()
+    assert dump_file.name.startswith("python-") and dump_file.name.endswith(".log")
+    assert stat.S_IMODE(dump_file.stat().st_mode) == 0o600
+    text = dump_file.read_text()
+    assert text.startswith("Fatal Python error: Segmentation fault\n\n"), text
+    assert '  File "<string>", line 1 in <module>\n' in text, text
+    # CPython 3.14+ has the C stack to give
+    assert ("Current thread's C stack trace" in text) == (sys.version_info >= (3, 14)), text
+
+
+def test_no_dump_leaves_no_file(run_py, fallback_python, tmp_path):
+    """The file is opened at start-up; a process that never dumps removes it."""
+    logs = tmp_path / "logs"
+    proc = run_py("print('ok')", python=fallback_python,
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(logs / "{pid}.log")})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "ok\n", "")
+    assert list(logs.iterdir()) == []
+
+
+def test_timeout_dump_then_exit(run_py, fallback_python):
+    proc = run_py("import time; time.sleep(60)", python=fallback_python,
+                  env={"PYTHONFAULTHANDLER_TIMEOUT": "0.5", "PYTHONFAULTHANDLER_EXIT": "1"})
+    assert proc.returncode == 1, proc
+    dump = only_dump(proc.stderr)
+    assert dump.header[0] == "Timeout (0:00:00.500000)!", proc.stderr
+    assert proc.stderr.rstrip("\n").endswith('  File "<string>", line 1 in <module>'), proc.stderr
+
+
+def test_signal_dump_and_the_process_goes_on(run_py, fallback_python):
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGUSR1); print('alive')"
+    proc = run_py(code, python=fallback_python, env={"PYTHONFAULTHANDLER_SIGNAL": "USR1"})
+    assert (proc.returncode, proc.stdout) == (0, "alive\n"), proc
+    (dump,) = split_dumps(proc.stderr)
+    assert '  File "<string>", line 1 in <module>' in dump.text, proc.stderr
+
+
+def test_what_it_cannot_do_is_one_line(run_py, fallback_python):
+    proc = run_py("print('ok')", python=fallback_python,
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_FORMAT": "json"})
+    assert (proc.returncode, proc.stdout) == (0, "ok\n")
+    assert proc.stderr.startswith("faulthandler-auto: output settings not applied: fallback mode ("), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_status_names_the_fallback(run_py, fallback_python):
+    proc = run_py("import sys; from faulthandler_auto.cli import main; sys.exit(main(['status']))",
+                  python=fallback_python, env={"PYTHONFAULTHANDLER": "1"})
+    assert proc.returncode == 0, proc
+    lines = proc.stdout.splitlines()
+    core = [line for line in lines if line.startswith("  core:")]
+    assert core == ["  core:        fallback mode: the C core was not built when this copy was "
+                    "installed (no compiler?)"], proc.stdout
+    assert "                 - thread names" in lines
+    assert "  status:      active" in lines
+
+
+def test_sdist_has_what_the_tests_need(tmp_path):
+    sdist = build_sdist(tmp_path)
+    with tarfile.open(sdist) as tf:
+        names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+        pkg_info = tf.extractfile("%s/PKG-INFO" % sdist.name[:-len(".tar.gz")]).read().decode()
+    needed = {"LICENSE", "tox.ini", "docs/recipes.md", "tools/build-wheels.sh", "tools/test-all.sh",
+              "benchmarks/run.py", "src/faulthandler_auto/_fallback.py"}
+    needed.update(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("*.[ch]"))
+    needed.update(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("*.py"))
+    assert not needed - names
+    assert not [n for n in names if n.endswith((".so", ".pyc")) or n.startswith(("build/", ".tox/"))]
+    assert "License-Expression: BSD-2-Clause\n" in pkg_info
+    assert "License-File: LICENSE\n" in pkg_info
+    for minor in range(9, 16):
+        assert "Classifier: Programming Language :: Python :: 3.%d\n" % minor in pkg_info
