@@ -201,7 +201,10 @@ def set_limits(rate=_facts.DEFAULT_RATE, rate_bytes=_facts.DEFAULT_RATE_BYTES):
             raise TypeError("%s must be an integer" % name)
         if not 0 <= value <= top:
             raise ValueError("%s must be between 0 and %d" % (name, top))
-    _native.set_limits(rate, rate_bytes)
+    # the fallback mode (CPython's faulthandler underneath) has no budget
+    set_core_limits = getattr(_native, "set_limits", None)
+    if set_core_limits is not None:
+        set_core_limits(rate, rate_bytes)
 
 
 def set_output(format="text", max_frames=_facts.DEFAULT_LIMIT, max_threads=_facts.DEFAULT_LIMIT):

@@ -328,14 +328,12 @@ def configure(environ=None):
         max_frames=config.max_frames,
         max_threads=config.max_threads,
     )
-    set_limits = getattr(api, "set_limits", None)  # the fallback mode has no budget
-    if set_limits is not None:
-        _apply(
-            "%s_RATE / %s_RATE_BYTES" % (PREFIX, PREFIX),
-            set_limits,
-            rate=config.rate,
-            rate_bytes=config.rate_bytes,
-        )
+    _apply(
+        "%s_RATE / %s_RATE_BYTES" % (PREFIX, PREFIX),
+        api.set_limits,
+        rate=config.rate,
+        rate_bytes=config.rate_bytes,
+    )
     if config.fatal:
         config.fatal = _apply(
             PREFIX,
