@@ -148,7 +148,13 @@ def native_extensions():
     ]
 
 
+# Each tox env that builds with setuptools does so in its own directory
+# (FAULTHANDLER_AUTO_BUILD_DIR), and from scratch: setuptools would otherwise
+# reuse another env's build/ whatever FAULTHANDLER_AUTO_CFLAGS now says.
+BUILD_DIR = os.environ.get("FAULTHANDLER_AUTO_BUILD_DIR")
+
 setup(
+    options={"build": {"build_base": BUILD_DIR, "force": True}} if BUILD_DIR else {},
     ext_modules=native_extensions(),
     cmdclass={
         "build_ext": build_ext_or_fallback,

@@ -13,8 +13,15 @@ import sys
 import threading
 import time
 
-# A reader that drains a pipe slowly: 4 KiB every millisecond.
-SLOW_READER = "import os, time\nwhile os.read(0, 4096): time.sleep(0.001)\n"
+# Pipe readers: one drains as fast as it can, one 4 KiB every millisecond.
+READERS = {
+    "pipe-fast": "import os\nwhile os.read(0, 1 << 16): pass\n",
+    "pipe-slow": "import os, time\nwhile os.read(0, 4096): time.sleep(0.001)\n",
+}
+# CPython's faulthandler stops at 100 frames per thread and 100 threads
+# (MAX_FRAME_DEPTH, MAX_NTHREADS); ours gets the same limits, so that both
+# write the same dump and the rows compare like with like.
+CPYTHON_MAX_FRAMES = CPYTHON_MAX_THREADS = 100
 
 
 def recurse(depth, at_bottom):
@@ -44,7 +51,7 @@ def dumpers(threads, frames):
     import faulthandler
     import faulthandler_auto
 
-    faulthandler_auto.set_output(max_frames=frames + 100, max_threads=threads + 100)
+    faulthandler_auto.set_output(max_frames=CPYTHON_MAX_FRAMES, max_threads=CPYTHON_MAX_THREADS)
     return {
         "ours": lambda fd: faulthandler_auto.dump_traceback(fd, all_threads=True),
         "cpython": lambda fd: faulthandler.dump_traceback(fd, all_threads=True),
@@ -67,20 +74,21 @@ def measure_dumps(threads, frames, reps, tmpdir):
     impls = dumpers(threads, frames)
     marker = os.open(os.devnull, os.O_WRONLY)
     path = os.path.join(tmpdir, "dump-%d.txt" % os.getpid())
-    reader_r, pipe_w = os.pipe()
-    reader = subprocess.Popen([sys.executable, "-I", "-S", "-c", SLOW_READER], stdin=reader_r)
-    os.close(reader_r)
     targets = {
         "file": os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600),
         "/dev/null": os.open(os.devnull, os.O_WRONLY),
-        "pipe": pipe_w,
     }
+    readers = []
+    for name, code in READERS.items():
+        reader_r, targets[name] = os.pipe()
+        readers.append(subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdin=reader_r))
+        os.close(reader_r)
     times = {(i, t): [] for i in impls for t in targets}
     size = {}
     for target, fd in targets.items():
         for _ in range(reps):
             for impl, dump in impls.items():
-                while target == "pipe" and pipe_pending(fd):
+                while target in READERS and pipe_pending(fd):
                     time.sleep(0.001)  # every dump starts with an empty pipe
                 os.write(marker, ("BENCH %s %s %d\n" % (impl, target, fd)).encode())
                 before = os.fstat(fd).st_size
@@ -90,8 +98,9 @@ def measure_dumps(threads, frames, reps, tmpdir):
                 if target == "file":
                     size[impl] = os.fstat(fd).st_size - before
     os.write(marker, b"BENCH end\n")
-    os.close(pipe_w)
-    reader.wait()
+    for name, reader in zip(READERS, readers):
+        os.close(targets[name])
+        reader.wait()
     os.unlink(path)
     return {
         "%s|%s" % key: {"seconds": statistics.median(v), "bytes": size[key[0]]}

@@ -9,6 +9,9 @@ import loads the C core; it imports nothing beyond os and sys (site has
 loaded both) and returns at once when there is nothing to do.  The
 platform test is made here, before the C core is imported.  Nothing raises
 out of start(): site would print a traceback.
+
+PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
+assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
 import os
 import sys

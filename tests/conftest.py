@@ -68,7 +68,8 @@ def wheel_path(tmp_path_factory):
     # Offline when this interpreter can build by itself (tox installs both).
     if all(importlib.util.find_spec(name) for name in ("setuptools", "wheel")):
         cmd.insert(4, "--no-build-isolation")
-    run(cmd)
+    # its own build directory (setup.py): pytest-xdist workers build at once
+    run(cmd, env=dict(os.environ, FAULTHANDLER_AUTO_BUILD_DIR=str(out / "build")))
     return next(out.glob("*.whl"))
 
 
@@ -121,9 +122,11 @@ SANITIZER_PRELOAD = os.environ.get("FAULTHANDLER_AUTO_TEST_PRELOAD", "")
 
 
 def clean_environ(env=None):
-    """os.environ without any PYTHON* variable, plus `env` (str or bytes
+    """os.environ without any PYTHON* or PYTEST_* variable, plus `env` (str or bytes
     items); LD_PRELOAD starts with the sanitizer runtime when there is one."""
-    environ = {k: v for k, v in os.environb.items() if not k.startswith(b"PYTHON")}
+    # PYTEST_*: this suite runs under xdist, whose worker variables would make
+    # a pytest run in a child believe it is a worker
+    environ = {k: v for k, v in os.environb.items() if not k.startswith((b"PYTHON", b"PYTEST_"))}
     if SANITIZER_PRELOAD:
         environ[b"LD_PRELOAD"] = os.fsencode(SANITIZER_PRELOAD)
     for key, value in (env or {}).items():
@@ -149,6 +152,23 @@ def run_py(venv_python):
         )
 
     return run_py
+
+
+@pytest.fixture(scope="session")
+def run_stock(run_py, venv_python):
+    """run_py with CPython's own faulthandler (-X faulthandler) and ours not
+    started: -S keeps site from running our hook (-X faulthandler alone now
+    starts ours), PYTHONPATH still lets a script import the package for its
+    crash helpers.  The reference every "same as CPython" test compares with."""
+    site = str(site_packages(venv_python))
+
+    def run_stock(code, *args, env=None, **kwargs):
+        environ = dict(env or {}, PYTHONPATH=site)
+        proc = run_py(code, "-S", "-X", "faulthandler", *args, env=environ, **kwargs)
+        assert "\nProcess: pid " not in "\n" + proc.stderr, "ours dumped in the reference run:\n" + proc.stderr
+        return proc
+
+    return run_stock
 
 
 @pytest.fixture(scope="session")

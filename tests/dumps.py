@@ -36,7 +36,9 @@ C_MARKER_RE = re.compile(r"^  (\[previous \d+ frames? repeated \d+ times?\]|\.\.
                          r"|\.\.\. \(deeper frames not read\))$")
 SIGNATURE_RE = re.compile(r"^Crash signature: ([0-9a-f]{16})$")
 EXTENSIONS_RE = re.compile(r"^Extension modules: (.*) \(total: (\d+)\)$")
-START_RE = re.compile(r"^(Fatal Python error: |Timeout \(|Signal: SIG|Skipped: \d|Process: pid )")
+# CPython's first lines, which start a dump; ours come after the Python frames
+START_RE = re.compile(r"^(Fatal Python error: |Timeout \()")
+TRAILER_RE = re.compile(r"^(Signal: SIG|Skipped: \d|Process: pid )")
 PROCESS_RE = re.compile(
     r'^Process: pid (\d+), program "(.*)", Python (\S+), '
     r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(?:, host (.+))?$")
@@ -44,6 +46,8 @@ SIGNAL_RE = re.compile(
     r"^Signal: (SIG[A-Z0-9]+), ([A-Z_]+) \((.*?)\)"
     r"(?:, fault address (0x[0-9a-f]+))?(?:, from pid (\d+) uid (\d+))?$")
 TIMEOUT_RE = re.compile(r"^Timeout \((\d+:\d\d:\d\d(?:\.\d{6})?)\)!$")
+# set_context() labels, after the Python frames
+CONTEXT_RE = re.compile(r"^Context(?: of thread (0x[0-9a-f]+))?: (.*)$")
 
 Frame = collections.namedtuple("Frame", "file line function")
 CFrame = collections.namedtuple("CFrame", "binary symbol offset address")
@@ -53,7 +57,8 @@ FATAL_NAMES = {
     "SIGABRT": "Aborted",
     "SIGBUS": "Bus error",
     "SIGILL": "Illegal instruction",
-    "SIGFPE": "Floating-point exception",
+    # CPython's words for this version
+    "SIGFPE": "Floating-point exception" if sys.version_info >= (3, 13) else "Floating point exception",
 }
 # returncode of a process killed by the signal
 RETURNCODES = {name: -getattr(signal, name) for name in FATAL_NAMES}
@@ -102,7 +107,8 @@ class Dump:
 
     def __init__(self):
         self.lines = []
-        self.header = []         # lines before the first thread/blank line
+        self.header = []         # CPython's first line, then our lines (Signal, Process)
+        self.trailer = False     # our lines after the frames were seen: the dump is over
         self.threads = []        # Thread objects, in printed order
         self.stack = None        # the all_threads=False "Stack" block
         self.threads_omitted = None
@@ -111,6 +117,7 @@ class Dump:
         self.c_stack_markers = []   # fold and cut lines
         self.signature = None
         self.extensions = None   # (list of names, total)
+        self.contexts = {}       # set_context() labels: None -> the process's, ident -> a thread's
         self.unparsed = []       # lines inside the dump no rule knew
 
     # header fields ---------------------------------------------------------
@@ -153,6 +160,10 @@ class Dump:
                 return thread
         return None
 
+    @property
+    def context(self):
+        return self.contexts.get(None)
+
     def thread_named(self, name):
         found = [t for t in self.threads if t.name == name]
         assert len(found) == 1, "%d threads named %r in %r" % (len(found), name, self.threads)
@@ -180,8 +191,17 @@ def split_dumps(text):
             dump.lines.append(line)
             dump.header.append(line)
             continue
+        if TRAILER_RE.match(line):
+            if dump is None or (dump.trailer and section != "trailer"):
+                dump = Dump()
+                dumps.append(dump)
+            dump.trailer = True
+            section = "trailer"
+            dump.lines.append(line)
+            dump.header.append(line)
+            continue
         if THREAD_RE.match(line) or line == STACK_HEADER:
-            if dump is None:
+            if dump is None or dump.trailer:
                 dump = Dump()
                 dumps.append(dump)
             dump.lines.append(line)
@@ -192,6 +212,9 @@ def split_dumps(text):
                 dump.threads.append(thread)
             section = thread
             continue
+        if line == C_STACK_HEADER and dump is None:
+            dump = Dump()
+            dumps.append(dump)
         if dump is None:
             continue
         if not line:
@@ -231,6 +254,12 @@ def split_dumps(text):
             dump.lines.append(line)
             dump.threads_omitted = int(m.group(1))
             continue
+        m = CONTEXT_RE.match(line)
+        if m and section != "header":
+            dump.lines.append(line)
+            dump.contexts[int(m.group(1), 16) if m.group(1) else None] = m.group(2)
+            section = None
+            continue
         m = EXTENSIONS_RE.match(line)
         if m:
             dump.lines.append(line)
@@ -238,7 +267,7 @@ def split_dumps(text):
             dump = None
             section = None
             continue
-        if section == "header":
+        if section in ("header", "trailer"):
             dump.lines.append(line)
             dump.header.append(line)
             dump.unparsed.append(line)

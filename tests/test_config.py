@@ -194,7 +194,8 @@ def test_bad_signal_entries_warn_in_one_line_and_keep_the_good_ones():
         "e.g. USR1,SIGUSR2,12" % (P, P, signal.NSIG - 1)]
 
 
-@pytest.mark.parametrize("value, expected", [("json", "json"), ("JSON", "json"), (" Text ", "text")])
+@pytest.mark.parametrize("value, expected", [("json", "json"), ("JSON", "json"), (" Text ", "text"),
+                                             ("CPython", "cpython")])
 def test_format(value, expected):
     assert one({P + "_FORMAT": value}).format == expected
 
@@ -202,7 +203,7 @@ def test_format(value, expected):
 @pytest.mark.parametrize("value", ["xml", "jsonl", "1"])
 def test_bad_format(value):
     assert warned({P + "_FORMAT": value}) == (
-        "%s_FORMAT=%r ignored: unknown format; accepted: text, json (any case)" % (P, value))
+        "%s_FORMAT=%r ignored: unknown format; accepted: text, json, cpython (any case)" % (P, value))
 
 
 @pytest.mark.parametrize("name", ["MAX_FRAMES", "MAX_THREADS"])
@@ -364,7 +365,7 @@ def test_configure_prints_warnings(api, capsys):
     config.configure({P + "_FORMAT": "xml", P + "_MAX_FRAMES": "0"})
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "faulthandler-auto: %s_FORMAT='xml' ignored: unknown format; accepted: text, json (any case)" % P,
+        "faulthandler-auto: %s_FORMAT='xml' ignored: unknown format; accepted: text, json, cpython (any case)" % P,
         "faulthandler-auto: %s_MAX_FRAMES='0' ignored: out of range; accepted: an integer from 1 to 100000" % P,
     ]
     assert api == [("set_output", (), {"format": "text", "max_frames": 100, "max_threads": 100})]

@@ -184,9 +184,9 @@ def test_c_stack_off(run_py):
     assert dump.extensions == (["fa_testext._uuid"], 1)
 
 
-def test_extension_modules_like_cpython(run_py):
+def test_extension_modules_like_cpython(run_stock):
     """CPython 3.10+ prints the same Extension modules line."""
-    proc = run_context(run_py, "big", args=("-X", "faulthandler"), FA_IDLE="2", FA_DEPTH="5")
+    proc = run_context(run_stock, "big", FA_IDLE="2", FA_DEPTH="5")
     assert proc.returncode == -signal.SIGSEGV
     dump = only_dump(proc.stderr)
     if sys.version_info < (3, 10):
@@ -195,9 +195,9 @@ def test_extension_modules_like_cpython(run_py):
         assert dump.extensions == (["fa_testext._uuid"], 1)
 
 
-def test_escaping_text_matches_cpython(run_py):
+def test_escaping_text_matches_cpython(run_py, run_stock):
     ours = run_context(run_py, "escape", {"PYTHONFAULTHANDLER": "1"})
-    theirs = run_context(run_py, "escape", args=("-X", "faulthandler"))
+    theirs = run_context(run_stock, "escape")
     assert ours.returncode == theirs.returncode == -signal.SIGSEGV
     dump, cpython = only_dump(ours.stderr), only_dump(theirs.stderr)
     cpython_frames_equal(dump, cpython)

@@ -5,6 +5,7 @@ Each child arms the trap right before the dump is triggered; if the dump
 completes and the process ends the way it should (its signal, status 1 for a
 timeout with EXIT, 0 after a signal dump), nothing allocated in between.
 """
+import datetime
 import os
 import sys
 
@@ -65,11 +66,22 @@ def test_fatal_dump_with_c_stack_does_not_allocate(run_py, trap_env, tmp_path, f
 
 
 def test_timeout_dump_does_not_allocate(run_py, trap_env):
-    env = dict(trap_env, PYTHONFAULTHANDLER_TIMEOUT="0.3", PYTHONFAULTHANDLER_EXIT="1")
-    proc = run_py(THREADS + ARM + "import time; time.sleep(30)", env=env, timeout=60)
-    assert "malloc_trap" not in proc.stderr
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.startswith("Timeout (0:00:00.300000)!\n")
+    # The timer starts at start-up, so on a busy machine it may fire before
+    # the threads are up and the trap armed: "armed" on stderr (written after
+    # arming, without allocating) must precede the dump, else the run proved
+    # nothing and runs again with twice the timeout.
+    code = "import os, time\n" + THREADS + ARM + "os.write(2, b'armed\\n')\ntime.sleep(60)"
+    timeout = 0.5
+    while True:
+        env = dict(trap_env, PYTHONFAULTHANDLER_TIMEOUT=str(timeout), PYTHONFAULTHANDLER_EXIT="1")
+        proc = run_py(code, env=env, timeout=120)
+        assert "malloc_trap" not in proc.stderr
+        assert proc.returncode == 1, proc.stderr
+        if proc.stderr.startswith("armed\n") or timeout >= 32:
+            break
+        timeout *= 2
+    header = "Timeout (%s)!\n" % datetime.timedelta(seconds=timeout)
+    assert proc.stderr.startswith("armed\n" + header), proc.stderr
     assert len(only_dump(proc.stderr).threads) == 21
 
 

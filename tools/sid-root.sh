@@ -43,6 +43,7 @@ ENVS_DEFAULT="py314,py315,py314-dbg"
 # Debian packages of the root.  Keep this list sorted; its hash decides whether
 # an existing root must be updated.
 BASE_PACKAGES="ca-certificates gcc libc6-dev
+libpython3.14-testsuite libpython3.15-testsuite
 python3.14 python3.14-dbg python3.14-dev python3.14-venv
 python3.15 python3.15-dbg python3.15-dev python3.15-venv"
 # Free-threaded builds: installed when sid has them (it had none on 2025-11-24).

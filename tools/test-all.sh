@@ -2,7 +2,19 @@
 # The project's test command (the README's, and what CI runs): every tox env
 # of tox.ini -- CPython 3.9-3.13 from pyenv, the sanitizer run, and 3.14,
 # 3.15 and 3.14-dbg in a Debian sid root -- on a machine that has only
-# python3, pyenv and gcc.  Extra arguments go to `tox run` (e.g. -e py312).
+# python3, pyenv and gcc.  The envs run two at a time (`tox p`), and each runs
+# its tests in parallel (pytest-xdist).
+#
+#   tools/test-all.sh [--quick] [--load] [--serial] [TOX ARGS...] [-- PYTEST ARGS...]
+#
+#   --quick    the newest pyenv CPython and, as root, the sid root's 3.15 only
+#   --load     with one busy loop per core running (tools/under-load.sh)
+#   --serial   one env after the other (`tox run`), output as it comes
+#   -e ENVS    these envs only (tox's option), e.g. -e py312
+#
+# Side effects: tox in .ci-venv; as root, Debian's pypy3 (apt) and the sid
+# root under /var/tmp/faulthandler-auto (about 1.4 GB, mmdebstrap from apt).
+# Under CI the root is rebuilt when older than SID_MAX_AGE_DAYS (7).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -40,7 +52,29 @@ install_pypy() {
     apt-get update -qq && apt-get install -y -qq pypy3 pypy3-venv >/dev/null
 }
 
+# Extra options for `tools/sid-root.sh build`: CI rebuilds a root that is
+# older than a week (sid moves); otherwise the package-list hash decides.
+sid_build_args() {
+    local built=/var/tmp/faulthandler-auto/sid-root/.sid-built
+    [ -n "${CI:-}" ] || return 0
+    if [ ! -e "$built" ] || [ -n "$(find "$built" -mtime +"${SID_MAX_AGE_DAYS:-7}")" ]; then
+        echo --fresh
+    fi
+}
+
 main() {
+    local quick=0 load=0 serial=0 has_env=0 tox_args=()
+    PYENV_VERSION=${PYENV_VERSION:-}
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        case $1 in
+            --quick) quick=1 ;;
+            --load) load=1 ;;
+            --serial) serial=1 ;;
+            -e|--env|-e*|--env=*) has_env=1; tox_args+=("$1") ;;
+            *) tox_args+=("$1") ;;
+        esac
+        shift
+    done
     install_pypy
     install_tox
     use_pyenv_pythons
@@ -49,7 +83,26 @@ main() {
     # tox -e asan loads the sanitizer runtimes first into each interpreter
     FAULTHANDLER_AUTO_TEST_PRELOAD="$(tools/asan-preload.sh)"
     export FAULTHANDLER_AUTO_TEST_PRELOAD
-    tox run "$@"
+    SID_BUILD_ARGS=$(sid_build_args)
+    export SID_BUILD_ARGS
+    if [ "$quick" = 1 ] && [ "$has_env" = 0 ]; then
+        local envs
+        # the newest pyenv CPython, or whichever python3 tox finds
+        envs=$(python3 -c 'import sys; v = sorted(tuple(map(int, a.split("."))) for a in sys.argv[1:]); print("py%d%d" % v[-1][:2] if v else "py3")' ${PYENV_VERSION//:/ })
+        if [ "$(id -u)" = 0 ]; then
+            envs="sid,$envs"
+            export SID_ENVS=py315
+        fi
+        tox_args+=(-e "$envs")
+    fi
+    local cmd=(tox run)
+    if [ "$serial" = 0 ]; then
+        cmd=(tox run-parallel --parallel "${TOX_PARALLEL:-auto}" --parallel-no-spinner)
+    fi
+    if [ "$load" = 1 ]; then
+        cmd=(tools/under-load.sh -- "${cmd[@]}")
+    fi
+    "${cmd[@]}" "${tox_args[@]}" "$@"
 }
 
 main "$@"

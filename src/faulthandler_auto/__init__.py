@@ -2,9 +2,12 @@
 
 The names and signatures are CPython's ``faulthandler``'s, so code written
 for it runs unchanged; ``file`` may also be a path or a path template
-(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``) opened only when
+(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``, ``{worker}``) opened only when
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
+
+PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
+assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
 import _signal
 import os
@@ -27,19 +30,19 @@ version = (int(__version__.split(".")[0]) << 8) | int(__version__.split(".")[1])
 __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
-    "unregister", "configure",
+    "unregister", "configure", "set_context", "set_worker", "redirect_std", "task_timeout",
+    "set_format",
 ]
 
 _INT_MAX = 2 ** 31 - 1
 _FATAL_NUMBERS = frozenset(_facts.FATAL_SIGNALS.values())
+# The limits set_output() last chose, which set_format() keeps.
+_output = {"max_frames": _facts.DEFAULT_LIMIT, "max_threads": _facts.DEFAULT_LIMIT}
 
 # File objects given to enable/dump_traceback_later/register stay referenced
 # until disable/cancel/unregister, as CPython keeps them, so that their
 # descriptor is not closed and reused under a handler.
 _files = {}
-# CPython's own faulthandler, when it was on before enable(): one crash must
-# give one dump, so it is switched off and given back by disable().
-_cpython_handler_was_enabled = False
 # Whether the core knows this process (see _prepare); importing the package
 # changes nothing, so the CLI and code that only reads is_enabled() pay nothing.
 _prepared = False
@@ -70,19 +73,19 @@ def _proc_cmdline():
         return []
 
 
-def _stdlib_names():
-    """Module names left out of the "Extension modules" line, as CPython
-    3.10+ does with ``sys.stdlib_module_names``; 3.9 has no such set, so
-    there the built-in modules and those in ``lib-dynload`` stand for it.
-    The core searches them in order, so they are joined as they come."""
-    names = getattr(sys, "stdlib_module_names", None)
-    if names is None:
-        names = set(sys.builtin_module_names)
+def _hidden_names():
+    """Module names the text and JSON formats leave out of the "Extension
+    modules" line besides ``sys.stdlib_module_names``, which the core reads
+    at dump time as CPython 3.10+ does: our own core, always there and not
+    worth a mention, and on 3.9, which has no such set, the built-in modules
+    and those in ``lib-dynload``."""
+    names = [__name__ + "._native"]
+    if not hasattr(sys, "stdlib_module_names"):
+        names.extend(sys.builtin_module_names)
         for entry in sys.path:
             if entry.endswith("lib-dynload") and os.path.isdir(entry):
-                names.update(n.split(".", 1)[0] for n in os.listdir(entry))
-    # ours is always there: not worth a mention
-    return "\0".join((__name__ + "._native",) + tuple(names)).encode("ascii", "replace")
+                names.extend(n.split(".", 1)[0] for n in os.listdir(entry))
+    return "\0".join(names).encode("ascii", "replace")
 
 
 def _destination(file):
@@ -136,7 +139,7 @@ def _prepare():
     if _prepared:
         return
     _prepared = True
-    _native.setup(_program_name(), sys.version.split()[0], _stdlib_names())
+    _native.setup(_program_name(), sys.version.split()[0], _hidden_names())
     if fallback_reason:  # fallback mode: the interpreter's dumps name no threads
         return
     _install_thread_hook()
@@ -218,6 +221,14 @@ def set_output(format="text", max_frames=_facts.DEFAULT_LIMIT, max_threads=_fact
         if not 1 <= value <= _facts.MAX_LIMIT:
             raise ValueError("%s must be between 1 and %d" % (name, _facts.MAX_LIMIT))
     _native.set_output(_facts.FORMATS.index(format), max_frames, max_threads)
+    _output.update(max_frames=max_frames, max_threads=max_threads)
+
+
+def set_format(format):
+    """Set the format of every later dump: ``"text"`` (CPython's layout with
+    our lines after the Python frames), ``"cpython"`` (exactly what this
+    version's faulthandler prints) or ``"json"``; the limits stay."""
+    set_output(format, _output["max_frames"], _output["max_threads"])
 
 
 def secure_mode():
@@ -226,31 +237,36 @@ def secure_mode():
     return _native.secure_mode()
 
 
-def enable(file=None, all_threads=True, c_stack=True):
+def _thread_limit(max_threads):
+    """CPython 3.15's keyword-only ``max_threads``: a per-call limit on the
+    threads a dump shows; None keeps the configured one (0 to the core)."""
+    if max_threads is None:
+        return 0
+    if not isinstance(max_threads, int) or isinstance(max_threads, bool):
+        raise TypeError("max_threads must be an integer")
+    if not 1 <= max_threads <= _facts.MAX_LIMIT:
+        raise ValueError("max_threads must be between 1 and %d" % _facts.MAX_LIMIT)
+    return max_threads
+
+
+def enable(file=None, all_threads=True, c_stack=True, *, max_threads=None):
     """Dump the traceback on SIGSEGV, SIGFPE, SIGBUS, SIGILL and SIGABRT,
     with the C stack of the crashing thread when ``c_stack`` is true."""
-    global _cpython_handler_was_enabled
+    global _fatal_path
+    limit = _thread_limit(max_threads)
     dest = _destination(file)
     _prepare()
-    import faulthandler
-    if faulthandler.is_enabled():
-        faulthandler.disable()
-        _cpython_handler_was_enabled = True
-    _native.enable(dest, bool(all_threads), bool(c_stack))
+    _take_stdlib_fatal_api()
+    _native.enable(dest, bool(all_threads), bool(c_stack), limit)
     _keep("fatal", file)
+    _fatal_path = file if isinstance(dest, bytes) else None
 
 
 def disable():
     """Give the fatal signals back to the handlers that were there before;
     return whether the handler was enabled."""
-    global _cpython_handler_was_enabled
-    was = _native.disable()
-    _files.pop("fatal", None)
-    if _cpython_handler_was_enabled:
-        _cpython_handler_was_enabled = False
-        import faulthandler
-        if sys.stderr is not None:
-            faulthandler.enable()
+    was = _stdlib_disable()
+    _give_back_stdlib_fatal_api()
     return was
 
 
@@ -259,12 +275,13 @@ def is_enabled():
     return _native.is_enabled()
 
 
-def dump_traceback(file=None, all_threads=True):
+def dump_traceback(file=None, all_threads=True, *, max_threads=None):
     """Dump the traceback of all threads (or the current one) now."""
+    limit = _thread_limit(max_threads)
     # skip=1: this function's own frame is not the caller's business
     dest = _destination(file)
     _prepare()
-    _native.dump_traceback(dest, bool(all_threads), 1)
+    _native.dump_traceback(dest, bool(all_threads), 1, limit)
 
 
 def dump_c_stack(file=None):
@@ -298,14 +315,20 @@ def _timeout_header(us):
     return "Timeout (%d:%02d:%02d)!" % (hours, minutes, seconds)
 
 
-def dump_traceback_later(timeout, repeat=False, file=None, exit=False):
+def dump_traceback_later(timeout, repeat=False, file=None, exit=False, *, max_threads=None):
     """Dump the traceback of all threads after ``timeout`` seconds, again
     every ``timeout`` seconds if ``repeat``, then exit with status 1 if
     ``exit``.  A second call replaces the first."""
+    _dump_later(timeout, repeat, file, exit, True, max_threads)
+
+
+def _dump_later(timeout, repeat, file, exit, all_threads, max_threads=None):
+    limit = _thread_limit(max_threads)
     us = _timeout_microseconds(timeout)
     dest = _destination(file)
     _prepare()
-    _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us))
+    _native.dump_traceback_later(us, bool(repeat), dest, bool(exit), _timeout_header(us),
+                                 False, bool(all_threads), limit)
     _keep("later", file)
 
 
@@ -315,13 +338,14 @@ def cancel_dump_traceback_later():
     _files.pop("later", None)
 
 
-def register(signum, file=None, all_threads=True, chain=False):
+def register(signum, file=None, all_threads=True, chain=False, *, max_threads=None):
     """Dump the traceback when ``signum`` arrives; the process goes on.
     With ``chain``, the handler that was there before is called too."""
     _check_signum(signum)
+    limit = _thread_limit(max_threads)
     dest = _destination(file)
     _prepare()
-    _native.register(signum, dest, bool(all_threads), bool(chain))
+    _native.register(signum, dest, bool(all_threads), bool(chain), limit)
     _keep(("signal", signum), file)
 
 
@@ -341,16 +365,28 @@ def configure(environ=None):
     return config.configure(environ)
 
 
-# The names of the original faulthandler 1.x.
+# The names of faulthandler 1.x (the seed) keep 1.x's signatures and
+# defaults, so its users' calls mean what they meant; 2.x's names are aliases
+# of CPython's, whose signatures 2.x already had.
 isenabled = is_enabled
-dumpbacktrace = dump_traceback
 cancel_dumpbacktrace_later = cancel_dump_traceback_later
+dump_tracebacks_later = dump_traceback_later
+cancel_dump_tracebacks_later = cancel_dump_traceback_later
+
+
+def dumpbacktrace(file=None, all_threads=False):
+    """faulthandler 1.x: dump the traceback of the current thread (of all
+    threads if ``all_threads``) now."""
+    dest = _destination(file)
+    _prepare()
+    _native.dump_traceback(dest, bool(all_threads), 1)
 
 
 def dumpbacktrace_later(delay, repeat=False, file=None, all_threads=False):
-    """faulthandler 1.x spelling of dump_traceback_later(); its
-    ``all_threads`` is accepted for compatibility (timeouts dump all)."""
-    dump_traceback_later(delay, repeat=repeat, file=file)
+    """faulthandler 1.x: dump the traceback of the main thread (of all
+    threads if ``all_threads``) after ``delay`` seconds, and again every
+    ``delay`` seconds if ``repeat``."""
+    _dump_later(delay, repeat, file, False, all_threads)
 
 
 sigsegv = _native.sigsegv
@@ -359,3 +395,183 @@ sigbus = _native.sigbus
 sigill = _native.sigill
 sigabrt = _native.sigabrt
 stack_overflow = _native.stack_overflow
+
+
+# While ours owns the fatal signals, the stdlib ``faulthandler`` module's
+# enable(), disable() and is_enabled() act on ours: CPython's handler stays
+# off, so one crash gives one dump; faulthandler.is_enabled() tells the truth
+# (CPython promises True under PYTHONFAULTHANDLER, and pytest looks); and
+# code that calls faulthandler.enable(file) gets its dumps in that file --
+# unless ours writes to a path (PYTHONFAULTHANDLER_PATH), which the
+# operator chose for every dump and which stays.  Our own disable() gives
+# the module its functions back, and CPython's handler if it was on before.
+_STDLIB_FATAL_API = ("enable", "disable", "is_enabled")
+# False in fallback mode (no C core: the interpreter's faulthandler does the
+# dumps), where the stdlib module is left alone and labels cannot be shown.
+_OWN_CORE = _native.__name__ == __name__ + "._native"
+_stdlib_fatal_api = {}
+_cpython_handler_was_enabled = False
+_fatal_path = None  # the path template of ours, when it writes to one
+
+
+def _stdlib_faulthandler():
+    """The stdlib module, or None where ours stands in for it in sys.modules
+    or where it is the one doing the dumps (fallback mode)."""
+    import faulthandler
+    return None if faulthandler is sys.modules[__name__] or not _OWN_CORE else faulthandler
+
+
+def _take_stdlib_fatal_api():
+    global _cpython_handler_was_enabled
+    module = _stdlib_faulthandler()
+    if module is None or _stdlib_fatal_api:
+        return
+    _stdlib_fatal_api.update((name, getattr(module, name)) for name in _STDLIB_FATAL_API)
+    # before ours is installed: CPython's disable() puts back what it found
+    if module.is_enabled():
+        module.disable()
+        _cpython_handler_was_enabled = True
+    module.enable, module.disable, module.is_enabled = _stdlib_enable, _stdlib_disable, is_enabled
+
+
+def _stdlib_enable(file=None, all_threads=True, c_stack=True):
+    """What faulthandler.enable() does while it is ours."""
+    enable(file if _fatal_path is None else _fatal_path, all_threads, c_stack)
+
+
+def _stdlib_disable():
+    """disable() without giving the stdlib module back: what
+    faulthandler.disable() does while it is ours."""
+    _files.pop("fatal", None)
+    return _native.disable()
+
+
+def _give_back_stdlib_fatal_api():
+    global _cpython_handler_was_enabled
+    module = _stdlib_faulthandler()
+    if module is None or not _stdlib_fatal_api:
+        return
+    for name, function in _stdlib_fatal_api.items():
+        setattr(module, name, function)
+    _stdlib_fatal_api.clear()
+    if _cpython_handler_was_enabled:
+        _cpython_handler_was_enabled = False
+        if sys.stderr is not None:
+            module.enable()
+
+
+def set_context(label, *, thread=False):
+    """Print ``label`` in every later dump of this process (with
+    ``thread=True``: of the calling thread only), replacing the label set
+    before; None or "" removes it.
+
+    Text dumps show it after the Python frames as ``Context: <label>`` (a
+    thread's as ``Context of thread 0x...: <label>``), JSON dumps as a
+    ``"context"`` field of the dump (or of the thread).  Labels longer than
+    255 UTF-8 bytes are cut on a character boundary.  Cheap enough to call
+    per request or per test: a dump reads the label without locks, and never
+    a half-written one.  A thread's label goes when the thread ends (one
+    started through ``threading`` after faulthandler-auto first dumped,
+    enabled or set a label; an older one keeps it until it sets None).  In
+    fallback mode (no C core) the interpreter's dumps cannot show it.
+    """
+    if label is None:
+        label = ""
+    if not isinstance(label, str):
+        raise TypeError("label must be a str or None, not %s" % type(label).__name__)
+    if "\0" in label:
+        raise ValueError("label holds a NUL character")
+    if _OWN_CORE:
+        _prepare()  # threads started from now on drop their label when they end
+        _native.set_context(label.encode("utf-8", "backslashreplace"), bool(thread))
+
+
+def redirect_std(stdout=None, stderr=None):
+    """Write the crash, timeout and signal dumps meant for fd 1 (stdout) or
+    fd 2 (stderr) to these descriptors instead; None: to fd 1 / fd 2 again.
+
+    For test runners that point fd 1 and 2 at capture files while a test
+    runs (the pytest plugin passes copies of the terminal's descriptors).
+    Dumps asked for by a call (dump_traceback()) still go where the call
+    says.  The descriptors must stay open until redirect_std() is called
+    again.  Does nothing in fallback mode (no C core).
+    """
+    fds = []
+    for name, fd in (("stdout", stdout), ("stderr", stderr)):
+        if fd is None:
+            fd = -1
+        elif not isinstance(fd, int) or isinstance(fd, bool) or not 0 <= fd <= _INT_MAX:
+            raise ValueError("%s must be a file descriptor or None" % name)
+        fds.append(fd)
+    if _OWN_CORE:
+        _native.redirect_std(*fds)
+
+
+def set_worker(name):
+    """Name this process among its siblings for the ``{worker}`` field of
+    path templates (the pytest plugin gives each pytest-xdist worker its id,
+    ``gw0``); None or "" gives ``main`` back.  Characters other than
+    letters, digits, ``.``, ``_`` and ``-`` become ``_``; at most 64."""
+    if name is None:
+        name = ""
+    if not isinstance(name, str):
+        raise TypeError("name must be a str or None, not %s" % type(name).__name__)
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name[:64])
+    if not name.strip("."):
+        name = "_" * len(name)  # never "." or ".." as a path component
+    if _OWN_CORE:
+        _native.set_worker(name.encode("ascii"))
+
+
+def task_timeout(timeout, *, file=None, exit=False):
+    """Dump every thread if the task that runs now (a test, a job) still
+    runs after ``timeout`` seconds, then exit with status 1 if ``exit``;
+    a second call replaces the first, None cancels.
+
+    A timer beside dump_traceback_later() (PYTHONFAULTHANDLER_TIMEOUT),
+    which keeps running: each fires on its own, on the same native watchdog
+    thread.  The pytest plugin serves ``faulthandler_timeout`` with it.
+    Does nothing in fallback mode (no C core).
+    """
+    if not _OWN_CORE:
+        return
+    if timeout is None:
+        _native.cancel_dump_traceback_later(True)
+        _files.pop("task", None)
+        return
+    us = _timeout_microseconds(timeout)
+    dest = _destination(file)
+    _prepare()
+    _native.dump_traceback_later(us, False, dest, bool(exit), _timeout_header(us), True)
+    _keep("task", file)
+
+
+def _find_cpython_faulthandler():
+    """CPython's own faulthandler module, also when ``sys.modules`` already
+    maps ``faulthandler`` to this package (aliasing, then a reload of us)."""
+    module = sys.modules.get("faulthandler")
+    if getattr(module, "__name__", None) == "faulthandler":
+        return module
+    aliased = sys.modules.pop("faulthandler", None)
+    try:
+        import faulthandler
+    finally:
+        if aliased is not None:
+            sys.modules["faulthandler"] = aliased
+    return faulthandler
+
+
+# For its private test helpers only: the fatal-signal API is routed above.
+_cpython = _find_cpython_faulthandler()
+
+
+def __getattr__(name):
+    """CPython's private test helpers (``_sigsegv``, ``_read_null``,
+    ``_fatal_error``, ...), so that code given this package as
+    ``faulthandler`` finds every name it could call before."""
+    if name.startswith("_") and not name.startswith("__"):
+        try:
+            return getattr(_cpython, name)
+        except AttributeError:
+            pass
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -34,7 +34,9 @@ VARIABLES = {
 # The signals enable() dumps on, in the order the C core lists them.
 FATAL_SIGNALS = {name: getattr(_signal, name) for name in ("SIGSEGV", "SIGFPE", "SIGBUS", "SIGILL", "SIGABRT")}
 
-FORMATS = ("text", "json")
+# Indexed as the C core's FMT_* values: text (CPython's layout, our lines
+# after the Python frames), json, cpython (exactly CPython's output).
+FORMATS = ("text", "json", "cpython")
 MIN_TIMEOUT = 0.001
 MAX_TIMEOUT = 100 * 24 * 3600.0
 # Frames per thread and threads per dump.
@@ -49,7 +51,7 @@ MAX_RATE = 100000
 DEFAULT_RATE_BYTES = 64 << 20
 MAX_RATE_BYTES = 1 << 62
 
-TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host")
+TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
 # The file a dump goes to when the path names a directory.
 DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
 # The core's buffer holds this many bytes and a NUL, for the template and for its expansion.

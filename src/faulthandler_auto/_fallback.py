@@ -132,9 +132,14 @@ def set_output(format, max_frames, max_threads):
                            "(%d frames, %d threads)" % ((reason(),) + _CPYTHON_LIMITS))
 
 
-def enable(dest, all_threads, c_stack):
+def _limit(max_threads):
+    """CPython 3.15's max_threads keyword, where the interpreter has it."""
+    return {"max_threads": max_threads} if max_threads and sys.version_info >= (3, 15) else {}
+
+
+def enable(dest, all_threads, c_stack, max_threads=0):
     if _HAS_C_STACK:
-        faulthandler.enable(_fd(dest), all_threads, c_stack=c_stack)
+        faulthandler.enable(_fd(dest), all_threads, c_stack=c_stack, **_limit(max_threads))
     else:
         faulthandler.enable(_fd(dest), all_threads)
 
@@ -147,8 +152,8 @@ def is_enabled():
     return faulthandler.is_enabled()
 
 
-def dump_traceback(dest, all_threads, skip):
-    faulthandler.dump_traceback(_fd(dest), all_threads)
+def dump_traceback(dest, all_threads, skip, max_threads=0):
+    faulthandler.dump_traceback(_fd(dest), all_threads, **_limit(max_threads))
 
 
 def dump_c_stack(dest):
@@ -157,20 +162,23 @@ def dump_c_stack(dest):
     faulthandler.dump_c_stack(_fd(dest))
 
 
-def dump_traceback_later(us, repeat, dest, exit, header):
-    # the interpreter writes its own "Timeout (H:MM:SS)!" line
-    faulthandler.dump_traceback_later(us / 1e6, repeat=repeat, file=_fd(dest), exit=exit)
+def dump_traceback_later(us, repeat, dest, exit, header, task=False, all_threads=True, max_threads=0):
+    # the interpreter writes its own "Timeout (H:MM:SS)!" line; it has no
+    # task timer and always dumps every thread
+    faulthandler.dump_traceback_later(us / 1e6, repeat=repeat, file=_fd(dest), exit=exit,
+                                      **_limit(max_threads))
 
 
 def cancel_dump_traceback_later():
     faulthandler.cancel_dump_traceback_later()
 
 
-def register(signum, dest, all_threads, chain):
+def register(signum, dest, all_threads, chain, max_threads=0):
     if not hasattr(faulthandler, "register"):
         raise RuntimeError("fallback mode (%s): no faulthandler.register on %s"
                            % (reason(), sys.platform))
-    faulthandler.register(signum, file=_fd(dest), all_threads=all_threads, chain=chain)
+    faulthandler.register(signum, file=_fd(dest), all_threads=all_threads, chain=chain,
+                          **_limit(max_threads))
 
 
 def unregister(signum):

@@ -80,9 +80,20 @@ def load_corrupt_frames():
     return module
 
 
-def victim(ready, corrupt_frames, seconds):
-    ready.set()
+def victim(corrupt_frames, seconds):
     corrupt_frames.corrupt_frames_for(seconds)  # corrupt
+
+
+def wait_until_sleeping(thread):
+    """Return once ``thread`` sleeps in the kernel (nanosleep or
+    clock_nanosleep, x86-64 numbers): corrupt_frames_for() breaks the link
+    right before it sleeps, so from then on the link stays broken."""
+    path = "/proc/self/task/%d/syscall" % thread.native_id
+    while True:
+        with open(path) as f:
+            if f.read().split()[0] in ("35", "230"):
+                return
+        time.sleep(0.001)
 
 
 def corrupt():
@@ -92,17 +103,17 @@ def corrupt():
     event = threading.Event()
     bystander = threading.Thread(target=idle, args=(event,), name="bystander", daemon=True)
     bystander.start()
-    ready = threading.Event()
-    corrupter = threading.Thread(target=victim, args=(ready, load_corrupt_frames(), 1.0), name="corrupter")
+    # broken for 3 s: the dump starts right after the link is broken and
+    # has all that time (only "explicit" waits for the rest of it)
+    corrupter = threading.Thread(target=victim, args=(load_corrupt_frames(), 3.0), name="corrupter")
     corrupter.start()
-    ready.wait()
-    time.sleep(0.3)
+    wait_until_sleeping(corrupter)
     how = os.environ["FA_DUMP"]
     if how == "explicit":
         faulthandler_auto.dump_traceback()  # explicit
     elif how == "timeout":
-        faulthandler_auto.dump_traceback_later(0.1, exit=True)
-        time.sleep(5)  # timeout
+        # one line: the dump cannot come before the main thread sleeps
+        faulthandler_auto.dump_traceback_later(0.1, exit=True); time.sleep(60)  # timeout
     else:
         ctypes.string_at(0)  # fatal
     print("dumped", flush=True)
@@ -137,8 +148,8 @@ def many():
     event = threading.Event()
     for i in range(IDLE):
         threading.Thread(target=idle, args=(event,), name="idle-%d" % i, daemon=True).start()
-    faulthandler_auto.dump_traceback_later(0.2, exit=True)
-    time.sleep(30)  # many
+    # one line: the dump cannot come before the main thread sleeps
+    faulthandler_auto.dump_traceback_later(0.2, exit=True); time.sleep(60)  # many
 
 
 def raw():

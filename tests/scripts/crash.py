@@ -2,10 +2,17 @@
 
 Lines that tests look up end with a "# marker" comment (dumps.line_of).
 The same script runs under CPython's own faulthandler (-X faulthandler) and
-under ours, so that both dumps can be compared frame for frame.
+under ours, so that both dumps can be compared frame for frame: every thread
+other than the crashing one is parked in a lock's acquire() before the crash,
+where its Python frames no longer change, so both runs see the same frames.
 """
 import os
+import sys
 import threading
+
+# -I leaves the script's directory off sys.path
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parking import wait_until_at  # noqa: E402
 
 MODE = os.environ["FA_MODE"]
 
@@ -46,20 +53,36 @@ def outer():
     crash()  # outer
 
 
-def idle(event):
-    event.wait()  # idle
+def idle(lock):
+    lock.acquire()  # idle
+
+
+def blocked(lock):
+    lock.acquire()  # blocked
+
+
+def crasher(main_thread, lock):
+    wait_until_at(main_thread, blocked, "blocked")
+    try:
+        outer()
+    finally:
+        lock.release()  # only reached if the crash did not happen
 
 
 def main():
     print(os.getpid(), flush=True)
     where = os.environ.get("FA_WHERE", "main")
-    event = threading.Event()
-    helper = threading.Thread(target=idle, args=(event,), name="idler", daemon=True)
+    never = threading.Lock()
+    never.acquire()
+    helper = threading.Thread(target=idle, args=(never,), name="idler", daemon=True)
     helper.start()
+    wait_until_at(helper, idle, "idle")
     if where == "thread":
-        t = threading.Thread(target=outer, name="crasher")
-        t.start()  # start
-        t.join()  # join
+        lock = threading.Lock()
+        lock.acquire()
+        t = threading.Thread(target=crasher, args=(threading.current_thread(), lock), name="crasher")
+        t.start()
+        blocked(lock)  # join
     elif where == "atexit":
         import atexit
         atexit.register(outer)

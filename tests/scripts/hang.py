@@ -1,15 +1,59 @@
 """Hang scenarios for test_hang.py; FA_MODE in the environment picks one.
-Lines that tests look up end with a "# marker" comment (dumps.line_of)."""
+Lines that tests look up end with a "# marker" comment (dumps.line_of).
+
+The watchdog's timer starts at start-up, while the scenario is still being
+set up, so each scenario writes "ready" (to stderr, or to its dump file when
+the dumps go to one) once every thread is where the test expects it -- on the
+same line as the wait, so that no dump can see a frame in between.  A dump
+before "ready" proved nothing: the test runs again with a longer timeout.
+Scenarios whose dumps go to a file wait for them there, not for a time.
+"""
 import os
 import sys
 import threading
 import time
 
+# -I leaves the script's directory off sys.path
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parking import wait_until_at  # noqa: E402
+
 MODE = os.environ["FA_MODE"]
+READY = b"ready\n"
+
+
+def dump_file():
+    """This process's dump file (FA_OUT, or PYTHONFAULTHANDLER_PATH with its
+    pid): a descriptor appending to it and one reading it (os.pread in the
+    waits below: no file object, nothing for a debug build to warn about)."""
+    path = os.environ.get("FA_OUT") or os.environ["PYTHONFAULTHANDLER_PATH"]
+    path = path.replace("{pid}", str(os.getpid()))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return fd, os.open(path, os.O_RDONLY)
+
+
+# Dumps in a file are counted by their first line, or by lines in JSON.
+MARK = b"\n" if os.environ.get("PYTHONFAULTHANDLER_FORMAT") == "json" else b"Timeout ("
+WHOLE = 1 << 20  # more than any dump file here
+
+
+def wait_for_dump():
+    """Write "ready" to the dump file, then wait until a dump is there (one
+    before "ready" ends the wait too: the test then runs again)."""
+    fd, rfd = dump_file()
+    ready = 0
+    while (ready or (ready := os.write(fd, READY))) and MARK not in os.pread(rfd, WHOLE, 0): time.sleep(0.01)  # wait-for-dump
+
+
+def wait_for_dumps(count):
+    """Write "ready" to the dump file, then wait until ``count`` repeated
+    dumps have started after it."""
+    fd, rfd = dump_file()
+    ready = 0
+    while (ready or (ready := os.write(fd, READY))) and os.pread(rfd, WHOLE, 0).partition(READY)[2].count(MARK) < count: time.sleep(0.01)  # wait-for-dumps
 
 
 def sleep():
-    time.sleep(60)  # sleep
+    os.write(2, READY); time.sleep(60)  # sleep
 
 
 def deadlock():
@@ -30,7 +74,9 @@ def deadlock():
     t2 = threading.Thread(target=two, name="locker-b", daemon=True)
     t1.start()
     t2.start()
-    t1.join()  # deadlock-join
+    wait_until_at(t1, one, "one")
+    wait_until_at(t2, two, "two")
+    os.write(2, READY); t1.join()  # deadlock-join
 
 
 def blocked_in_c():
@@ -41,24 +87,37 @@ def blocked_in_c():
 
     t = threading.Thread(target=reader, name="reader", daemon=True)
     t.start()
-    t.join()  # blocked-join
+    wait_until_at(t, reader, "read")
+    os.write(2, READY); t.join()  # blocked-join
 
 
 def gil_held():
     import ctypes
     # PyDLL calls keep the GIL: the main thread sits in C with the GIL held
-    ctypes.PyDLL(None).sleep(60)  # gil
+    c_sleep = ctypes.PyDLL(None).sleep
+    os.write(2, READY); c_sleep(60)  # gil
 
 
 def repeat():
-    time.sleep(1.6)  # repeat
+    wait_for_dumps(4)  # repeat
+
+
+def nap():
+    # the hook loaded nothing: no watchdog can run (and none dumps meanwhile)
+    print(sorted(m for m in sys.modules if m.startswith("faulthandler_auto")), flush=True)
+    time.sleep(1.6)  # nap
+
+
+def once():
+    wait_for_dump()  # once
 
 
 def replace():
+    """The first timer (to stderr) is replaced by the second (to a file)."""
     import faulthandler_auto
     faulthandler_auto.dump_traceback_later(0.3)
-    faulthandler_auto.dump_traceback_later(0.6)
-    time.sleep(1.5)  # replace
+    faulthandler_auto.dump_traceback_later(0.6, file=dump_file()[0])
+    wait_for_dump()  # replace
 
 
 def deep(n, started, event):
@@ -114,32 +173,33 @@ def cancel_in_flight():
 
     t0 = time.monotonic()
     threading.Thread(target=cancel, daemon=True).start()
-    if not cancelled.wait(5):
-        print("cancel took more than 5 s", flush=True)
+    # a cancel that waits for the dump would wait forever without a reader
+    if not cancelled.wait(30):
+        print("cancel took more than 30 s", flush=True)
         os._exit(3)
     print("cancel took %.3f" % (time.monotonic() - t0), flush=True)
     # the watchdog still works afterwards
-    faulthandler_auto.dump_traceback_later(0.2, file=sys.stderr)
-    time.sleep(1.0)  # after-cancel
+    faulthandler_auto.dump_traceback_later(0.2, file=dump_file()[0])
+    wait_for_dump()  # after-cancel
     print("done", flush=True)
     event.set()
 
 
 def fork():
-    # the parent dumps at TIMEOUT; the child, forked later, at TIMEOUT after
-    # the fork, into its own {pid} file
-    time.sleep(0.2)
+    # the parent dumps at TIMEOUT, the child at TIMEOUT after the fork, into
+    # its own {pid} file; each waits for its own dump
     pid = os.fork()
     if pid == 0:
         print("child", os.getpid(), flush=True)
-        time.sleep(1.2)  # child
+        wait_for_dump()  # child
         os._exit(0)
-    os.waitpid(pid, 0)  # parent
+    wait_for_dump()  # parent
+    os.waitpid(pid, 0)
     print("parent done", flush=True)
 
 
 def hang_worker():
-    time.sleep(1.5)  # worker
+    wait_for_dump()  # worker
 
 
 def mp():

@@ -307,7 +307,8 @@ walk_c_stack(fa_dump *d, uintptr_t pc)
     e->c_stack_begin(&d->w);
     while (i < cs.n && lines < FA_C_FRAMES) {
         int times;
-        int period = fa_cstack_fold(&cs, i, &times);
+        /* CPython prints every frame */
+        int period = e->cpython ? 0 : fa_cstack_fold(&cs, i, &times);
         int block = period ? period : 1;
         if (lines + block + (period ? 1 : 0) > FA_C_FRAMES) {
             break;

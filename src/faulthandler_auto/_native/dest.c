@@ -1,4 +1,5 @@
 /* dest.c - where a dump goes (see dest.h). */
+#include "context.h"
 #include "dest.h"
 #include "facts.h"
 #include "probes.h"
@@ -36,8 +37,10 @@ path_append_dec(char *out, size_t pos, size_t size, unsigned long long v)
 }
 
 /* The fields a path template may hold, in the order the docs list them. */
-enum { FIELD_PID, FIELD_PPID, FIELD_PROG, FIELD_TIME, FIELD_HOST, FIELD_COUNT };
-static const char *const template_fields[FIELD_COUNT] = {"pid", "ppid", "prog", "time", "host"};
+enum { FIELD_PID, FIELD_PPID, FIELD_PROG, FIELD_TIME, FIELD_HOST, FIELD_WORKER, FIELD_COUNT };
+static const char *const template_fields[FIELD_COUNT] = {
+    "pid", "ppid", "prog", "time", "host", "worker",
+};
 
 /* The field names, for the Python side to check templates against. */
 const char *const *
@@ -80,6 +83,7 @@ expand_template(const char *tmpl, char *out, size_t size)
         }
         struct utsname u;
         char t[FA_TIME_SIZE];
+        char name[FA_CONTEXT_SIZE];
         switch (template_field(p + 1, (size_t)(end - p - 1))) {
         case FIELD_PID:
             pos = path_append_dec(out, pos, size, (unsigned long long)getpid());
@@ -96,6 +100,10 @@ expand_template(const char *tmpl, char *out, size_t size)
             break;
         case FIELD_HOST:
             pos = path_append_name(out, pos, size, uname(&u) == 0 ? u.nodename : "unknown");
+            break;
+        case FIELD_WORKER:
+            /* the pytest-xdist worker id (set_worker), else "main" */
+            pos = path_append_name(out, pos, size, fa_context_worker(name) ? name : "main");
             break;
         default:
             return 0;
@@ -252,7 +260,7 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
 {
     fa_dump d;
     if (dest->fd >= 0) {
-        dump_init(&d, dest->fd, abort);
+        dump_init(&d, fa_context_std_fd(dest->fd, ev->event), abort);
         d.w.yields = !ev->fatal;
         dump_to_fd(&d, ev);
         return d.w.total;
@@ -280,7 +288,7 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
             return d.w.total;
         }
     }
-    dump_init(&d, STDERR_FILENO, abort);
+    dump_init(&d, fa_context_std_fd(STDERR_FILENO, ev->event), abort);
     d.w.yields = !ev->fatal;
     note_fallback(&d.w, path, err);
     dump_to_fd(&d, ev);

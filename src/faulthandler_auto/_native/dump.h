@@ -11,7 +11,9 @@
 
 FA_HIDDEN_BEGIN
 
-enum { FMT_TEXT = 0, FMT_JSON = 1 };
+/* text: CPython's layout with our lines after the Python frames; json: one
+ * object per dump; cpython: only what this version's faulthandler prints */
+enum { FMT_TEXT = 0, FMT_JSON = 1, FMT_CPYTHON = 2 };
 enum { EV_FATAL, EV_TIMEOUT, EV_SIGNAL, EV_EXPLICIT, EV_C_STACK };
 
 /* What one dump is about. */
@@ -29,6 +31,7 @@ typedef struct {
     unsigned long skipped_coalesced;
     unsigned long skipped_limited;
     int fatal;                  /* written by fatal_handler: never yields to another */
+    long max_threads;           /* the caller's limit (3.15's max_threads), 0: the configured one */
 } fa_event;
 
 struct fa_emitter;
@@ -49,6 +52,7 @@ void fa_set_output(int format, long max_frames, long max_threads);
 void dump_init(fa_dump *d, int fd, int *abort);
 void dump_to_fd(fa_dump *d, const fa_event *ev);
 void walk_header(fa_dump *d, const fa_event *ev);
+void walk_trailer(fa_dump *d, const fa_event *ev);
 void walk_threads(fa_dump *d, const fa_event *ev);
 void walk_extension_modules(fa_dump *d);
 int dump_lock_acquire(long wait_ms, int *abort);

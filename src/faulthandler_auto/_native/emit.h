@@ -10,7 +10,8 @@
 
 FA_HIDDEN_BEGIN
 
-/* The lines before the threads. */
+/* What a dump says about its event and the process: the lines before the
+ * threads, and (text) ours after them. */
 typedef struct {
     int event;                  /* EV_* */
     int signum;                 /* 0 when no signal */
@@ -37,10 +38,14 @@ typedef struct {
     unsigned long ident;
     const char *name;           /* NULL when unknown */
     size_t name_len;
+    const char *os_name;        /* the kernel's name, for the cpython format on 3.14+ */
     int is_current;
     int all_threads;            /* one of several threads (else: the only one) */
+    int gc_collecting;          /* the current thread, and the cyclic GC runs */
     int index;                  /* threads begun before this one */
     long long interp_id;        /* the subinterpreter it runs, -1 for the main one */
+    const char *context;        /* its set_context() label */
+    size_t context_len;         /* 0 when it has none */
 } fa_thread_info;
 
 typedef struct {
@@ -70,9 +75,13 @@ typedef struct {
 } fa_cframe_info;
 
 typedef struct fa_emitter {
+    /* CPython's walk: its thread order, its cut of a deep stack (innermost
+     * frames only), its test for an extension module, our core listed */
+    int cpython;
     /* the whole dump: the order of its sections is the format's */
     void (*document)(fa_dump *d, const fa_event *ev);
     void (*header)(fa_writer *w, const fa_header_info *h);
+    void (*trailer)(fa_writer *w, const fa_header_info *h);
 
     void (*threads_begin)(fa_writer *w);
     void (*no_thread)(fa_writer *w, int all_threads);
@@ -81,6 +90,8 @@ typedef struct fa_emitter {
     void (*thread_begin)(fa_writer *w, const fa_thread_info *t);
     void (*thread_end)(fa_writer *w);
     void (*threads_end)(fa_writer *w, long omitted);
+    /* a set_context() label: the process's (ident 0) or a thread's */
+    void (*context)(fa_writer *w, unsigned long ident, const char *label, size_t n);
 
     void (*frames_begin)(fa_writer *w, long total);
     void (*frame)(fa_writer *w, const fa_frame_info *f);
@@ -102,12 +113,14 @@ typedef struct fa_emitter {
 } fa_emitter;
 
 /* An emitter file defines one static function per member, named as the
- * member, and its table is then this. */
-#define FA_EMITTER_OF_THIS_FILE { \
-    .document = document, .header = header, \
+ * member (or #defines the name to a shared one), and its table is then
+ * this; `cpython_walk` sets .cpython. */
+#define FA_EMITTER_OF_THIS_FILE(cpython_walk) { \
+    .cpython = (cpython_walk), \
+    .document = document, .header = header, .trailer = trailer, \
     .threads_begin = threads_begin, .no_thread = no_thread, .finalized = finalized, \
     .between_threads = between_threads, .thread_begin = thread_begin, \
-    .thread_end = thread_end, .threads_end = threads_end, \
+    .thread_end = thread_end, .threads_end = threads_end, .context = context, \
     .frames_begin = frames_begin, .frame = frame, .frames_gap = frames_gap, \
     .frames_end = frames_end, \
     .c_stack_begin = c_stack_begin, .c_frame = c_frame, .c_repeat = c_repeat, \
@@ -119,6 +132,7 @@ typedef struct fa_emitter {
 
 extern const fa_emitter fa_emit_text;
 extern const fa_emitter fa_emit_json;
+extern const fa_emitter fa_emit_cpython;
 
 FA_HIDDEN_END
 

@@ -1,6 +1,7 @@
 /* emit_json.c - the JSON format: one object per dump on one line, with the
  * same facts as the text format.  Every function is signal-safe: it only
  * calls the writer. */
+#include "context.h"
 #include "cstack.h"
 #include "emit.h"
 
@@ -24,6 +25,7 @@ document(fa_dump *d, const fa_event *ev)
         return;
     }
     walk_threads(d, ev);
+    walk_context(d, ev);
     if (ev->c_stack) {
         walk_c_stack(d, ev->pc);
         w_putc(w, ',');
@@ -151,6 +153,11 @@ thread_begin(fa_writer *w, const fa_thread_info *t)
         w_dec(w, (unsigned long long)t->interp_id);
     }
     w_puts(w, t->is_current ? ",\"current\":true," : ",\"current\":false,");
+    if (t->context_len) {
+        w_puts(w, "\"context\":\"");
+        w_utf8(w, t->context, t->context_len, 1);
+        w_puts(w, "\",");
+    }
 }
 
 /* signal-safe: writer calls only */
@@ -346,4 +353,24 @@ modules_unreadable(fa_writer *w)
     w_puts(w, "\"extension_modules\":[]");
 }
 
-const fa_emitter fa_emit_json = FA_EMITTER_OF_THIS_FILE;
+/* signal-safe: writer calls only.  The process's label is a member of the
+ * dump; a thread's is a member of its thread (see thread_begin). */
+static void
+context(fa_writer *w, unsigned long ident, const char *label, size_t n)
+{
+    if (ident == 0) {
+        w_puts(w, "\"context\":\"");
+        w_utf8(w, label, n, 1);
+        w_puts(w, "\",");
+    }
+}
+
+/* signal-safe: the header has said everything */
+static void
+trailer(fa_writer *w, const fa_header_info *h)
+{
+    (void)w;
+    (void)h;
+}
+
+const fa_emitter fa_emit_json = FA_EMITTER_OF_THIS_FILE(0);

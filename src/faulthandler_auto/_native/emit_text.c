@@ -1,7 +1,8 @@
-/* emit_text.c - the text format: CPython's faulthandler layout, with a
- * header about the process and the extras (C stack, thread names) in
- * lines of the same style.  Every function is signal-safe: it only calls
- * the writer. */
+/* emit_text.c - the text format: CPython's faulthandler layout up to the
+ * last Python frame, our extras inside the thread headers (names) or after
+ * the frames (signal, process, C stack), where CPython's parsers do not
+ * look.  Every function is signal-safe: it only calls the writer. */
+#include "context.h"
 #include "cstack.h"
 #include "emit.h"
 
@@ -13,15 +14,18 @@ document(fa_dump *d, const fa_event *ev)
     walk_header(d, ev);
     if (ev->event == EV_C_STACK) {
         walk_c_stack(d, 0);
-        w_putc(w, '\n');
+        walk_trailer(d, ev);
         return;
     }
     walk_threads(d, ev);
+    walk_trailer(d, ev);
+    walk_context(d, ev);
     if (d->signature[0]) {
-        w_puts(w, "\nCrash signature: ");
+        w_puts(w, "Crash signature: ");
         w_puts(w, d->signature);
         w_putc(w, '\n');
     }
+    /* where CPython 3.14 has them */
     if (ev->c_stack) {
         w_putc(w, '\n');
         walk_c_stack(d, ev->pc);
@@ -29,22 +33,30 @@ document(fa_dump *d, const fa_event *ev)
     if (ev->event == EV_FATAL) {
         walk_extension_modules(d);
     }
-    w_putc(w, '\n');
 }
 
-/* signal-safe: writer calls only */
+/* signal-safe: writer calls only.  CPython's first line: a fatal error's
+ * and its blank line, a timeout's, none for the other events. */
 static void
 header(fa_writer *w, const fa_header_info *h)
 {
     if (h->event == EV_FATAL) {
         w_puts(w, "Fatal Python error: ");
         w_puts(w, h->fatal_error ? h->fatal_error : "unknown signal");
-        w_putc(w, '\n');
+        w_puts(w, "\n\n");
     }
     else if (h->event == EV_TIMEOUT) {
         w_puts(w, h->timeout_header);
         w_putc(w, '\n');
     }
+}
+
+/* signal-safe: writer calls only.  Ours, after a blank line: the signal
+ * and where it came from, then the process. */
+static void
+trailer(fa_writer *w, const fa_header_info *h)
+{
+    w_putc(w, '\n');
     if (h->signum > 0) {
         w_puts(w, "Signal: ");
         if (h->signame) {
@@ -100,7 +112,7 @@ header(fa_writer *w, const fa_header_info *h)
         w_puts(w, ", host ");
         w_utf8(w, h->host, strlen(h->host), 0);
     }
-    w_puts(w, "\n\n");
+    w_putc(w, '\n');
 }
 
 /* signal-safe: writer calls only */
@@ -155,6 +167,9 @@ thread_begin(fa_writer *w, const fa_thread_info *t)
         w_putc(w, ']');
     }
     w_puts(w, " (most recent call first):\n");
+    if (t->gc_collecting) {
+        w_puts(w, "  Garbage-collecting\n");
+    }
 }
 
 /* signal-safe: writer calls only */
@@ -343,4 +358,23 @@ modules_unreadable(fa_writer *w)
     (void)w;
 }
 
-const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE;
+/* signal-safe: writer calls only.  After the Python frames, one line each:
+ *   Context: <the process's label>
+ *   Context of thread 0x...: <a thread's label>
+ * escaped as frame text is. */
+static void
+context(fa_writer *w, unsigned long ident, const char *label, size_t n)
+{
+    if (ident) {
+        w_puts(w, "Context of thread ");
+        w_ptr(w, (uintptr_t)ident);
+        w_puts(w, ": ");
+    }
+    else {
+        w_puts(w, "Context: ");
+    }
+    w_utf8(w, label, n, 0);
+    w_putc(w, '\n');
+}
+
+const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE(0);

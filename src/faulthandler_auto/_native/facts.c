@@ -1,5 +1,6 @@
 /* facts.c - what a dump says about the process (see facts.h). */
 #include "facts.h"
+#include "probes.h"
 #include "util.h"
 
 fa_process_facts fa_process;
@@ -15,9 +16,10 @@ process_finalized(void)
 }
 
 /* Not signal-safe (takes references); called with the GIL, in the main
- * interpreter only.  The program name is cut on a character boundary. */
-void
-fa_process_setup(const char *prog, const char *python, PyObject *stdlib_names)
+ * interpreter only.  The program name is cut on a character boundary.
+ * Returns -1 with an exception set when sys or this package is missing. */
+int
+fa_process_setup(const char *prog, const char *python, PyObject *hidden_names)
 {
     size_t len = fa_strnlen(prog, sizeof(fa_process.prog));
     if (len >= sizeof(fa_process.prog)) {
@@ -29,20 +31,37 @@ fa_process_setup(const char *prog, const char *python, PyObject *stdlib_names)
     memcpy(fa_process.prog, prog, len);
     fa_process.prog[len] = '\0';
     fa_strlcpy(fa_process.python, python, sizeof(fa_process.python));
-    Py_INCREF(stdlib_names);
-    Py_XSETREF(fa_process.stdlib_names, stdlib_names);
+    Py_INCREF(hidden_names);
+    Py_XSETREF(fa_process.hidden_names, hidden_names);
     fa_process.interp = PyInterpreterState_Get();
     fa_process.modules = PySys_GetObject("modules");
     if (!fa_process.at_exit) {
         fa_process.at_exit = Py_AtExit(process_finalized) == 0;
     }
+    PyObject *sys = PyImport_AddModule("sys");
+    fa_process.sysdict = sys ? PyModule_GetDict(sys) : NULL;
+    fa_process.package = PyImport_AddModule("faulthandler_auto");
+    return fa_process.sysdict != NULL && fa_process.package != NULL ? 0 : -1;
 }
 
-/* signal-safe: is `name` one of the NUL-separated stdlib names? */
-int
-is_stdlib_name(const char *name, size_t len)
+/* signal-safe (probed): is `key` a compact ASCII str equal to the `len`
+ * bytes at `name`?  Module names are ASCII; any other str is not equal. */
+static FA_RACY_READ int
+ascii_equal(PyObject *key, const char *name, size_t len)
 {
-    PyObject *names = fa_process.stdlib_names;
+    if (!obj_ok(key, &PyUnicode_Type)) {
+        return 0;
+    }
+    PyASCIIObject *a = (PyASCIIObject *)key;
+    return a->state.compact && a->state.ascii && (size_t)a->length == len
+           && memcmp(a + 1, name, len) == 0;
+}
+
+/* signal-safe (probed): is `key` one of the NUL-separated hidden names? */
+FA_RACY_READ int
+is_hidden_name(PyObject *key)
+{
+    PyObject *names = fa_process.hidden_names;
     if (names == NULL) {
         return 0;
     }
@@ -50,10 +69,81 @@ is_stdlib_name(const char *name, size_t len)
     const char *end = p + PyBytes_GET_SIZE(names);
     while (p < end) {
         size_t n = fa_strnlen(p, (size_t)(end - p));
-        if (n == len && memcmp(p, name, len) == 0) {
+        if (ascii_equal(key, p, n)) {
             return 1;
         }
         p += n + 1;
+    }
+    return 0;
+}
+
+/* signal-safe (probed): sys.stdlib_module_names as it is now (a program may
+ * replace it), found as CPython 3.10+ finds it, by walking the sys dict;
+ * NULL when missing (3.9) or not a frozenset. */
+FA_RACY_READ PyObject *
+stdlib_module_names(void)
+{
+    static const char key_name[] = "stdlib_module_names";
+    if (!obj_ok(fa_process.sysdict, &PyDict_Type)) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(fa_process.sysdict, &pos, &key, &value)) {
+        if (ascii_equal(key, key_name, sizeof(key_name) - 1)) {
+            return obj_ok(value, &PyFrozenSet_Type) ? value : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* signal-safe (probed): is the str `key` in the frozenset `names`?  From
+ * 3.15 CPython looks up a submodule's top-level package instead.  Reads the
+ * hash table in place: PySet_Contains may hash, compare and raise. */
+FA_RACY_READ int
+set_has_name(PyObject *names, PyObject *key)
+{
+    PySetObject *set = (PySetObject *)names;
+    PyASCIIObject *a = (PyASCIIObject *)key;
+    if (!ptr_ok(set->table) || !a->state.compact || !a->state.ascii) {
+        return 0;
+    }
+    const char *name = (const char *)(a + 1);
+    size_t len = (size_t)a->length;
+#if PY_VERSION_HEX >= 0x030F0000
+    const char *dot = memchr(name, '.', len);
+    len = dot ? (size_t)(dot - name) : len;
+#endif
+    for (Py_ssize_t i = 0; i <= set->mask; i++) {
+        PyObject *item = set->table[i].key;
+        if (item != NULL && ptr_ok(item) && ascii_equal(item, name, len)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* signal-safe (probed): is this sys.modules entry this package under the
+ * name "faulthandler", the built-in extension it stands in for when a
+ * program puts it there? */
+FA_RACY_READ int
+is_stand_in(PyObject *key, PyObject *value)
+{
+    static const char name[] = "faulthandler";
+    return value == fa_process.package && ascii_equal(key, name, sizeof(name) - 1);
+}
+
+/* signal-safe (probed): does this package stand in for "faulthandler" in
+ * the dict `modules`? */
+FA_RACY_READ int
+stands_in(PyObject *modules)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(modules, &pos, &key, &value)) {
+        if (is_stand_in(key, value)) {
+            return 1;
+        }
     }
     return 0;
 }

@@ -15,7 +15,10 @@ typedef struct {
     char prog[256];
     char python[64];
     PyObject *modules;          /* sys.modules, borrowed: lives as long as interp */
-    PyObject *stdlib_names;     /* bytes: NUL-separated names left out of "Extension modules" */
+    PyObject *sysdict;          /* sys.__dict__, borrowed: where stdlib_module_names is read */
+    PyObject *package;          /* this package, borrowed: only compared, never read */
+    PyObject *hidden_names;     /* bytes: NUL-separated names the text format leaves out of
+                                   "Extension modules" besides sys.stdlib_module_names */
     int at_exit;                /* told when Py_Finalize is over */
     int finalized;              /* it is: `interp` and `modules` are gone */
 } fa_process_facts;
@@ -25,8 +28,12 @@ typedef struct {
 
 extern fa_process_facts fa_process;
 
-void fa_process_setup(const char *prog, const char *python, PyObject *stdlib_names);
-int is_stdlib_name(const char *name, size_t len);
+int fa_process_setup(const char *prog, const char *python, PyObject *hidden_names);
+int is_hidden_name(PyObject *key);
+PyObject *stdlib_module_names(void);
+int set_has_name(PyObject *names, PyObject *key);
+int is_stand_in(PyObject *key, PyObject *value);
+int stands_in(PyObject *modules);
 void format_utc(char out[FA_TIME_SIZE], int iso);
 const char *signal_name(int signum);
 const char *si_code_text(int signum, int code);

@@ -33,7 +33,12 @@ typedef struct {
 
 static fa_fatal_signal fatal_signals[] = {
     {.signum = SIGSEGV, .name = "Segmentation fault"},
+    /* CPython's words for this version */
+#if PY_VERSION_HEX >= 0x030D0000
     {.signum = SIGFPE, .name = "Floating-point exception"},
+#else
+    {.signum = SIGFPE, .name = "Floating point exception"},
+#endif
     {.signum = SIGBUS, .name = "Bus error"},
     {.signum = SIGILL, .name = "Illegal instruction"},
     {.signum = SIGABRT, .name = "Aborted"},
@@ -47,6 +52,7 @@ static fa_fatal_signal fatal_signals[] = {
 static struct {
     int enabled;
     int all_threads;
+    long max_threads;
     int c_stack;
     fa_dest dest;
     void *main_altstack;
@@ -414,7 +420,7 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     /* a dump in flight stops writing at once and leaves the lock to us */
     int locked = dump_lock_acquire_fatal(2000);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
-                   fatal.all_threads, fatal.c_stack, 0, 0, 0, 1};
+                   fatal.all_threads, fatal.c_stack, 0, 0, 0, 1, fatal.max_threads};
     if (signum == SIGABRT && fa_cstack_in_fatal_error()) {
         /* CPython's Py_FatalError printed the Python frames already and
          * aborts: add only what it cannot print, the C stack */
@@ -480,13 +486,14 @@ fa_fatal_hold_faults(void)
 /* Dump fatal signals to `dest` from now on; -1 with errno set when a
  * handler could not be installed.  Called with the GIL. */
 int
-fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack)
+fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_threads)
 {
     /* primed even without the C stack: fa_cstack_in_fatal_error needs it */
     fa_prime_unwinder();
     fa_cstack_init_fatal_error();
     fatal.dest = *dest;
     fatal.all_threads = all_threads;
+    fatal.max_threads = max_threads;
     fatal.c_stack = c_stack;
     if (fatal.main_altstack == NULL) {
         fatal.main_altstack = fa_altstack_install();

@@ -12,7 +12,7 @@ void fatal_handler(int signum, siginfo_t *si, void *uctx);
 const char *fa_fatal_error_name(int signum);
 void fa_fatal_unblock(sigset_t *set);
 int fa_fatal_signal_numbers(int *out, int size);
-int fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack);
+int fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_threads);
 int fa_fatal_disable(int keep_faults);
 int fa_fatal_is_enabled(void);
 void fa_fatal_hold_faults(void);

@@ -9,14 +9,34 @@
 #  define FA_REAL_FAULT
 #endif
 
-FA_REAL_FAULT PyObject *
-py_sigsegv(PyObject *self, PyObject *unused)
+static FA_REAL_FAULT void
+read_null(void)
 {
-    (void)self;
-    (void)unused;
     volatile int *null = NULL;
     *null = 1;
     raise(SIGSEGV);
+}
+
+/* sigsegv(release_gil=False), faulthandler 1.x's signature: with the GIL
+ * released the crash comes from a thread that holds no GIL, as in a C
+ * library called without it. */
+PyObject *
+py_sigsegv(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"release_gil", NULL};
+    int release_gil = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p:sigsegv", keywords, &release_gil)) {
+        return NULL;
+    }
+    if (release_gil) {
+        Py_BEGIN_ALLOW_THREADS
+        read_null();
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        read_null();
+    }
     Py_RETURN_NONE;
 }
 

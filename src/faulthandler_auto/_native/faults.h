@@ -7,7 +7,7 @@
 
 FA_HIDDEN_BEGIN
 
-PyObject *py_sigsegv(PyObject *self, PyObject *unused);
+PyObject *py_sigsegv(PyObject *self, PyObject *args, PyObject *kwargs);
 PyObject *py_sigfpe(PyObject *self, PyObject *unused);
 PyObject *py_sigbus(PyObject *self, PyObject *unused);
 PyObject *py_sigill(PyObject *self, PyObject *unused);

@@ -3,6 +3,7 @@
  * module's (multi-phase) initialisation.  Everything here runs with the GIL
  * and is not signal-safe. */
 #include "common.h"
+#include "context.h"
 #include "cstack.h"
 #include "dest.h"
 #include "dump.h"
@@ -67,11 +68,13 @@ py_setup(PyObject *self, PyObject *args)
         return NULL;
     }
     const char *prog, *python;
-    PyObject *stdlib_names;
-    if (!PyArg_ParseTuple(args, "ssS", &prog, &python, &stdlib_names)) {
+    PyObject *hidden_names;
+    if (!PyArg_ParseTuple(args, "ssS", &prog, &python, &hidden_names)) {
         return NULL;
     }
-    fa_process_setup(prog, python, stdlib_names);
+    if (fa_process_setup(prog, python, hidden_names) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -100,14 +103,15 @@ py_enable(PyObject *self, PyObject *args)
     }
     PyObject *dest_obj;
     int all_threads, c_stack;
-    if (!PyArg_ParseTuple(args, "Opp", &dest_obj, &all_threads, &c_stack)) {
+    long max_threads = 0;
+    if (!PyArg_ParseTuple(args, "Opp|l", &dest_obj, &all_threads, &c_stack, &max_threads)) {
         return NULL;
     }
     fa_dest dest;
     if (dest_from_object(dest_obj, &dest) < 0) {
         return NULL;
     }
-    if (fa_fatal_enable(&dest, all_threads, c_stack) < 0) {
+    if (fa_fatal_enable(&dest, all_threads, c_stack, max_threads) < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
     Py_RETURN_NONE;
@@ -138,7 +142,7 @@ py_is_enabled(PyObject *self, PyObject *unused)
  * a signal or timeout dump, and write the signal dumps that came meanwhile
  * after their own. */
 static PyObject *
-explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip)
+explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip, long max_threads)
 {
     fa_dest dest;
     if (dest_from_object(dest_obj, &dest) < 0) {
@@ -154,7 +158,7 @@ explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip)
                         "another dump has been being written for 5 seconds; not dumping");
         return NULL;
     }
-    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0};
+    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0, max_threads};
     dump_to_dest(&dest, &ev, NULL);
     dump_lock_release(locked);
     fa_user_serve();
@@ -170,10 +174,11 @@ py_dump_traceback(PyObject *self, PyObject *args)
     }
     PyObject *dest_obj;
     int all_threads, skip;
-    if (!PyArg_ParseTuple(args, "Opi", &dest_obj, &all_threads, &skip)) {
+    long max_threads = 0;
+    if (!PyArg_ParseTuple(args, "Opi|l", &dest_obj, &all_threads, &skip, &max_threads)) {
         return NULL;
     }
-    return explicit_dump(dest_obj, EV_EXPLICIT, all_threads, skip);
+    return explicit_dump(dest_obj, EV_EXPLICIT, all_threads, skip, max_threads);
 }
 
 static PyObject *
@@ -183,7 +188,7 @@ py_dump_c_stack(PyObject *self, PyObject *dest_obj)
     if (main_interpreter_only() < 0) {
         return NULL;
     }
-    return explicit_dump(dest_obj, EV_C_STACK, 0, 0);
+    return explicit_dump(dest_obj, EV_C_STACK, 0, 0, 0);
 }
 
 static PyObject *
@@ -194,10 +199,13 @@ py_dump_later(PyObject *self, PyObject *args)
         return NULL;
     }
     long long timeout_us;
-    int repeat, do_exit;
+    int repeat, do_exit, task = 0;
     PyObject *dest_obj;
     const char *header;
-    if (!PyArg_ParseTuple(args, "LpOps", &timeout_us, &repeat, &dest_obj, &do_exit, &header)) {
+    int all_threads = 1;
+    long max_threads = 0;
+    if (!PyArg_ParseTuple(args, "LpOps|ppl", &timeout_us, &repeat, &dest_obj, &do_exit, &header,
+                          &task, &all_threads, &max_threads)) {
         return NULL;
     }
     if (timeout_us <= 0) {
@@ -211,7 +219,8 @@ py_dump_later(PyObject *self, PyObject *args)
     int err;
     fa_fatal_hold_faults();     /* with the GIL, like every change of the table */
     Py_BEGIN_ALLOW_THREADS
-    err = fa_watchdog_arm(&dest, timeout_us, repeat, do_exit, header);
+    err = fa_watchdog_arm(task ? FA_TIMER_TASK : FA_TIMER_PROCESS, &dest, timeout_us, repeat,
+                          do_exit, header, all_threads, max_threads);
     Py_END_ALLOW_THREADS
     if (err) {
         errno = err;
@@ -221,15 +230,18 @@ py_dump_later(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_cancel_later(PyObject *self, PyObject *unused)
+py_cancel_later(PyObject *self, PyObject *args)
 {
     (void)self;
-    (void)unused;
     if (main_interpreter_only() < 0) {
         return NULL;
     }
+    int task = 0;
+    if (!PyArg_ParseTuple(args, "|p", &task)) {
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
-    fa_watchdog_cancel();
+    fa_watchdog_cancel(task ? FA_TIMER_TASK : FA_TIMER_PROCESS);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -245,6 +257,7 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa_fatal_after_fork();
     fa_probes_after_fork();
     fa_threads_after_fork();
+    fa_context_after_fork();
     if (fa_watchdog_after_fork() < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
@@ -270,8 +283,9 @@ py_register(PyObject *self, PyObject *args)
         return NULL;
     }
     int signum, all_threads, chain;
+    long max_threads = 0;
     PyObject *dest_obj;
-    if (!PyArg_ParseTuple(args, "iOpp", &signum, &dest_obj, &all_threads, &chain)) {
+    if (!PyArg_ParseTuple(args, "iOpp|l", &signum, &dest_obj, &all_threads, &chain, &max_threads)) {
         return NULL;
     }
     if (check_signum(signum) < 0) {
@@ -281,7 +295,7 @@ py_register(PyObject *self, PyObject *args)
     if (dest_from_object(dest_obj, &dest) < 0) {
         return NULL;
     }
-    if (fa_user_register(signum, &dest, all_threads, chain) < 0) {
+    if (fa_user_register(signum, &dest, all_threads, chain, max_threads) < 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     Py_RETURN_NONE;
@@ -328,6 +342,7 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     fa_thread_enter(name, (size_t)len);
     PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 1), rest, kwargs);
     fa_thread_leave();
+    fa_context_thread_gone((unsigned long)pthread_self());
     Py_DECREF(rest);
     return result;
 }
@@ -357,6 +372,52 @@ py_name_thread(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_context(label: bytes, thread: bool); an empty label removes it. */
+static PyObject *
+py_set_context(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    int thread;
+    if (!PyArg_ParseTuple(args, "y#p", &s, &n, &thread)) {
+        return NULL;
+    }
+    if (fa_context_set(thread ? (unsigned long)pthread_self() : 0, s, (size_t)n) < 0) {
+        PyErr_Format(PyExc_RuntimeError, "more than %d threads with a context label",
+                     FA_CONTEXT_THREADS);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* set_worker(name: bytes), already checked to be a file name. */
+static PyObject *
+py_set_worker(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *s;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y#", &s, &n)) {
+        return NULL;
+    }
+    fa_context_set_worker(s, (size_t)n);
+    Py_RETURN_NONE;
+}
+
+/* redirect_std(stdout_fd, stderr_fd), -1 for none. */
+static PyObject *
+py_redirect_std(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int stdout_fd, stderr_fd;
+    if (!PyArg_ParseTuple(args, "ii", &stdout_fd, &stderr_fd)) {
+        return NULL;
+    }
+    fa_context_set_std(stdout_fd, stderr_fd);
+    Py_RETURN_NONE;
+}
+
 /* Variables must be ignored by setuid and setgid programs, as the dynamic
  * loader ignores LD_* there. */
 static PyObject *
@@ -372,28 +433,36 @@ py_secure_mode(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef native_methods[] = {
-    {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, stdlib_names)"},
+    {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, hidden_names)"},
     {"set_output", py_set_output, METH_VARARGS, "set_output(format, max_frames, max_threads)"},
-    {"enable", py_enable, METH_VARARGS, "enable(dest, all_threads, c_stack)"},
+    {"enable", py_enable, METH_VARARGS, "enable(dest, all_threads, c_stack, max_threads=0)"},
     {"disable", py_disable, METH_NOARGS, "disable() -> bool"},
     {"is_enabled", py_is_enabled, METH_NOARGS, "is_enabled() -> bool"},
-    {"dump_traceback", py_dump_traceback, METH_VARARGS, "dump_traceback(dest, all_threads)"},
+    {"dump_traceback", py_dump_traceback, METH_VARARGS,
+     "dump_traceback(dest, all_threads, skip, max_threads=0)"},
     {"dump_c_stack", py_dump_c_stack, METH_O, "dump_c_stack(dest)"},
     {"dump_traceback_later", py_dump_later, METH_VARARGS,
-     "dump_traceback_later(timeout_us, repeat, dest, exit, header)"},
-    {"cancel_dump_traceback_later", py_cancel_later, METH_NOARGS, NULL},
+     "dump_traceback_later(timeout_us, repeat, dest, exit, header[, task[, all_threads[, "
+     "max_threads]]])"},
+    {"cancel_dump_traceback_later", py_cancel_later, METH_VARARGS,
+     "cancel_dump_traceback_later([task])"},
     {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
-    {"register", py_register, METH_VARARGS, "register(signum, dest, all_threads, chain)"},
+    {"register", py_register, METH_VARARGS,
+     "register(signum, dest, all_threads, chain, max_threads=0)"},
     {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
     {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
      "run_thread(name, function, *args, **kwargs)"},
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
+    {"set_context", py_set_context, METH_VARARGS, "set_context(label: bytes, thread: bool)"},
+    {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
+    {"set_worker", py_set_worker, METH_VARARGS, "set_worker(name: bytes)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
     {"is_main_interpreter", py_is_main_interpreter, METH_NOARGS,
      "whether this is the main interpreter, the only one the core serves"},
     {"set_limits", py_set_limits, METH_VARARGS,
      "set_limits(rate, bytes_per_minute): the budget of on-demand dumps, 0 for none"},
-    {"sigsegv", py_sigsegv, METH_NOARGS, NULL},
+    {"sigsegv", (PyCFunction)(void (*)(void))py_sigsegv, METH_VARARGS | METH_KEYWORDS,
+     "sigsegv(release_gil=False)"},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
     {"sigbus", py_sigbus, METH_NOARGS, NULL},
     {"sigill", py_sigill, METH_NOARGS, NULL},

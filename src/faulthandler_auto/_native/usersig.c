@@ -12,6 +12,7 @@
 typedef struct {
     int enabled;
     int all_threads;
+    long max_threads;
     int chain;
     fa_dest dest;
     struct sigaction previous;
@@ -88,7 +89,7 @@ fa_user_serve(void)
                 continue;
             }
             fa_event ev = {EV_SIGNAL, s, &si, 0, NULL, u->all_threads, 0, 0,
-                           u->coalesced, u->limited, 0};
+                           u->coalesced, u->limited, 0, u->max_threads};
             fa_limits_spent(dump_to_dest(&u->dest, &ev, NULL));
             u->coalesced = u->limited = 0;
         }
@@ -151,12 +152,13 @@ user_install(int signum)
 /* Dump on `signum` (0 < signum < FA_NSIG) from now on; -1 with errno set
  * when its handler could not be installed.  Called with the GIL. */
 int
-fa_user_register(int signum, const fa_dest *dest, int all_threads, int chain)
+fa_user_register(int signum, const fa_dest *dest, int all_threads, int chain, long max_threads)
 {
     fa_user_signal *u = &user[signum];
     fa_fatal_hold_faults();
     u->dest = *dest;
     u->all_threads = all_threads;
+    u->max_threads = max_threads;
     u->chain = chain;
     if (user_install(signum) < 0) {
         return -1;

@@ -2,16 +2,19 @@
  * process, each read inside a probe, and hands what it finds to the
  * emitter of the dump's format (emit.h).  Everything here is signal-safe.
  */
+#include "context.h"
 #include "dump.h"
 #include "emit.h"
 #include "facts.h"
 #include "fatal.h"
 #include "frames.h"
+#include "gcstate.h"
 #include "signature.h"
 #include "threads.h"
 #include "util.h"
 
 #ifdef __linux__
+#  include <fcntl.h>
 #  include <sys/prctl.h>
 #endif
 #include <pthread.h>
@@ -118,7 +121,8 @@ dump_init(fa_dump *d, int fd, int *abort)
 {
     w_init(&d->w, fd, abort);
     d->tid = fa_gettid();
-    d->emit = output.format == FMT_JSON ? &fa_emit_json : &fa_emit_text;
+    d->emit = output.format == FMT_JSON ? &fa_emit_json
+              : output.format == FMT_CPYTHON ? &fa_emit_cpython : &fa_emit_text;
     d->max_frames = output.max_frames;
     d->max_threads = output.max_threads;
     d->nthreads = 0;
@@ -132,14 +136,18 @@ dump_to_fd(fa_dump *d, const fa_event *ev)
     if (ev->event == EV_FATAL) {
         (void)fa_crash_signature(d, ev, d->signature);
     }
+    if (ev->max_threads > 0) {
+        d->max_threads = ev->max_threads;
+    }
     d->emit->document(d, ev);
     w_flush(&d->w);
 }
 
-/* signal-safe: the lines before the threads.  A fatal dump keeps CPython's
- * first line so that existing log parsers still match it. */
-void
-walk_header(fa_dump *d, const fa_event *ev)
+/* signal-safe: what a dump says about its event and the process, handed
+ * to one part of the emitter (its header or its trailer). */
+static void
+walk_info(fa_dump *d, const fa_event *ev,
+          void (*part)(fa_writer *w, const fa_header_info *h))
 {
     char now[FA_TIME_SIZE];
     format_utc(now, 1);
@@ -169,7 +177,21 @@ walk_header(fa_dump *d, const fa_event *ev)
     h.signature = d->signature[0] ? d->signature : NULL;
     struct utsname u;           /* uname is async-signal-safe */
     h.host = uname(&u) == 0 ? u.nodename : NULL;
-    d->emit->header(&d->w, &h);
+    part(&d->w, &h);
+}
+
+/* signal-safe: the lines before the threads (CPython's first line). */
+void
+walk_header(fa_dump *d, const fa_event *ev)
+{
+    walk_info(d, ev, d->emit->header);
+}
+
+/* signal-safe: our lines after the Python frames. */
+void
+walk_trailer(fa_dump *d, const fa_event *ev)
+{
+    walk_info(d, ev, d->emit->trailer);
 }
 
 typedef struct {
@@ -240,7 +262,8 @@ step_frame_print(fa_dump *d, void *arg)
 }
 
 /* signal-safe: the frames of one thread, innermost first.  Past max_frames
- * it shows the innermost and outermost frames and how many it left out. */
+ * it shows the innermost and outermost frames and how many it left out;
+ * CPython's walk shows the innermost ones only. */
 static void
 walk_frames(fa_dump *d, fa_frame *top, int skip)
 {
@@ -254,8 +277,8 @@ walk_frames(fa_dump *d, fa_frame *top, int skip)
     long max = d->max_frames;
     long inner = total, omitted = 0;
     if (total > max) {
-        inner = (max + 1) / 2;
-        omitted = total - inner - max / 2;
+        inner = e->cpython ? max : (max + 1) / 2;
+        omitted = total - inner - (e->cpython ? 0 : max / 2);
     }
     e->frames_begin(&d->w, total);
     long i = 0, printed = 0;
@@ -276,6 +299,9 @@ walk_frames(fa_dump *d, fa_frame *top, int skip)
         if (total >= 0 && i >= inner && i < inner + omitted) {
             if (i == inner) {
                 e->frames_gap(&d->w, omitted);
+            }
+            if (e->cpython) {
+                break;
             }
             i++;
             continue;
@@ -303,6 +329,40 @@ typedef struct {
     long long interp_id;        /* a subinterpreter's id, -1 for the main interpreter's */
 } fa_thread_step;
 
+#if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
+/* signal-safe: the kernel's name of thread `tid` (what pthread_getname_np
+ * returns, and CPython 3.14+ prints), read with open/read/close; "" when
+ * unknown. */
+static void
+os_thread_name(unsigned long tid, char out[FA_NAME_SIZE])
+{
+    char digits[24], path[64] = "/proc/self/task/";
+    int i = (int)sizeof(digits);
+    do {
+        digits[--i] = (char)('0' + tid % 10);
+        tid /= 10;
+    } while (tid);
+    size_t n = strlen(path);
+    memcpy(path + n, digits + i, sizeof(digits) - (size_t)i);
+    memcpy(path + n + sizeof(digits) - (size_t)i, "/comm", 6);  /* 16 + 20 + 6 fit */
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    ssize_t len;
+    do {
+        len = read(fd, out, FA_NAME_SIZE - 1);
+    } while (len < 0 && errno == EINTR);
+    close(fd);
+    len = len < 0 ? 0 : len;
+    while (len > 0 && out[len - 1] == '\n') {
+        len--;
+    }
+    out[len] = '\0';
+}
+#endif
+
 /* signal-safe (probed): read a thread's state and begin it in the output. */
 static FA_RACY_READ void
 step_thread_begin(fa_dump *d, void *arg)
@@ -329,9 +389,22 @@ step_thread_begin(fa_dump *d, void *arg)
 #else
     (void)own;
 #endif
+    info.os_name = NULL;
+#if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
+    char os_name[FA_NAME_SIZE];
+    if (d->emit->cpython && st->all_threads) {
+        os_thread_name(ts->native_thread_id, os_name);
+        info.os_name = os_name;
+    }
+#endif
     info.is_current = st->is_current;
     info.all_threads = st->all_threads;
+    info.gc_collecting = st->is_current && st->all_threads
+                         && fa_gc_collecting(fa_process.interp);
     info.index = d->nthreads;
+    char label[FA_CONTEXT_SIZE];
+    info.context_len = fa_context_thread_label(info.ident, label);
+    info.context = label;
     d->emit->thread_begin(&d->w, &info);
 }
 
@@ -391,6 +464,31 @@ step_scan_threads(fa_dump *d, void *arg)
         sc->main = ts;
         sc->total++;
     }
+}
+
+/* signal-safe: CPython's order: from the newest thread to the oldest, the
+ * calling thread marked where it stands, cut after max_threads. */
+static void
+walk_threads_cpython(fa_dump *d, const fa_event *ev, const fa_thread_scan *sc)
+{
+    const fa_emitter *e = d->emit;
+    long shown = 0;
+    PyThreadState *ts = sc->head;
+    for (long seen = 0; ts != NULL && seen < sc->total; seen++) {
+        if (shown > 0) {
+            e->between_threads(&d->w);
+        }
+        if (shown >= d->max_threads) {
+            break;
+        }
+        fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, NULL, -1};
+        if (!walk_thread(d, &st, st.is_current ? ev->skip : 0)) {
+            break;
+        }
+        ts = st.next;
+        shown++;
+    }
+    e->threads_end(&d->w, sc->total > shown ? sc->total - shown : 0);
 }
 
 typedef struct {
@@ -459,8 +557,10 @@ walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, v
 
 /* signal-safe: all the threads, the first one being the calling thread (or,
  * for a timeout, the main thread), then the rest newest first, up to
- * max_threads.  Threads come and go while we look, so every thread state is
- * read inside a probe and a list that changes under us just ends early. */
+ * max_threads: the thread that matters comes first in a log cut short, and
+ * no limit can leave it out.  Threads come and go while we look, so every
+ * thread state is read inside a probe and a list that changes under us
+ * just ends early. */
 void
 walk_threads(fa_dump *d, const fa_event *ev)
 {
@@ -475,56 +575,100 @@ walk_threads(fa_dump *d, const fa_event *ev)
     if (!probed(d, step_scan_threads, &sc)) {
         sc.current = sc.main = sc.sub = NULL;
     }
+    e->threads_begin(&d->w);
+    if (!ev->all_threads) {
+        /* the "Stack" block: the calling thread (in its subinterpreter if
+         * it runs one); for faulthandler 1.x's timeout without
+         * all_threads, the main thread */
+        PyThreadState *only = sc.sub ? sc.sub : sc.current ? sc.current
+                              : ev->event == EV_TIMEOUT ? sc.main : NULL;
+        fa_thread_step st = {only, only == sc.current, only == sc.main, 0, NULL, NULL, -1};
+        if (sc.sub != NULL) {
+            st.is_current = 1;
+            st.is_main = 0;
+            st.interp_id = sc.sub_id;
+        }
+        if (only != NULL) {
+            (void)walk_thread(d, &st, ev->skip);
+        }
+        else {
+            e->no_thread(&d->w, 0);
+        }
+        e->threads_end(&d->w, 0);
+        return;
+    }
+    if (e->cpython) {
+        walk_threads_cpython(d, ev, &sc);
+        return;
+    }
     PyThreadState *first = sc.current ? sc.current : sc.main;
     long shown = 0;
-    e->threads_begin(&d->w);
     if (sc.sub != NULL) {
-        fa_thread_step st = {sc.sub, 1, 0, ev->all_threads, NULL, NULL, sc.sub_id};
+        fa_thread_step st = {sc.sub, 1, 0, 1, NULL, NULL, sc.sub_id};
         shown += walk_thread(d, &st, ev->skip);
-        if (ev->all_threads && first != NULL) {
+        if (first != NULL) {
             e->between_threads(&d->w);
             fa_thread_step main_st = {first, 0, 1, 1, NULL, NULL, -1};
             shown += walk_thread(d, &main_st, 0);
         }
     }
-    else if (first != NULL && (ev->all_threads || first == sc.current)) {
-        fa_thread_step st = {first, first == sc.current, first == sc.main, ev->all_threads,
-                             NULL, NULL, -1};
+    else if (first != NULL) {
+        fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, NULL, -1};
         shown += walk_thread(d, &st, ev->skip);
     }
     else {
-        e->no_thread(&d->w, ev->all_threads);
+        e->no_thread(&d->w, 1);
     }
-    if (ev->all_threads) {
-        PyThreadState *ts = sc.head;
-        for (long seen = 0; ts != NULL && seen < sc.total; seen++) {
-            if (shown >= d->max_threads) {
-                break;
-            }
-            fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL, -1};
-            if (ts == first) {
-                fa_thread_step skip_first = st;
-                if (!probed(d, step_next_thread, &skip_first)) {
-                    break;
-                }
-                ts = skip_first.next;
-                continue;
-            }
-            e->between_threads(&d->w);
-            if (!walk_thread(d, &st, 0)) {
-                break;
-            }
-            ts = st.next;
-            shown++;
+    PyThreadState *ts = sc.head;
+    for (long seen = 0; ts != NULL && seen < sc.total; seen++) {
+        if (shown >= d->max_threads) {
+            break;
         }
+        fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL, -1};
+        if (ts == first) {
+            fa_thread_step skip_first = st;
+            if (!probed(d, step_next_thread, &skip_first)) {
+                break;
+            }
+            ts = skip_first.next;
+            continue;
+        }
+        e->between_threads(&d->w);
+        if (!walk_thread(d, &st, 0)) {
+            break;
+        }
+        ts = st.next;
+        shown++;
     }
     /* the subinterpreter's thread is not one of the main interpreter's */
     long listed = sc.sub != NULL && shown > 0 ? shown - 1 : shown;
-    e->threads_end(&d->w, ev->all_threads && sc.total > listed ? sc.total - listed : 0);
+    e->threads_end(&d->w, sc.total > listed ? sc.total - listed : 0);
+}
+
+/* signal-safe (probed): is this sys.modules entry an extension module?
+ * CPython's test is a module made from a PyModuleDef with a method table;
+ * our formats drop the method table part, so that a module without
+ * module-level functions (pybind11 makes them) is listed too.  This package
+ * counts as "faulthandler" when it stands in for that built-in. */
+static FA_RACY_READ int
+is_extension_module(const fa_dump *d, PyObject *key, PyObject *value)
+{
+    if (value == fa_process.package) {
+        return is_stand_in(key, value);
+    }
+    if (!PyModule_Check(value)) {
+        return 0;
+    }
+    PyModuleDef *def = PyModule_GetDef(value);
+    return ptr_ok(def) && (!d->emit->cpython || def->m_methods != NULL);
 }
 
 /* signal-safe (probed): third-party extension modules in sys.modules, as
- * CPython 3.10+ lists them.  PyDict_Next reads the table without allocating. */
+ * CPython 3.10+ lists them, with sys.stdlib_module_names read now.  Our
+ * own core (and on 3.9 the standard library's) is left out, but by
+ * CPython's walk, which lists it as CPython would unless this package
+ * stands in for faulthandler: then the core is part of "faulthandler".
+ * PyDict_Next reads the table without allocating. */
 static FA_RACY_READ void
 step_extension_modules(fa_dump *d, void *arg)
 {
@@ -536,17 +680,16 @@ step_extension_modules(fa_dump *d, void *arg)
         e->modules_end(&d->w, 0);
         return;
     }
+    PyObject *stdlib = stdlib_module_names();
+    int hide = !e->cpython || stands_in(modules);
     Py_ssize_t pos = 0;
     long count = 0;
     PyObject *key, *value;
     while (PyDict_Next(modules, &pos, &key, &value)) {
         if (!obj_ok(key, &PyUnicode_Type) || !ptr_ok(value)
-            || !PyModule_Check(value) || PyModule_GetDef(value) == NULL) {
-            continue;
-        }
-        PyASCIIObject *a = (PyASCIIObject *)key;
-        if (a->state.compact && a->state.ascii
-            && is_stdlib_name((const char *)(a + 1), (size_t)a->length)) {
+            || !is_extension_module(d, key, value)
+            || (stdlib != NULL && set_has_name(stdlib, key))
+            || (hide && is_hidden_name(key))) {
             continue;
         }
         e->module(&d->w, key, count);

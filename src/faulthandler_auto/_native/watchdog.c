@@ -9,51 +9,75 @@
 
 #include <pthread.h>
 
-static struct {
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    int running;                /* the thread exists */
+/* One timeout: the process's (dump_traceback_later) or the task's (the
+ * test that runs now, see watchdog.h); each fires on its own. */
+typedef struct {
     int armed;
-    int busy;                   /* a timeout dump is being written */
-    unsigned long generation;   /* bumped by every arm and cancel */
-    int abort;                  /* the dump in flight must stop writing */
-    clockid_t clock;            /* the clock of `deadline` */
     struct timespec deadline;
     long long timeout_us;
     int repeat;
     int exit;
+    int all_threads;            /* 0: the main thread only (faulthandler 1.x) */
+    long max_threads;           /* 0: the configured limit */
     fa_dest dest;
     char header[64];
     /* timeout dumps not written since the last one (watchdog thread only):
      * over the byte budget, or another dump held the lock all the while */
     unsigned long skipped;
+} fa_timer;
+
+static struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int running;                /* the thread exists */
+    int busy;                   /* a timeout dump is being written: its timer + 1 */
+    unsigned long generation;   /* bumped by every arm and cancel */
+    int abort;                  /* the dump in flight must stop writing */
+    clockid_t clock;            /* the clock of the deadlines */
+    fa_timer timers[FA_TIMERS];
 } wd;
 
-/* Move the deadline `timeout_us` further.  Called with the mutex. */
+/* Move timer `t`'s deadline its timeout further.  Called with the mutex. */
 static void
-deadline_advance_locked(void)
+deadline_advance_locked(fa_timer *t)
 {
-    long long us = wd.timeout_us;
-    wd.deadline.tv_sec += (time_t)(us / 1000000);
-    wd.deadline.tv_nsec += (long)(us % 1000000) * 1000;
-    if (wd.deadline.tv_nsec >= 1000000000L) {
-        wd.deadline.tv_sec++;
-        wd.deadline.tv_nsec -= 1000000000L;
+    long long us = t->timeout_us;
+    t->deadline.tv_sec += (time_t)(us / 1000000);
+    t->deadline.tv_nsec += (long)(us % 1000000) * 1000;
+    if (t->deadline.tv_nsec >= 1000000000L) {
+        t->deadline.tv_sec++;
+        t->deadline.tv_nsec -= 1000000000L;
     }
 }
 
-/* Set the deadline `timeout_us` from now.  Called with the mutex. */
+/* Set timer `t`'s deadline its timeout from now.  Called with the mutex. */
 static void
-deadline_set_locked(void)
+deadline_set_locked(fa_timer *t)
 {
-    clock_gettime(wd.clock, &wd.deadline);
-    deadline_advance_locked();
+    clock_gettime(wd.clock, &t->deadline);
+    deadline_advance_locked(t);
 }
 
-/* The watchdog thread: sleeps until the deadline, or until an arm or cancel
- * wakes it, and writes the timeout dump without the GIL or its own mutex,
- * so nothing the main thread holds can stop it, and `cancel` never waits
- * for a writer blocked on a full pipe: it raises `abort`, which the
+/* The armed timer that falls due first, or NULL.  Called with the mutex. */
+static fa_timer *
+next_timer_locked(void)
+{
+    fa_timer *next = NULL;
+    for (int i = 0; i < FA_TIMERS; i++) {
+        fa_timer *t = &wd.timers[i];
+        if (t->armed && (next == NULL || t->deadline.tv_sec < next->deadline.tv_sec
+                         || (t->deadline.tv_sec == next->deadline.tv_sec
+                             && t->deadline.tv_nsec < next->deadline.tv_nsec))) {
+            next = t;
+        }
+    }
+    return next;
+}
+
+/* The watchdog thread: sleeps until the first deadline, or until an arm or
+ * cancel wakes it, and writes the timeout dump without the GIL or its own
+ * mutex, so nothing the main thread holds can stop it, and `cancel` never
+ * waits for a writer blocked on a full pipe: it raises `abort`, which the
  * writer checks between polls. */
 static void *
 watchdog_main(void *arg)
@@ -67,25 +91,28 @@ watchdog_main(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&wd.mutex);
     for (;;) {
-        while (!wd.armed) {
+        fa_timer *t;
+        while ((t = next_timer_locked()) == NULL) {
             pthread_cond_wait(&wd.cond, &wd.mutex);
         }
         unsigned long gen = wd.generation;
-        int rc = pthread_cond_timedwait(&wd.cond, &wd.mutex, &wd.deadline);
-        if (rc != ETIMEDOUT || !wd.armed || gen != wd.generation) {
+        int rc = pthread_cond_timedwait(&wd.cond, &wd.mutex, &t->deadline);
+        if (rc != ETIMEDOUT || !t->armed || gen != wd.generation) {
             continue;
         }
-        fa_dest dest = wd.dest;
-        char header[sizeof(wd.header)];
-        memcpy(header, wd.header, sizeof(header));
-        int do_exit = wd.exit;
-        if (wd.repeat) {
-            deadline_advance_locked();
+        fa_dest dest = t->dest;
+        char header[sizeof(t->header)];
+        memcpy(header, t->header, sizeof(header));
+        int do_exit = t->exit;
+        int all_threads = t->all_threads;
+        long max_threads = t->max_threads;
+        if (t->repeat) {
+            deadline_advance_locked(t);
         }
         else {
-            wd.armed = 0;
+            t->armed = 0;
         }
-        wd.busy = 1;
+        wd.busy = (int)(t - wd.timers) + 1;
         __atomic_store_n(&wd.abort, 0, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&wd.mutex);
 
@@ -93,12 +120,13 @@ watchdog_main(void *arg)
          * the wait), then skip this one and say so in the next */
         int locked = dump_lock_acquire(5000, &wd.abort);
         if (locked && fa_limits_allow(NULL)) {
-            fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, 1, 0, 0, 0, wd.skipped, 0};
+            fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0,
+                           0, t->skipped, 0, max_threads};
             fa_limits_spent(dump_to_dest(&dest, &ev, &wd.abort));
-            wd.skipped = 0;
+            t->skipped = 0;
         }
         else {
-            wd.skipped++;
+            t->skipped++;
         }
         dump_lock_release(locked);
         fa_user_serve();
@@ -154,90 +182,97 @@ start_locked(void)
     return 0;
 }
 
-/* Disarm, stop a dump in flight, and wait (briefly: the writer polls every
- * 100 ms) until the watchdog is idle.  Called with the mutex. */
+/* Disarm `timer`, stop its dump in flight, and wait (briefly: the writer
+ * polls every 100 ms) until that dump is over.  Called with the mutex. */
 static void
-cancel_locked(void)
+cancel_locked(int timer)
 {
-    wd.armed = 0;
+    wd.timers[timer].armed = 0;
     wd.generation++;
-    if (wd.busy) {
+    if (wd.busy == timer + 1) {
         __atomic_store_n(&wd.abort, 1, __ATOMIC_RELEASE);
     }
     pthread_cond_broadcast(&wd.cond);
-    while (wd.busy) {
+    while (wd.busy == timer + 1) {
         pthread_cond_wait(&wd.cond, &wd.mutex);
     }
 }
 
 /* Dump every thread to `dest` in `timeout_us` (and every `timeout_us`
- * after that if `repeat`), replacing any earlier timeout.  Returns 0, or
- * an errno when the thread could not start.  May wait for a dump in
- * flight to stop: call it without the GIL. */
+ * after that if `repeat`), replacing the earlier timeout of the same
+ * `timer`.  Returns 0, or an errno when the thread could not start.  May
+ * wait for a dump in flight to stop: call it without the GIL. */
 int
-fa_watchdog_arm(const fa_dest *dest, long long timeout_us, int repeat, int do_exit,
-                const char *header)
+fa_watchdog_arm(int timer, const fa_dest *dest, long long timeout_us, int repeat, int do_exit,
+                const char *header, int all_threads, long max_threads)
 {
     int err = 0;
     pthread_mutex_lock(&wd.mutex);
-    cancel_locked();
+    cancel_locked(timer);
     if (start_locked() < 0) {
         err = errno;
     }
     else {
-        wd.dest = *dest;
-        wd.timeout_us = timeout_us;
-        wd.repeat = repeat;
-        wd.exit = do_exit;
-        fa_strlcpy(wd.header, header, sizeof(wd.header));
-        deadline_set_locked();
+        fa_timer *t = &wd.timers[timer];
+        t->dest = *dest;
+        t->timeout_us = timeout_us;
+        t->repeat = repeat;
+        t->exit = do_exit;
+        t->all_threads = all_threads;
+        t->max_threads = max_threads;
+        fa_strlcpy(t->header, header, sizeof(t->header));
+        deadline_set_locked(t);
         wd.generation++;
-        wd.armed = 1;
+        t->armed = 1;
         pthread_cond_broadcast(&wd.cond);
     }
     pthread_mutex_unlock(&wd.mutex);
     return err;
 }
 
-/* Whether a timeout is armed.  Called with the GIL. */
+/* Whether a timeout of either timer is armed.  Called with the GIL. */
 int
 fa_watchdog_armed(void)
 {
     pthread_mutex_lock(&wd.mutex);
-    int armed = wd.armed;
+    int armed = next_timer_locked() != NULL;
     pthread_mutex_unlock(&wd.mutex);
     return armed;
 }
 
-/* Cancel the timeout, and stop its dump if one is being written.  Call it
- * without the GIL. */
+/* Cancel `timer`'s timeout, and stop its dump if one is being written.
+ * Call it without the GIL. */
 void
-fa_watchdog_cancel(void)
+fa_watchdog_cancel(int timer)
 {
     pthread_mutex_lock(&wd.mutex);
-    cancel_locked();
+    cancel_locked(timer);
     pthread_mutex_unlock(&wd.mutex);
 }
 
 /* In a forked child the watchdog thread is gone and its mutex may have been
- * held at the fork: start over, and re-arm with the full timeout.  -1 with
- * errno set when the thread could not be started again. */
+ * held at the fork: start over, and re-arm each timer with its full
+ * timeout.  -1 with errno set when the thread could not be started again. */
 int
 fa_watchdog_after_fork(void)
 {
     fa_watchdog_init();
     wd.running = 0;
     wd.busy = 0;
-    if (wd.armed) {
-        pthread_mutex_lock(&wd.mutex);
-        deadline_set_locked();
+    int rc = 0;
+    pthread_mutex_lock(&wd.mutex);
+    if (next_timer_locked() != NULL) {
+        for (int i = 0; i < FA_TIMERS; i++) {
+            deadline_set_locked(&wd.timers[i]);
+        }
         wd.generation++;
-        int rc = start_locked();
-        pthread_mutex_unlock(&wd.mutex);
+        rc = start_locked();
         if (rc < 0) {
-            wd.armed = 0;
-            return -1;
+            for (int i = 0; i < FA_TIMERS; i++) {
+                wd.timers[i].armed = 0;
+            }
         }
     }
-    return 0;
+    pthread_mutex_unlock(&wd.mutex);
+    return rc;
 }

@@ -102,6 +102,7 @@ def expand_template(template, pid=None, ppid=None, prog=None, when=None):
         "prog": prog or _program_name(),
         "host": os.uname().nodename or "unknown",
         "time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)),
+        "worker": "main",  # what the core writes until set_worker() names a worker
     }
     out = []
     for literal, field in split_template(template):
