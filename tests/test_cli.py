@@ -195,6 +195,14 @@ def test_status_unwritable_destination(cli, tmp_path):
     assert "dumps cannot be written" in proc.stdout
 
 
+def test_status_destination_on_proc(cli):
+    proc = cli("status", env={P: "1", P + "_PATH": "/proc/nope/x.log"})
+    assert proc.returncode == 1, proc.stdout
+    assert ("    - dumps cannot be written to /proc/nope/x.log now: cannot create files in /proc "
+            "(a virtual file system such as /proc); they would go to stderr instead") \
+        in proc.stdout.splitlines(), proc.stdout
+
+
 @pytest.mark.parametrize("flag, word", [("-E", "-E"), ("-I", "-I")])
 def test_status_ignore_environment(cli, flag, word):
     proc = cli("status", env={P: "1"}, flags=[flag])

@@ -144,14 +144,37 @@ def test_repeat_and_exit_with_timeout():
 @pytest.mark.parametrize(
     "value, expected",
     [("USR1", (signal.SIGUSR1,)), ("sigusr2", (signal.SIGUSR2,)), (str(int(signal.SIGUSR2)), (signal.SIGUSR2,)),
-     ("USR1,USR2", (signal.SIGUSR1, signal.SIGUSR2)), (" usr2 , ,SIGUSR1,", (signal.SIGUSR2, signal.SIGUSR1)),
-     ("USR1,SIGUSR1,usr1,%d" % signal.SIGUSR1, (signal.SIGUSR1,)), ("HUP,term,Int", (1, 15, 2)),
+     ("USR1,USR2", (signal.SIGUSR1, signal.SIGUSR2)), (" usr2 , SIGUSR1 ", (signal.SIGUSR2, signal.SIGUSR1)),
+     ("USR1,SIGUSR1,usr1,%d" % signal.SIGUSR1, (signal.SIGUSR1,)),
      ("%d" % signal.SIGRTMIN, (signal.SIGRTMIN,)), ("RTMAX", (signal.SIGRTMAX,))],
 )
 def test_signals(value, expected):
     cfg = one({P + "_SIGNAL": value})
     assert cfg.signals == tuple(int(s) for s in expected)
     assert all(type(s) is int for s in cfg.signals)
+
+
+@pytest.mark.parametrize("value", ["1,,2", "USR1,", ",USR1", " , "])
+def test_empty_signal_entries_are_reported(value):
+    cfg, warnings = parse({P + "_SIGNAL": value})
+    assert warnings[0] == ("%s_SIGNAL entry '' ignored: empty entry; accepted: signal names or numbers, "
+                           "comma-separated, e.g. USR1,SIGUSR2,12" % P)
+
+
+def test_stop_signals_warn_that_they_only_dump():
+    cfg, warnings = parse({P + "_SIGNAL": "HUP,term,Int"})
+    assert cfg.signals == (1, 15, 2)
+    assert warnings == [
+        "%s_SIGNAL: SIGINT only dumps (Ctrl-C no longer raises KeyboardInterrupt), SIGTERM only dumps "
+        "(kill and docker stop no longer end the process), SIGHUP only dumps (a closed terminal no "
+        "longer ends the process); set %s_CHAIN=1 to keep the normal action after the dump" % (P, P)]
+    assert one({P + "_SIGNAL": "TERM", P + "_CHAIN": "1"}).signals == (signal.SIGTERM,)
+
+
+def test_huge_signal_number_gives_a_short_line():
+    line = warned({P + "_SIGNAL": "9" * 120000})
+    assert line.startswith("%s_SIGNAL entry '%s..." % (P, "9" * 76))
+    assert len(line) < 300
 
 
 @pytest.mark.parametrize(
@@ -173,8 +196,8 @@ def test_uncatchable_signals_are_refused(entry, name):
 @pytest.mark.parametrize("entry", ["0", str(signal.NSIG), "999", "99999999", "00"])
 def test_signal_numbers_out_of_range(entry):
     assert warned({P + "_SIGNAL": entry}).startswith(
-        "%s_SIGNAL entry %r ignored: no usable signal number %s on this system (range 1..%d)"
-        % (P, entry, entry, signal.NSIG - 1))
+        "%s_SIGNAL entry %r ignored: no usable signal number on this system (range 1..%d)"
+        % (P, entry, signal.NSIG - 1))
 
 
 @pytest.mark.parametrize("entry", ["FOO", "SIG_DFL", "SIG_IGN", "-1", "USR1.5", "SIGSIGUSR1", "١٢"])
@@ -189,7 +212,7 @@ def test_bad_signal_entries_warn_in_one_line_and_keep_the_good_ones():
     assert cfg.signals == (signal.SIGUSR1, signal.SIGUSR2)
     assert warnings == [
         "%s_SIGNAL entries 'KILL' (SIGKILL cannot be caught), 'SEGV' (SIGSEGV is a fatal signal, "
-        "dumped when %s is set), 'FOO' (unknown signal name), '0' (no usable signal number 0 on "
+        "dumped when %s is set), 'FOO' (unknown signal name), '0' (no usable signal number on "
         "this system (range 1..%d)) ignored; accepted: signal names or numbers, comma-separated, "
         "e.g. USR1,SIGUSR2,12" % (P, P, signal.NSIG - 1)]
 
@@ -452,6 +475,18 @@ def test_signal_variable_dumps_and_keeps_running(run_py):
     proc = run_py(code, env={P + "_SIGNAL": "USR1"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "alive\n"
+    assert 'File "<string>", line 2 in <module>' in proc.stderr
+
+
+def test_stop_signal_warns_at_start_up_and_chain_keeps_its_action(run_py):
+    code = "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nprint('alive')"
+    proc = run_py(code, env={P + "_SIGNAL": "TERM"})
+    assert (proc.returncode, proc.stdout) == (0, "alive\n"), proc.stderr
+    assert proc.stderr.startswith("faulthandler-auto: %s_SIGNAL: SIGTERM only dumps (kill and docker "
+                                  "stop no longer end the process)" % P), proc.stderr
+    proc = run_py(code, env={P + "_SIGNAL": "TERM", P + "_CHAIN": "1"})
+    assert (proc.returncode, proc.stdout) == (-signal.SIGTERM, ""), proc.stderr
+    assert not proc.stderr.startswith("faulthandler-auto:"), proc.stderr
     assert 'File "<string>", line 2 in <module>' in proc.stderr
 
 

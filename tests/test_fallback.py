@@ -5,6 +5,7 @@ timeout and signal dumps through the interpreter's own faulthandler;
 import stat
 import sys
 import tarfile
+import time
 import zipfile
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from conftest import ROOT, clean_environ, run
 from dumps import only_dump, split_dumps
 from test_packaging import copy_project
+from test_pytest import add_outer_pytest, make_project, run_pytest, timeout_dumps
 
 CRASH = "import ctypes; ctypes.string_at(0)"
 
@@ -119,9 +121,88 @@ def test_status_names_the_fallback(run_py, fallback_python):
     lines = proc.stdout.splitlines()
     core = [line for line in lines if line.startswith("  core:")]
     assert core == ["  core:        fallback mode: the C core was not built when this copy was "
-                    "installed (no compiler?)"], proc.stdout
+                    "installed (no compiler?); once a compiler is there: pip install --no-cache-dir "
+                    "--force-reinstall faulthandler-auto"], proc.stdout
+    if sys.version_info < (3, 14):
+        assert "    on a crash (SIGSEGV, SIGFPE, SIGBUS, SIGILL, SIGABRT): dump" in lines, proc.stdout
     assert "                 - thread names" in lines
     assert "  status:      active" in lines
+
+
+@pytest.fixture(scope="module")
+def fallback_pytest(fallback_python):
+    add_outer_pytest(fallback_python)
+    return fallback_python
+
+
+@pytest.fixture(scope="module")
+def fallback_start_up(fallback_pytest, tmp_path_factory):
+    """Seconds a pytest run of one quick test takes here, measured: the
+    process timer must fall after the hanging test has started."""
+    root = make_project(tmp_path_factory.mktemp("baseline"))
+    began = time.monotonic()
+    proc = run_pytest(fallback_pytest, root, "tests/test_hang.py::test_quick",
+                      env={"PYTHONFAULTHANDLER": "1"})
+    assert proc.returncode == 0, proc
+    return time.monotonic() - began
+
+
+@pytest.mark.parametrize("args", [[], ["-p", "no:faulthandler"], ["--capture=sys"]],
+                         ids=lambda args: " ".join(args) or "default")
+def test_pytest_hang_dump_reaches_the_terminal(fallback_pytest, fallback_start_up, tmp_path, args):
+    """pytest's capture takes fd 2; the plugin points the interpreter's
+    timer at the terminal's copy, so the hung test is dumped, once."""
+    root = make_project(tmp_path / "project")
+    proc = run_pytest(fallback_pytest, root, *args, "tests/test_hang.py::test_hang",
+                      env={"PYTHONFAULTHANDLER": "1",
+                           "PYTHONFAULTHANDLER_TIMEOUT": "%.1f" % (3 * fallback_start_up + 1),
+                           "PYTHONFAULTHANDLER_EXIT": "1"})
+    assert proc.returncode == 1, proc
+    dumps = timeout_dumps(proc.stderr)
+    assert len(dumps) == 1, proc
+    assert "Timeout (" not in proc.stdout
+    assert 'tests/test_hang.py", line ' in proc.stderr.split("Timeout (")[1], proc.stderr
+
+
+def test_pytest_crash_one_dump(fallback_pytest, tmp_path):
+    root = make_project(tmp_path / "project")
+    proc = run_pytest(fallback_pytest, root, "tests/test_crash.py::test_crash[null]",
+                      env={"PYTHONFAULTHANDLER": "1"})
+    everything = proc.stdout + proc.stderr
+    assert everything.count("Fatal Python error: Segmentation fault") == 1, proc
+    assert "Fatal Python error" in proc.stderr
+
+
+def test_pytest_faulthandler_timeout_ini(fallback_pytest, tmp_path):
+    """The ini option, served by the interpreter's timer: one dump, in
+    the configured file."""
+    dump_dir = tmp_path / "dumps"
+    dump_dir.mkdir()
+    root = make_project(tmp_path / "project", "faulthandler_timeout = 1\n")
+    proc = run_pytest(fallback_pytest, root, "tests/test_hang.py::test_slow",
+                      env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(dump_dir / "d.log"),
+                           "DUMP_DIR": str(dump_dir), "PERIOD": "1"})
+    assert proc.returncode == 0, proc
+    text = (dump_dir / "d.log").read_text()
+    assert [d.timeout for d in timeout_dumps(text)] == ["0:00:01"], text
+
+
+def test_status_says_format_is_not_applied(run_py, fallback_python):
+    proc = run_py("import sys; from faulthandler_auto.cli import main; sys.exit(main(['status']))",
+                  python=fallback_python, env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_FORMAT": "json"})
+    assert proc.returncode == 1, proc
+    assert "    - fallback mode: PYTHONFAULTHANDLER_FORMAT, _MAX_FRAMES and _MAX_THREADS are not applied " \
+        "(CPython's text format and fixed limits)" in proc.stdout.splitlines(), proc.stdout
+
+
+def test_path_that_cannot_be_created_names_the_variable_and_dumps_to_stderr(run_py, fallback_python):
+    proc = run_py(CRASH, python=fallback_python,
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": "/proc/nope/x.log"})
+    assert proc.returncode == -11, proc
+    first, rest = proc.stderr.split("\n", 1)
+    assert first == ("faulthandler-auto: dump file /proc/nope/x.log cannot be created (No such file or "
+                     "directory): dumps go to stderr (PYTHONFAULTHANDLER_PATH)"), proc.stderr
+    assert rest.startswith("Fatal Python error: Segmentation fault"), proc.stderr
 
 
 def test_sdist_has_what_the_tests_need(tmp_path):

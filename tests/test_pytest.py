@@ -119,6 +119,12 @@ def pytest_python(tmp_path_factory, wheel_path, new_venv, venv_pip):
     where this interpreter has them (tox installs them), without a network."""
     python = new_venv(tmp_path_factory.mktemp("pytest-venv") / "venv")
     venv_pip(python, "install", "--no-deps", "--no-index", wheel_path)
+    add_outer_pytest(python)
+    return python
+
+
+def add_outer_pytest(python):
+    """Let the venv of `python` import pytest and its plugins from here."""
     dirs = []
     for module in ("pytest", "xdist", "pytest_timeout"):
         spec = importlib.util.find_spec(module)
@@ -131,7 +137,6 @@ def pytest_python(tmp_path_factory, wheel_path, new_venv, venv_pip):
             dirs.append(where)
     # path lines come after the venv's own site-packages: our wheel wins
     (site_packages(python) / "zz-outer-packages.pth").write_text("\n".join(dirs) + "\n")
-    return python
 
 
 def make_project(root, ini=""):
@@ -416,6 +421,22 @@ def test_xdist_worker_path_field(pytest_python, project, tmp_path):
     assert dump.context.startswith("[%s] " % dump_file.name.split("-")[0])
 
 
+@pytest.mark.skipif(not HAVE_XDIST, reason="pytest-xdist is not installed")
+def test_xdist_process_timeout_dumps_the_hung_worker_not_the_controller(pytest_python, project, start_up):
+    """The controller starts first and only waits; its TIMEOUT is cancelled,
+    so the worker's fires, names the test, and the run reports it."""
+    period = "%.1f" % (3 * start_up + 1)
+    proc = run_pytest(pytest_python, project, "-n", "2", "tests/test_hang.py::test_hang",
+                      env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_TIMEOUT": period,
+                           "PYTHONFAULTHANDLER_EXIT": "1"})
+    assert proc.returncode == 1, proc
+    dumps = timeout_dumps(proc.stderr)
+    assert len(dumps) == 1, proc
+    assert re.match(r"^\[gw[01]\] tests/test_hang.py::test_hang \(call\)$", dumps[0].context), proc.stderr
+    # the controller lived to report the worker that ended
+    assert "test_hang" in proc.stdout and "failed" in proc.stdout, proc.stdout
+
+
 # --- bad input ------------------------------------------------------------------
 
 def test_bad_ini_values_one_line_each_and_run_goes_on(pytest_python, tmp_path):
@@ -426,8 +447,8 @@ def test_bad_ini_values_one_line_each_and_run_goes_on(pytest_python, tmp_path):
     assert proc.returncode == 0, proc
     lines = proc.stderr.splitlines()
     assert lines == [
-        "faulthandler-auto: faulthandler_timeout='soon' ignored: accepted: seconds from 0 "
-        "(off) to 8640000",
-        "faulthandler-auto: faulthandler_exit_on_timeout='maybe' ignored: accepted: "
+        "faulthandler-auto: faulthandler_timeout='soon' ignored: not a number; accepted: "
+        "seconds from 0 (off) to 8640000",
+        "faulthandler-auto: faulthandler_exit_on_timeout='maybe' ignored: not a boolean; accepted: "
         "1/0, true/false, yes/no, on/off, t/f, y/n",
     ], proc.stderr

@@ -78,7 +78,7 @@ def test_signature_of_the_documented_example():
     example = doc[doc.index("## Example"):]
     block = example[example.index("```\n") + 4:]
     block = block[:block.index("```")]
-    assert block.splitlines() == ["faulthandler-auto-signature-1"] + signature.tokens(dump)
+    assert block.splitlines() == ["faulthandler-auto-signature-%d" % signature.VERSION] + signature.tokens(dump)
     value = re.search(r"the signature `([0-9a-f]{16})`", example).group(1)
     assert signature.compute(dump) == value
 
@@ -93,6 +93,10 @@ def test_the_core_and_the_reference_share_the_rules():
     assert limits == {"PYTHON_FRAMES": str(signature.PYTHON_FRAMES), "C_FRAMES": str(signature.C_FRAMES),
                       "SKIP_WINDOW": str(signature.SKIP_WINDOW)}
     assert '"faulthandler-auto-signature-%d\\n"' % signature.VERSION in source
+    fatal = (ROOT / "src" / "faulthandler_auto" / "_native" / "fatal.c").read_text()
+    words = {(word, sig) for sig, word in re.findall(r'\{\.signum = (SIG[A-Z]+), \.name = "([^"]+)"\}', fatal)}
+    assert words <= set(signature.FATAL_ERRORS.items())
+    assert {sig for _, sig in words} == set(signature.FATAL_ERRORS.values())
 
 
 def test_signature_stable_across_runs_formats_and_line_numbers(run_py, tmp_path):
@@ -111,8 +115,8 @@ def test_signature_stable_across_runs_formats_and_line_numbers(run_py, tmp_path)
     signatures = {signature.compute(d) for d in dumps}
     assert len(signatures) == 1 and re.match("^[0-9a-f]{16}$", signatures.pop())
     assert signature.compute(one(other)) != signature.compute(dumps[0])
-    assert signature.tokens(dumps[0])[:3] == ["py __init__.py string_at", "py job.py parse_row",
-                                              "py job.py main"]
+    assert signature.tokens(dumps[0])[:4] == ["signal SIGSEGV", "py __init__.py string_at",
+                                              "py job.py parse_row", "py job.py main"]
 
 
 def test_signature_skips_abort_and_escapes_like_the_text_format():
@@ -132,8 +136,64 @@ def test_signature_skips_abort_and_escapes_like_the_text_format():
                     {"binary": "/lib/libc.so.6", "symbol": "raise", "offset": 2, "address": "0x21"},
                     {"binary": "/lib/libc.so.6", "symbol": "abort", "offset": 2, "address": "0x31"},
                     {"binary": "/app/libdb.so", "symbol": "db_commit", "offset": 2, "address": "0x41"}]}))
-    assert signature.tokens(text_dump) == ["py caf\\xe9.py r\\xe9sum\\xe9", "c libdb.so db_commit"]
+    assert signature.tokens(text_dump) == ["signal SIGABRT", "py caf\\xe9.py r\\xe9sum\\xe9",
+                                           "c libdb.so db_commit"]
     assert signature.compute(text_dump) == signature.compute(json_dump)
+
+
+def versioned_dump(version, extension):
+    """A crash in an extension module as Python ``version`` (and an
+    extension built for it) would dump it."""
+    return ("Fatal Python error: Segmentation fault\n\n"
+            "Current thread 0x0000000000000001 (most recent call first):\n"
+            '  File "/opt/py/lib/python%s/ctypes/__init__.py", line %d in string_at\n\n'
+            "Current thread's C stack trace (most recent call first):\n"
+            '  Binary file "/opt/py/lib/python%s/lib-dynload/%s", at ext_call+0x1 [0x10]\n'
+            '  Binary file "/opt/py/lib/libpython%s.so.1.0", at _PyObject_MakeTpCall+0x1 [0x20]\n'
+            '  Binary file "/opt/py/bin/python%s", at main+0x1 [0x30]\n'
+            % (version, len(version), version, extension, version, version))
+
+
+def test_signature_names_no_python_version():
+    dumps = [one(versioned_dump(v, ext)) for v in ("3.9", "3.12", "3.13t", "3.15")
+             for ext in ("_ctypes.cpython-%s-x86_64-linux-gnu.so" % v.replace(".", ""), "_ctypes.abi3.so")]
+    # the dumps do differ in every object's name and the line numbers
+    assert len({tuple(f.module for f in d.c_stack) for d in dumps}) == len(dumps)
+    assert {signature.compute(d) for d in dumps} == {signature.compute(dumps[0])}
+    assert signature.tokens(dumps[0]) == ["signal SIGSEGV", "py __init__.py string_at", "c _ctypes.so ext_call",
+                                          "c libpython.so _PyObject_MakeTpCall", "c python main"]
+    assert "c _ctypes.so ?" in signature.tokens(one(readme_example()))
+    # names that do not carry Python's version keep it
+    assert [signature.module_name(n) for n in ("/x/libc.so.6", "/x/python3-config", "/x/a.b.cpython-312-x.so",
+                                                "/x/.abi3.so", "/x/python3.12d", "/x/libpython3.so")] == \
+        ["libc.so.6", "python3-config", "a.b.so", ".abi3.so", "python", "libpython.so"]
+
+
+def test_the_signal_is_part_of_the_signature(run_py, run_stock, tmp_path):
+    """The same place crashing with another signal is another crash: the
+    printed signature says so, agrees with the reference, and so does the
+    signature of CPython's own dump, which names the signal in words only."""
+    ours, stock = {}, {}
+    for name in ("sigsegv", "sigabrt", "sigfpe"):
+        code = "import faulthandler_auto\ndef crash():\n    faulthandler_auto.%s()\ncrash()\n" % name
+        (tmp_path / name).mkdir()
+        path = tmp_path / name / "crash.py"
+        path.write_text(code)
+        dump = one(run_py(path, env={"PYTHONFAULTHANDLER": "1"}).stderr)
+        assert dump.signal == name.upper()
+        assert dump.signature == signature.compute(dump), signature.tokens(dump)
+        assert signature.tokens(dump)[0] == "signal " + name.upper()
+        assert not any("cpython-" in t or "python3" in t for t in signature.tokens(dump))
+        ours[name] = dump
+        dump = one(run_stock(path).stderr)
+        assert dump.signal is None and dump.signature is None
+        assert signature.tokens(dump)[0] == "signal " + name.upper()
+        stock[name] = dump
+    for dumps in (ours, stock):
+        # the Python frames are the same (the C frames may differ: sigsegv()
+        # takes an argument, so CPython calls it another way), the signal is not
+        assert len({tuple(t for t in signature.tokens(d) if t.startswith("py ")) for d in dumps.values()}) == 1
+        assert len({signature.compute(d) for d in dumps.values()}) == 3
 
 
 # --- report ---------------------------------------------------------------------
@@ -639,6 +699,22 @@ def test_report_command(venv_python, tmp_path):
     assert proc.returncode == 1
     assert proc.stderr == "faulthandler-auto: report: cannot read %s: No such file or directory\n" % (
         tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "x"])
+def test_report_top_must_be_positive(venv_python, tmp_path, top):
+    proc = subprocess.run([str(venv_python), "-m", "faulthandler_auto", "report", "--top", top,
+                           str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc
+    assert "--top: %r is not a whole number from 1 on" % top in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_report_file_without_dumps_is_not_an_error(venv_python, tmp_path):
+    (tmp_path / "empty.log").write_text("")
+    proc = subprocess.run([str(venv_python), "-m", "faulthandler_auto", "report",
+                           str(tmp_path / "empty.log")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc
 
 
 def test_symbolize_command_without_the_extra(venv_python, tmp_path):

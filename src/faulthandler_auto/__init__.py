@@ -494,7 +494,7 @@ def redirect_std(stdout=None, stderr=None):
     runs (the pytest plugin passes copies of the terminal's descriptors).
     Dumps asked for by a call (dump_traceback()) still go where the call
     says.  The descriptors must stay open until redirect_std() is called
-    again.  Does nothing in fallback mode (no C core).
+    again.
     """
     fds = []
     for name, fd in (("stdout", stdout), ("stderr", stderr)):
@@ -503,8 +503,7 @@ def redirect_std(stdout=None, stderr=None):
         elif not isinstance(fd, int) or isinstance(fd, bool) or not 0 <= fd <= _INT_MAX:
             raise ValueError("%s must be a file descriptor or None" % name)
         fds.append(fd)
-    if _OWN_CORE:
-        _native.redirect_std(*fds)
+    _native.redirect_std(*fds)
 
 
 def set_worker(name):
@@ -531,10 +530,9 @@ def task_timeout(timeout, *, file=None, exit=False):
     A timer beside dump_traceback_later() (PYTHONFAULTHANDLER_TIMEOUT),
     which keeps running: each fires on its own, on the same native watchdog
     thread.  The pytest plugin serves ``faulthandler_timeout`` with it.
-    Does nothing in fallback mode (no C core).
+    In fallback mode (no C core) the interpreter has one timer: the task's
+    takes it, and the process timer gets back the time it had left.
     """
-    if not _OWN_CORE:
-        return
     if timeout is None:
         _native.cancel_dump_traceback_later(True)
         _files.pop("task", None)

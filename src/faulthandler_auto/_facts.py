@@ -84,7 +84,7 @@ def check_path_template(path):
     while "{" in rest or "}" in rest:
         start, end = rest.find("{"), rest.find("}")
         if start < 0 or end < start:
-            raise ValueError("unbalanced '{' or '}' in path template %r" % path)
+            raise ValueError("unbalanced '{' or '}' in path template")
         field = rest[start + 1:end]
         if field not in TEMPLATE_FIELDS:
             raise ValueError(

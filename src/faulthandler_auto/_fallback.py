@@ -38,6 +38,14 @@ LOST = tuple(
 )
 
 _prog = "python"
+# fd 1 / fd 2 -> the descriptor that dumps meant for them go to instead
+# (redirect_std: pytest's capture points fd 1 and 2 at temporary files)
+_std = {}
+# what is set, so that redirect_std() can point it at the new descriptor:
+# "fatal" -> (dest, all_threads, c_stack), "timer" -> (dest, repeat, exit,
+# seconds, monotonic deadline), "task" -> (dest, exit), signum -> (dest,
+# all_threads, chain)
+_set = {}
 # template (bytes) -> descriptor: one file per template and process, shared
 # by the fatal, timeout and signal dumps as the core shares its template
 _opened = {}
@@ -54,7 +62,9 @@ def reason(import_error=None):
         elif not sys.platform.startswith("linux"):
             _reason = "the C core supports Linux only, this is %s" % sys.platform
         elif not any(n.startswith("_native") for n in os.listdir(os.path.dirname(__file__))):
-            _reason = "the C core was not built when this copy was installed (no compiler?)"
+            _reason = ("the C core was not built when this copy was installed (no compiler?); "
+                       "once a compiler is there: pip install --no-cache-dir --force-reinstall "
+                       "faulthandler-auto")
         else:
             _reason = "the C core failed to load (%s)" % (import_error,)
     return _reason
@@ -109,17 +119,26 @@ def _fd(dest):
     """A descriptor for the core's destination: an fd, or a template (bytes)
     whose file is created 0600 without following a link at its end."""
     if isinstance(dest, int):
-        return dest
+        return _std.get(dest, dest)
+    if dest in _opened and _opened[dest] is None:  # could not be created
+        return _std.get(2, 2)
     fd = _opened.get(dest)
     if fd is None:
         path = _expand(os.fsdecode(dest))
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, 0o700, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        for name in ("O_NOFOLLOW", "O_CLOEXEC", "O_NOCTTY", "O_NONBLOCK"):
-            flags |= getattr(os, name, 0)
-        fd = os.open(path, flags, 0o600)
+        try:
+            directory = os.path.dirname(path)
+            if directory:
+                os.makedirs(directory, 0o700, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            for name in ("O_NOFOLLOW", "O_CLOEXEC", "O_NOCTTY", "O_NONBLOCK"):
+                flags |= getattr(os, name, 0)
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            # as the core does when it cannot write the file: stderr, said once
+            sys.stderr.write("faulthandler-auto: dump file %s cannot be created (%s): dumps go "
+                             "to stderr (PYTHONFAULTHANDLER_PATH)\n" % (path, exc.strerror or exc))
+            _opened[dest] = None
+            return _std.get(2, 2)
         _opened[dest] = fd
         import atexit
         atexit.register(_remove_if_empty, path, fd)
@@ -142,9 +161,11 @@ def enable(dest, all_threads, c_stack, max_threads=0):
         faulthandler.enable(_fd(dest), all_threads, c_stack=c_stack, **_limit(max_threads))
     else:
         faulthandler.enable(_fd(dest), all_threads)
+    _set["fatal"] = (dest, all_threads, c_stack)
 
 
 def disable():
+    _set.pop("fatal", None)
     return faulthandler.disable()
 
 
@@ -163,26 +184,77 @@ def dump_c_stack(dest):
 
 
 def dump_traceback_later(us, repeat, dest, exit, header, task=False, all_threads=True, max_threads=0):
-    # the interpreter writes its own "Timeout (H:MM:SS)!" line; it has no
-    # task timer and always dumps every thread
-    faulthandler.dump_traceback_later(us / 1e6, repeat=repeat, file=_fd(dest), exit=exit,
+    """The interpreter has one timer: a task timer (a test's
+    faulthandler_timeout) takes it while the task runs, and cancelling it
+    gives the process timer back with the time it had left.  It always
+    dumps every thread."""
+    if task:
+        _set["task"] = (dest, exit)
+        faulthandler.dump_traceback_later(us / 1e6, file=_fd(dest), exit=exit, **_limit(max_threads))
+        return
+    seconds = us / 1e6
+    _set["timer"] = (dest, repeat, exit, seconds, time.monotonic() + seconds, max_threads)
+    if "task" not in _set:
+        _arm_process_timer(seconds)
+
+
+def _arm_process_timer(seconds=None):
+    """Set the interpreter's timer to the process timer: for `seconds`, or
+    (None) for the time it has left, when it is set again."""
+    timer = _set.get("timer")
+    if timer is None:
+        faulthandler.cancel_dump_traceback_later()
+        return
+    dest, repeat, exit, period, deadline, max_threads = timer
+    if seconds is None:
+        seconds = period if repeat else max(deadline - time.monotonic(), 0.001)
+    # the interpreter writes its own "Timeout (H:MM:SS)!" line, with the
+    # time it was set for
+    faulthandler.dump_traceback_later(seconds, repeat=repeat, file=_fd(dest), exit=exit,
                                       **_limit(max_threads))
 
 
-def cancel_dump_traceback_later():
-    faulthandler.cancel_dump_traceback_later()
+def cancel_dump_traceback_later(task=False):
+    if task:
+        if _set.pop("task", None) is not None:
+            _arm_process_timer()
+        return
+    _set.pop("timer", None)
+    if "task" not in _set:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def register(signum, dest, all_threads, chain, max_threads=0):
     if not hasattr(faulthandler, "register"):
         raise RuntimeError("fallback mode (%s): no faulthandler.register on %s"
                            % (reason(), sys.platform))
-    faulthandler.register(signum, file=_fd(dest), all_threads=all_threads, chain=chain,
-                          **_limit(max_threads))
+    faulthandler.register(signum, file=_fd(dest), all_threads=all_threads, chain=chain)
+    _set[signum] = (dest, all_threads, chain)
 
 
 def unregister(signum):
+    _set.pop(signum, None)
     return hasattr(faulthandler, "unregister") and faulthandler.unregister(signum)
+
+
+def redirect_std(stdout, stderr):
+    """Send what is set to go to fd 1 or 2 to these descriptors (-1: to fd 1
+    and 2 again), by setting it again on the interpreter's faulthandler."""
+    for std, fd in ((1, stdout), (2, stderr)):
+        if fd < 0:
+            _std.pop(std, None)
+        else:
+            _std[std] = fd
+    for what, args in list(_set.items()):
+        if args[0] not in (1, 2):
+            continue
+        if what == "fatal":
+            enable(*args)
+        elif what == "timer":
+            if "task" not in _set:
+                _arm_process_timer()
+        else:
+            register(what, *args)
 
 
 def _raise(signame):

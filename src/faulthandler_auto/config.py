@@ -71,10 +71,15 @@ def _say(message):
         pass
 
 
+def _cut(text, limit=80):
+    """`text` cut to at most `limit` characters: the one place that keeps a
+    huge value from making a huge message line."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _show(value):
-    """repr() of a value from the environment, cut to at most 80 characters."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    """repr() of a value from the environment, cut for a message."""
+    return _cut(repr(value))
 
 
 def _parse_bool(value, key, warnings):
@@ -151,11 +156,13 @@ def _parse_signals(value, key, warnings):
     for entry in value.split(","):
         entry = entry.strip()
         if not entry:
+            if ("", "empty entry") not in problems:
+                problems.append(("", "empty entry"))
             continue
         if entry.isascii() and entry.isdigit():
             # Signal numbers have at most 3 digits; this also keeps int() off huge strings.
             signum = int(entry) if len(entry) <= 3 else -1
-            unknown = "no usable signal number %s on this system (range 1..%d)" % (entry, _signal.NSIG - 1)
+            unknown = "no usable signal number on this system (range 1..%d)" % (_signal.NSIG - 1,)
         else:
             name = entry.upper()
             signum = names.get(name if name.startswith("SIG") else "SIG" + name)
@@ -266,14 +273,32 @@ def parse(environ):
         try:
             fields[field] = parser(value, key, warnings)
         except (ValueError, OSError) as exc:
-            warnings.append("%s=%s ignored: %s" % (key, _show(value), exc))
+            warnings.append("%s=%s ignored: %s" % (key, _show(value), _cut(str(exc), 300)))
     config = Config(**fields)
     for field, key, needed_field, needed_key in _DEPENDENT:
         if getattr(config, field) and not getattr(config, needed_field):
             warnings.append(
                 "%s=%s has no effect without a valid %s" % (key, _show(environ[key]), needed_key)
             )
+    if config.signals and not config.chain:
+        warnings.extend(_lost_meanings(config.signals))
     return config, warnings
+
+
+def _lost_meanings(signals):
+    """The warnings for signals whose normal action a dump handler without
+    CHAIN takes away: users and tools send these to stop a process.  One
+    line, as for every variable."""
+    import _signal
+
+    stops = ((_signal.SIGINT, "SIGINT", "Ctrl-C no longer raises KeyboardInterrupt"),
+             (_signal.SIGTERM, "SIGTERM", "kill and docker stop no longer end the process"),
+             (_signal.SIGHUP, "SIGHUP", "a closed terminal no longer ends the process"))
+    lost = ["%s only dumps (%s)" % (name, what) for signum, name, what in stops if signum in signals]
+    if not lost:
+        return []
+    return ["%s_SIGNAL: %s; set %s_CHAIN=1 to keep the normal action after the dump"
+            % (PREFIX, ", ".join(lost), PREFIX)]
 
 
 def _fatal_by_option():

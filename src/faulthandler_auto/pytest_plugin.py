@@ -17,9 +17,17 @@ pytest's own faulthandler plugin, whose jobs it does with our core:
   options are served by our watchdog's task timer, beside the process-wide
   PYTHONFAULTHANDLER_TIMEOUT (declared here too when ``-p no:faulthandler``
   left them undeclared);
-- the terminal summary lists the dump files written during the run.
+- the terminal summary lists the dump files written during the run;
+- the pytest-xdist controller cancels its PYTHONFAULTHANDLER_TIMEOUT (it
+  only waits for workers); each worker keeps its own until its tests are
+  done.
 
-``-p no:faulthandler_auto`` turns it off.
+In fallback mode (no C core) it does the same through the interpreter's
+faulthandler, except that dumps name no test.
+
+``-p no:faulthandler_auto`` turns it off: then dumps meant for stderr go to
+fd 2 wherever pytest's capture points it, and pytest's own plugin serves the
+crash dumps (to the terminal) and ``faulthandler_timeout``.
 """
 import glob
 import json
@@ -52,9 +60,10 @@ def _say(message):
 
 def _hook_config():
     """The configuration the start-up hook applied to this process, or None
-    when it applied nothing (no variable, -E/-I), or when the interpreter's
-    faulthandler does the dumps (fallback mode: pytest's plugin serves it)."""
-    if faulthandler_auto is None or getattr(faulthandler_auto, "fallback_reason", None):
+    when it applied nothing (no variable, -E/-I).  In fallback mode too: the
+    interpreter's faulthandler then writes to the terminal's descriptors
+    through the same calls."""
+    if faulthandler_auto is None:
         return None
     environ = {} if sys.flags.ignore_environment else os.environ
     config, _warnings = _config.parse(environ)  # the hook has said them already
@@ -96,20 +105,25 @@ def _parse_timeout_ini(config):
     raw = str(config.getini(TIMEOUT_INI) or "").strip()
     timeout = None
     if raw:
+        why = None
         try:
             timeout = float(raw)
         except ValueError:
-            timeout = -1.0
-        if not timeout == timeout or timeout < 0 or timeout > _facts.MAX_TIMEOUT:
-            _say("%s=%r ignored: accepted: seconds from 0 (off) to %d" % (
-                TIMEOUT_INI, raw, _facts.MAX_TIMEOUT))
+            why = "not a number"
+        else:
+            # written so that NaN fails too
+            if not 0 <= timeout <= _facts.MAX_TIMEOUT:
+                why = "out of range"
+        if why:
+            _say("%s=%r ignored: %s; accepted: seconds from 0 (off) to %d" % (
+                TIMEOUT_INI, raw, why, _facts.MAX_TIMEOUT))
             timeout = None
         elif timeout == 0:
             timeout = None
     raw = str(config.getini(EXIT_INI)).strip()
     do_exit = raw.lower() in _PYTEST_TRUE
     if raw and not do_exit and raw.lower() not in _PYTEST_FALSE:
-        _say("%s=%r ignored: accepted: %s" % (
+        _say("%s=%r ignored: not a boolean; accepted: %s" % (
             EXIT_INI, raw, ", ".join("/".join(pair) for pair in zip(_PYTEST_TRUE, _PYTEST_FALSE))))
     return timeout, do_exit
 
@@ -150,9 +164,22 @@ class _Session:
         self.test_timeout, self.test_exit = _parse_timeout_ini(config)
         self.dump_files = self._dump_files()
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_setupnodes(self, config, specs):
+        # The pytest-xdist controller only waits for its workers: its
+        # process-wide TIMEOUT would fire first (it started first), dump a
+        # queue wait, and (EXIT) end the run before the hung worker is
+        # dumped.  Each worker keeps its own timer, which names the test.
+        if self.hook_config.timeout is not None:
+            faulthandler_auto.cancel_dump_traceback_later()
+
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config):
         self._set_context(None)
+        if self.worker and self.hook_config.timeout is not None:
+            # an xdist worker done with its tests only waits for the
+            # controller to end it, which it does when every worker is done
+            faulthandler_auto.cancel_dump_traceback_later()
         if self.enabled_here:
             faulthandler_auto.disable()
         # the core writes to fd 1 and 2 again before the copies are closed

@@ -1,12 +1,14 @@
-/* signature.c - the crash signature of docs/signature.md (version 1), computed
+/* signature.c - the crash signature of docs/signature.md (version 2), computed
  * at dump time exactly as faulthandler_auto/triage/signature.py computes it
- * from the dump: SHA-256 of the crashing thread's top Python frames
- * (file basename and function) and top C frames (object basename and
- * symbol), abort() and its kind skipped.  Everything here is signal-safe:
+ * from the dump: SHA-256 of the fatal signal, the crashing thread's top
+ * Python frames (file basename and function) and top C frames (object
+ * basename without Python's version tags, and symbol), abort() and its kind
+ * skipped.  Everything here is signal-safe:
  * a fixed-size hash state, a writer on the stack that never writes out,
  * and the walks' probed reads. */
 #include "cstack.h"
 #include "emit.h"
+#include "facts.h"
 #include "signature.h"
 
 #include <dlfcn.h>
@@ -141,6 +143,66 @@ keep_basename(fa_writer *w, size_t start)
     w->len -= cut - start;
 }
 
+/* signal-safe: whether s[0:n] is "python", a version and ABI flags
+ * ("python3.12", "python3.13t"). */
+static int
+versioned_interpreter(const char *s, size_t n)
+{
+    if (n < 7 || memcmp(s, "python", 6) != 0 || s[6] < '0' || s[6] > '9') {
+        return 0;
+    }
+    size_t i = 7;
+    while (i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) {
+        i++;
+    }
+    while (i < n && (s[i] == 'd' || s[i] == 't')) {
+        i++;
+    }
+    return i == n;
+}
+
+/* signal-safe: the module name `w` holds since `start` (a basename) without
+ * the Python version in it, so that one crash names the same objects on
+ * every Python: "_ctypes.cpython-312-x86_64-linux-gnu.so" and
+ * "_ctypes.abi3.so" -> "_ctypes.so", "libpython3.12.so.1.0" ->
+ * "libpython.so", "python3.12" -> "python" (docs/signature.md step 3). */
+static void
+drop_version_tags(fa_writer *w, size_t start)
+{
+    char *s = w->buf + start;
+    size_t n = w->len - start;
+    size_t keep = n;
+    if (n > 9 && memcmp(s, "libpython", 9) == 0 && s[9] >= '0' && s[9] <= '9') {
+        for (size_t i = 10; i + 3 <= n; i++) {
+            if (memcmp(s + i, ".so", 3) == 0) {
+                memcpy(s, "libpython.so", 12);
+                keep = 12;
+                break;
+            }
+        }
+    }
+    else if (versioned_interpreter(s, n)) {
+        keep = 6;
+    }
+    else if (n > 3 && memcmp(s + n - 3, ".so", 3) == 0) {
+        size_t dot = n - 3;     /* where the tag after the stem's '.' starts */
+        while (dot > 0 && s[dot - 1] != '.') {
+            dot--;
+        }
+        if (dot > 1) {
+            const char *tag = s + dot;
+            size_t taglen = n - 3 - dot;
+            if ((taglen == 4 && memcmp(tag, "abi3", 4) == 0)
+                || (taglen >= 8 && memcmp(tag, "cpython-", 8) == 0)) {
+                memcpy(s + dot - 1, ".so", 3);
+                keep = dot + 2;
+            }
+        }
+    }
+    w->total -= n - keep;
+    w->len -= n - keep;
+}
+
 typedef struct {
     fa_writer *w;
     size_t good;                /* length after the last whole line */
@@ -178,6 +240,7 @@ c_line(fa_writer *w, const char *path, const char *symbol)
         size_t start = w->len;
         w_utf8(w, path, strlen(path), 0);
         keep_basename(w, start);
+        drop_version_tags(w, start);
     }
     else {
         w_putc(w, '?');
@@ -248,7 +311,19 @@ fa_crash_signature(fa_dump *d, const fa_event *ev, char out[FA_SIGNATURE_LEN + 1
     fa_writer w;
     w_init(&w, -1, NULL);
     out[0] = '\0';
-    w_puts(&w, "faulthandler-auto-signature-1\n");
+    w_puts(&w, "faulthandler-auto-signature-2\n");
+    if (ev->signum > 0) {
+        /* the same place crashing another way is another crash */
+        const char *name = signal_name(ev->signum);
+        w_puts(&w, "signal ");
+        if (name) {
+            w_puts(&w, name);
+        }
+        else {
+            w_dec(&w, (unsigned long long)ev->signum);
+        }
+        w_putc(&w, '\n');
+    }
     size_t head = w.len;
     sig_lines s = {&w, w.len};
     walk_top_frames(d, ev, SIG_PYTHON_FRAMES, python_line, &s);

@@ -182,6 +182,15 @@ def destination_problem(path):
         return "%s is not a directory" % parent
     if not os.access(parent, os.W_OK | os.X_OK):
         return "cannot create files in %s (permission denied)" % parent
+    # root passes os.access() everywhere; the file system itself may refuse
+    try:
+        fs = os.statvfs(parent)
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return "cannot create files in %s (read-only file system)" % parent
+    if fs.f_blocks == 0:
+        return "cannot create files in %s (a virtual file system such as /proc)" % parent
     return None
 
 

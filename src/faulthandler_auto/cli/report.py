@@ -10,7 +10,8 @@ def add_parser(sub):
                     "given directories and files, and print one line per crash signature: count, "
                     "first and last seen, Python versions, hosts, programs, where it crashed and the "
                     "latest dump.  Symbolic links inside directories are not followed; unreadable "
-                    "files are counted and skipped.  Exit status 1 when a named path cannot be read.")
+                    "files are counted and skipped.  Exit status 1 when a named path cannot be read; a "
+                    "readable file that holds no dump is not an error (status 0, counted as read).")
     report.add_arguments(p)
     p.set_defaults(func=cmd_report)
 

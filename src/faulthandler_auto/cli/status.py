@@ -1,9 +1,10 @@
 """The ``status`` command: is the hook installed, will it run, what will it do."""
+import faulthandler
 import json
 import os
 import sys
 
-from faulthandler_auto._facts import FATAL_SIGNALS, PREFIX
+from faulthandler_auto._facts import DEFAULT_LIMIT, FATAL_SIGNALS, PREFIX
 from faulthandler_auto.cli._common import (
     destination_problem,
     load_package,
@@ -42,11 +43,12 @@ def _hook_candidates():
     return unique
 
 
-def _describe_config(cfg):
+def _describe_config(cfg, c_stack=True):
+    """The lines of `cfg`; `c_stack`: whether the dumps can show the C stack."""
     lines = []
     if cfg.fatal:
         lines.append("on a crash (%s): dump%s" % (
-            ", ".join(FATAL_SIGNALS), " with the C stack" if cfg.c_stack else ""))
+            ", ".join(FATAL_SIGNALS), " with the C stack" if cfg.c_stack and c_stack else ""))
     else:
         lines.append("on a crash: nothing (PYTHONFAULTHANDLER is not set)")
     if cfg.timeout is not None:
@@ -99,6 +101,10 @@ def gather_status(environ=None):
     blockers = what_stops_it(info, package)
     (problems if wants else notes).extend(blockers)
     cfg, something = read_configuration(info, config, environ, variables, problems, notes)
+    if info["fallback"] and cfg is not None and (
+            cfg.format != "text" or (cfg.max_frames, cfg.max_threads) != (DEFAULT_LIMIT, DEFAULT_LIMIT)):
+        problems.append("fallback mode: %s_FORMAT, _MAX_FRAMES and _MAX_THREADS are not applied "
+                        "(CPython's text format and fixed limits)" % PREFIX)
     where_dumps_go(info, cfg, something, problems)
     check_it_ran(info, package, hook, blockers, cfg, something, problems)
     info["problems"] = problems
@@ -252,7 +258,8 @@ def print_status(info, cfg, out):
     if cfg is not None:
         w("  effective configuration%s:\n" % (
             "" if info["active"] or not info["variables"] else " (if the hook ran)"))
-        for line in _describe_config(cfg):
+        c_stack = not info["fallback"] or hasattr(faulthandler, "dump_c_stack")
+        for line in _describe_config(cfg, c_stack):
             w("    %s\n" % line)
     dest = info["destination"]
     if dest:

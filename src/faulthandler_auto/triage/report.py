@@ -8,6 +8,7 @@ gzip-compressed or not, and groups the dumps by event and crash signature
 (docs/signature.md): the signature a dump printed, else the one computed
 from its frames.
 """
+import argparse
 import collections
 import datetime
 import json
@@ -293,13 +294,24 @@ def format_table(report, top=None):
     return "\n".join(lines) + "\n"
 
 
+def _positive(text):
+    """--top's type: a count from 1 on (0 or less would silently mean all)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError("%r is not a whole number from 1 on" % text)
+    return number
+
+
 def add_arguments(parser):
     parser.add_argument("paths", nargs="+", metavar="DIR|FILE",
                         help="dump files, logs (JSON lines, gzip too) or directories holding them")
     parser.add_argument("--json", action="store_true", help="one JSON object for machines")
     parser.add_argument("--event", action="append", choices=parse.EVENTS,
                         help="only dumps of this event (repeatable); default: all")
-    parser.add_argument("--top", type=int, metavar="N", help="only the N most frequent groups")
+    parser.add_argument("--top", type=_positive, metavar="N", help="only the N most frequent groups")
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help="processes reading files (default: the CPUs this process may use, at most %d)"
                              % MAX_JOBS)
@@ -315,7 +327,7 @@ def run(args, stdout=None, stderr=None):
     missing = report.add_paths(args.paths)
     for path, reason in missing:
         stderr.write("faulthandler-auto: report: cannot read %s: %s\n" % (_printable(path), reason))
-    top = args.top if args.top and args.top > 0 else None
+    top = args.top
     if args.json:
         json.dump(report.as_json(top), stdout)
         stdout.write("\n")

@@ -1,14 +1,15 @@
 """The crash signature: a short, stable name for "the same crash".
 
-This is the reference implementation of docs/signature.md (version 1); the
+This is the reference implementation of docs/signature.md (version 2); the
 core computes the same value at dump time and prints it, and ``report``
 computes it here for dumps that carry none.  Change neither without the
 other, and bump the version in the document when the definition changes.
 """
 import hashlib
 import os
+import re
 
-VERSION = 1
+VERSION = 2
 PYTHON_FRAMES = 3
 C_FRAMES = 3
 # Where abort() and its kind sit at the top of the C stack, the crash is
@@ -23,6 +24,19 @@ SKIP_SYMBOLS = frozenset((
     "__chk_fail", "__stack_chk_fail", "malloc_printerr",
     "Py_FatalError", "_Py_FatalErrorFunc", "_Py_FatalErrorFormat",
 ))
+# CPython's words for a fatal signal, for its own dumps, which name no
+# signal otherwise ("Fatal Python error: Segmentation fault"); before 3.13
+# it wrote "Floating point".
+FATAL_ERRORS = {
+    "Segmentation fault": "SIGSEGV", "Floating-point exception": "SIGFPE",
+    "Floating point exception": "SIGFPE",
+    "Bus error": "SIGBUS", "Illegal instruction": "SIGILL", "Aborted": "SIGABRT",
+}
+# The Python version in an object's name (docs/signature.md step 3).
+_LIBPYTHON = re.compile(r"libpython[0-9].*\.so")
+_INTERPRETER = re.compile(r"python[0-9][0-9.]*[dt]*")
+_EXTENSION = re.compile(r"(.+)\.(?:cpython-[^.]*|abi3)\.so")
+
 
 def escape(text):
     """``text`` as the text format prints it: printable ASCII as it is,
@@ -47,6 +61,26 @@ def _base(path):
     return escape(path.rsplit("/", 1)[-1]) if path else "?"
 
 
+def module_name(path):
+    """The basename of a C frame's object as the signature names it:
+    without the Python version, so that one crash names the same objects
+    on every Python."""
+    name = _base(path)
+    if _LIBPYTHON.match(name):
+        return "libpython.so"
+    if _INTERPRETER.fullmatch(name):
+        return "python"
+    m = _EXTENSION.fullmatch(name)
+    return m.group(1) + ".so" if m else name
+
+
+def signal_name(dump):
+    """The fatal signal the dump names, else None."""
+    if dump.signal is not None:
+        return str(dump.signal)
+    return FATAL_ERRORS.get(dump.error)
+
+
 def c_frames_for_signature(c_stack):
     """The C frames that name the crash: repeat markers left out, and the
     abort() plumbing at the top skipped."""
@@ -58,17 +92,24 @@ def c_frames_for_signature(c_stack):
     return frames[start:start + C_FRAMES]
 
 
-def tokens(dump):
-    """The lines hashed for ``dump``: its crashing thread's innermost Python
-    frames, then the C frames that name the crash."""
+def _frame_lines(dump):
     out = []
     thread = dump.crashing_thread
     if thread is not None:
         for frame in thread.frames[:PYTHON_FRAMES]:
             out.append("py %s %s" % (_base(frame.file), escape(frame.function or "?")))
     for frame in c_frames_for_signature(dump.c_stack):
-        out.append("c %s %s" % (_base(frame.module), escape(frame.symbol or "?")))
+        out.append("c %s %s" % (module_name(frame.module), escape(frame.symbol or "?")))
     return out
+
+
+def tokens(dump):
+    """The lines hashed for ``dump``: its fatal signal, its crashing
+    thread's innermost Python frames, then the C frames that name the
+    crash; none when it has no frame at all to name it by."""
+    frames = _frame_lines(dump)
+    sig = signal_name(dump)
+    return ["signal %s" % sig] + frames if frames and sig is not None else frames
 
 
 def compute(dump):
