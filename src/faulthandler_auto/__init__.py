@@ -553,6 +553,10 @@ def _find_cpython_faulthandler():
     aliased = sys.modules.pop("faulthandler", None)
     try:
         import faulthandler
+    except ImportError:
+        # an isolated subinterpreter cannot load CPython's single-phase
+        # module: no private helpers there
+        return None
     finally:
         if aliased is not None:
             sys.modules["faulthandler"] = aliased
