@@ -29,6 +29,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # ignores), so each interpreter gets exactly one of the two.
 HOOK_FILE = "faulthandler_auto.start" if sys.version_info >= (3, 15) else "faulthandler_auto.pth"
 
+# The .pth line reads the environment's names from `posix`, a dict with bytes
+# keys that is joined in C for ~0.4K instructions a variable (os.environ or
+# os.environb iterate in Python: ~3.5K).  Windows has `nt` instead, with str
+# keys; a line naming `posix` there would print an error at every start-up.
+WINDOWS_PTH_LINE = {"import posix,": "import nt as posix,", "b'PYTHONFAULTHANDLER' in b' '": "'PYTHONFAULTHANDLER' in ' '"}
+
+
+def hook_text():
+    """The hook file's text for the platform the wheel is built on."""
+    with open(os.path.join(HERE, HOOK_FILE), encoding="utf-8") as f:
+        text = f.read()
+    if HOOK_FILE.endswith(".pth") and sys.platform == "win32":
+        for posix, windows in WINDOWS_PTH_LINE.items():
+            if posix not in text:
+                raise SystemExit("setup.py: %s no longer holds %r; update WINDOWS_PTH_LINE" % (HOOK_FILE, posix))
+            text = text.replace(posix, windows)
+    return text
+
+
 # CI passes warning and sanitizer flags here; sanitizers need them at link time too.
 CFLAGS = os.environ.get("FAULTHANDLER_AUTO_CFLAGS", "").split()
 NATIVE = os.environ.get("FAULTHANDLER_AUTO_NATIVE", "auto").strip().lower()
@@ -86,7 +105,9 @@ class build_py_with_hook(build_py):
     def run(self):
         super().run()
         if not self.editable_mode:
-            self.copy_file(os.path.join(HERE, HOOK_FILE), self._hook_output(), preserve_mode=False)
+            self.mkpath(self.build_lib)
+            with open(self._hook_output(), "w", encoding="utf-8") as f:
+                f.write(hook_text())
 
     def get_outputs(self, include_bytecode=True):
         outputs = super().get_outputs(include_bytecode)
@@ -108,7 +129,7 @@ class _AddHookFile:
 
     def __call__(self, wheel, files, mapping):
         self._strategy(wheel, files, mapping)
-        wheel.write(os.path.join(HERE, HOOK_FILE), HOOK_FILE)
+        wheel.writestr(HOOK_FILE, hook_text())
 
 
 class editable_wheel_with_hook(editable_wheel):
@@ -122,8 +143,10 @@ class editable_wheel_with_hook(editable_wheel):
         return _AddHookFile(super()._select_strategy(*args, **kwargs))
 
 
-# The C core: one file per job (see "Where things are" in the README).
-CORE_DIR = "src/faulthandler_auto/_native"
+# The C core: one file per job (see "Where things are" in the README).  It
+# lives outside the package so that, without a built extension, importing
+# faulthandler_auto._native fails instead of finding an empty namespace package.
+CORE_DIR = "src/core"
 
 
 def native_extensions():

@@ -5,16 +5,22 @@ cheap test sees a PYTHONFAULTHANDLER* variable, -X faulthandler or -X dev)
 and named by faulthandler_auto.start (PEP 829) on 3.15+, where site imports
 it in every interpreter before anything can look at the environment.  So it
 is a top-level module, not part of the faulthandler_auto package, whose
-import loads the C core; it imports nothing beyond os and sys (site has
-loaded both) and returns at once when there is nothing to do.  The
-platform test is made here, before the C core is imported.  Nothing raises
-out of start(): site would print a traceback.
+import loads the C core; it imports nothing beyond sys and posix (nt on
+Windows), which site has loaded, and returns at once when there is nothing
+to do.  Nothing raises out of start(): site would print a traceback.
 
 PYTEST_DONT_REWRITE: imported before pytest starts (the hook), so pytest's
 assertion rewriting must not ask for it (the pytest plugin's distribution).
 """
-import os
 import sys
+
+try:
+    # The environment's names as bytes, in a dict joined in C: none is decoded.
+    from posix import environ as _environ
+    _PREFIX = b"PYTHONFAULTHANDLER"
+except ImportError:  # Windows: nt's names are str
+    from nt import environ as _environ
+    _PREFIX = "PYTHONFAULTHANDLER"
 
 _started = False
 
@@ -29,16 +35,16 @@ def say(message):
 
 
 def _wanted():
-    """The .pth line's test, made exact; on bytes, so no name is decoded."""
+    """The .pth line's test, made exact."""
     if sys.flags.dev_mode or "faulthandler" in sys._xoptions:
         return True
     if sys.flags.ignore_environment:
         return False
     # On 3.15 this runs in every interpreter: a cheap search of the joined
     # names first, the exact test only when it finds something.
-    if b"PYTHONFAULTHANDLER" not in b" ".join(os.environb):
+    if _PREFIX not in _PREFIX[:0].join(_environ):
         return False
-    return any(k.startswith(b"PYTHONFAULTHANDLER") for k in os.environb)
+    return any(k.startswith(_PREFIX) for k in _environ)
 
 
 def start():

@@ -183,7 +183,7 @@ def shared_library(tmp_path_factory):
             pytest.skip("no C compiler to build tests/native/%s.c" % name)
         flags, suffix = [], ".so"
         if extension:
-            flags = ["-I", sysconfig.get_paths()["include"], "-I", ROOT / "src" / "faulthandler_auto" / "_native"]
+            flags = ["-I", sysconfig.get_paths()["include"], "-I", ROOT / "src" / "core"]
             suffix = sysconfig.get_config_var("EXT_SUFFIX")
         lib = tmp_path_factory.mktemp(name) / (name + suffix)
         run([cc, "-shared", "-fPIC", "-O1", *flags, "-o", lib, ROOT / "tests" / "native" / (name + ".c")])

@@ -109,9 +109,9 @@ def test_import_changes_nothing_until_first_use(run_py):
     proc = run_py(
         "import _thread, faulthandler_auto as f\n"
         "before = _thread.start_new_thread\n"
-        "print(before.__module__ == 'faulthandler_auto')\n"
+        "print(before.__module__ == 'faulthandler_auto._native')\n"
         "f.enable()\n"
-        "print(_thread.start_new_thread.__module__ == 'faulthandler_auto')\n")
+        "print(_thread.start_new_thread.__module__ == 'faulthandler_auto._native')\n")
     assert (proc.returncode, proc.stdout.split(), proc.stderr) == (0, ["False", "True"], "")
 
 

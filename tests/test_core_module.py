@@ -2,11 +2,11 @@
 (the fatal signals it handles, the fields its path templates expand: the
 Python side checks and documents them, the core acts on them), and it
 imports in a second interpreter without disturbing the first."""
+import os
 import signal
 
 import pytest
 
-import faulthandler_auto
 from faulthandler_auto import _facts, _native
 
 from dumps import FATAL_NAMES
@@ -33,6 +33,43 @@ def test_every_template_field_expands(tmp_path):
     assert "{" not in written.name and "}" not in written.name
     # our Process line ends a text dump
     assert written.read_text().splitlines()[-1].startswith("Process: pid ")
+
+
+def test_expand_path_names_the_file_a_dump_opens(tmp_path):
+    """What the CLI shows as a destination comes from the core's own
+    expander: with this process's values it names the file a dump to the
+    same template creates; given values are written as the docs say, a '/'
+    in a value as '_'."""
+    template = str(tmp_path / "{pid}-{ppid}-{host}.log")
+    _native.dump_traceback(template.encode(), False, 0)
+    (written,) = tmp_path.iterdir()
+    assert _native.expand_path(template.encode(), os.getpid(), os.getppid(), b"x", 0) == os.fsencode(written)
+    one_year_one_hour_one_minute_one_second = 365 * 86400 + 3661
+    assert (_native.expand_path(b"/d/{pid}.{ppid}.{prog}.{time}", 12, 34, b"a/b",
+                                one_year_one_hour_one_minute_one_second)
+            == b"/d/12.34.a_b.19710101T010101Z")
+    with pytest.raises(ValueError):
+        _native.expand_path(b"/" + b"x" * 5000, 1, 1, b"p", 0)
+
+
+def test_path_problem_is_what_a_dump_would_meet(tmp_path, capfd):
+    """The CLI's check of a destination is the core's open, run dry: what
+    would be created is not, and each refusal has the words of the note a
+    dump prints when it falls back to stderr."""
+    missing = tmp_path / "a" / "b" / "dump.log"
+    assert _native.path_problem(os.fsencode(missing)) is None
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "target").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    assert _native.path_problem(os.fsencode(tmp_path / "link")) == "refusing to follow a symbolic link"
+    assert _native.path_problem(os.fsencode(tmp_path / "link" / "x")) == "refusing to follow a symbolic link"
+    assert _native.path_problem(os.fsencode(tmp_path / "target" / "x")) == "a path component is not a directory"
+    os.mkfifo(tmp_path / "fifo")
+    assert _native.path_problem(os.fsencode(tmp_path / "fifo")) == "not a regular file owned by this user"
+    assert _native.path_problem(os.fsencode(tmp_path / "target")) is None
+    capfd.readouterr()
+    _native.dump_traceback(os.fsencode(tmp_path / "link"), False, 0)
+    assert "refusing to follow a symbolic link; writing the dump to stderr" in capfd.readouterr().err
 
 
 SUBINTERPRETER = """

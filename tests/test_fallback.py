@@ -205,6 +205,17 @@ def test_path_that_cannot_be_created_names_the_variable_and_dumps_to_stderr(run_
     assert rest.startswith("Fatal Python error: Segmentation fault"), proc.stderr
 
 
+def test_status_checks_the_destination_as_the_fallback_opens_it(run_py, fallback_python, tmp_path):
+    (tmp_path / "target").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    link = str(tmp_path / "link")
+    proc = run_py("import sys; from faulthandler_auto.cli import main; sys.exit(main(['status']))",
+                  python=fallback_python, env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": link})
+    assert proc.returncode == 1, proc
+    assert ("dumps cannot be written to %s now: %s: refusing to follow a symbolic link" % (link, link)
+            in proc.stdout), proc.stdout
+
+
 def test_sdist_has_what_the_tests_need(tmp_path):
     sdist = build_sdist(tmp_path)
     with tarfile.open(sdist) as tf:

@@ -3,7 +3,6 @@ dump_traceback_later() -- the dump names where each thread waits, EXIT ends
 the process with status 1, cancel never blocks, fork children re-arm."""
 import datetime
 import os
-import time
 
 import pytest
 

@@ -117,11 +117,11 @@ def test_sdist_builds_a_wheel_with_the_hook(source_tree, tmp_path):
     with tarfile.open(sdist) as tf:
         names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
     # both hooks: the building interpreter picks its own
-    for name in HOOK_FILES + ("src/faulthandler_auto/_native/module.c", "src/faulthandler_auto/_native/pycompat.h",
+    for name in HOOK_FILES + ("src/core/module.c", "src/core/pycompat.h",
                               "src/_faulthandler_auto_startup.py", "tests/native/corrupt_frames.c", "LICENSE",
                               "setup.py", "setup.cfg", "README.md", "tests/conftest.py"):
         assert name in names
-    assert [n for n in names if n.startswith("src/faulthandler_auto/_native") and n.endswith(".c")]
+    assert [n for n in names if n.startswith("src/core/") and n.endswith(".c")]
     out = tmp_path / "wheel"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", out, sdist])
     assert_hook_at_root(next(out.glob("*.whl")))

@@ -85,7 +85,7 @@ def test_signature_of_the_documented_example():
 
 def test_the_core_and_the_reference_share_the_rules():
     """signature.c and signature.py must stay the same definition."""
-    source = (ROOT / "src" / "faulthandler_auto" / "_native" / "signature.c").read_text()
+    source = (ROOT / "src" / "core" / "signature.c").read_text()
     table = source[source.index("skip_symbols[] = {"):]
     table = table[:table.index("};")]
     assert set(re.findall(r'"([^"]+)"', table)) == signature.SKIP_SYMBOLS
@@ -93,7 +93,7 @@ def test_the_core_and_the_reference_share_the_rules():
     assert limits == {"PYTHON_FRAMES": str(signature.PYTHON_FRAMES), "C_FRAMES": str(signature.C_FRAMES),
                       "SKIP_WINDOW": str(signature.SKIP_WINDOW)}
     assert '"faulthandler-auto-signature-%d\\n"' % signature.VERSION in source
-    fatal = (ROOT / "src" / "faulthandler_auto" / "_native" / "fatal.c").read_text()
+    fatal = (ROOT / "src" / "core" / "fatal.c").read_text()
     words = {(word, sig) for sig, word in re.findall(r'\{\.signum = (SIG[A-Z]+), \.name = "([^"]+)"\}', fatal)}
     assert words <= set(signature.FATAL_ERRORS.items())
     assert {sig for _, sig in words} == set(signature.FATAL_ERRORS.values())

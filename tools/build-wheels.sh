@@ -132,13 +132,8 @@ pure_wheel() {
 
 compile_core() {
     local tag=$1 arch=$2 include=$3 extra=$4 out=$5 tree=$6 sources
-    local natdir=$tree/src/faulthandler_auto/_native
-    # the same choice as setup.py: the split sources, else the single file
-    if compgen -G "$natdir/*.c" >/dev/null; then
-        sources=("$natdir"/*.c)
-    else
-        sources=("$tree/src/faulthandler_auto/_native.c")
-    fi
+    local natdir=$tree/src/core
+    sources=("$natdir"/*.c)  # the same sources as setup.py's CORE_DIR
     local flags=(-target "$arch-linux-gnu.2.17" -shared -fPIC -O2 -g0 -fwrapv -fno-strict-aliasing
                  -fno-sanitize=all -Wall -Wextra -isystem "$include")
     if [ -n "$extra" ]; then

@@ -164,33 +164,18 @@ def _install_thread_hook():
     # Looked up without getattr(..., default): a missing attribute costs an
     # exception, and this runs at start-up.
     starters = vars(_thread)
+    # types.MethodType, without importing types: bound to the original
+    # starter, the core's start_thread stands in for it.
+    method = type(_install_thread_hook.__get__(0))
     for name in ("start_joinable_thread", "start_new_thread"):
         start = starters.get(name)
-        if start is None or start.__module__ == __name__:  # not in this version, or ours
-            continue
-        wrapped = _wrap_thread_starter(start)
+        if start is None or type(start) is method and start.__func__ is _native.start_thread:
+            continue  # not in this version, or ours
+        wrapped = method(_native.start_thread, start)
         setattr(_thread, name, wrapped)
         private = "_" + name
         if threading is not None and vars(threading).get(private) is start:
             setattr(threading, private, wrapped)
-
-
-def _wrap_thread_starter(start):
-    # types.MethodType, without importing types (or _functools for partial):
-    # a bound method is C, so calling one adds no Python frame.
-    method = type(_wrap_thread_starter.__get__(0))
-
-    def starter(function, *args, **kwargs):
-        thread = getattr(function, "__self__", None)
-        name = getattr(thread, "name", None)
-        # run_thread(name, function, ...) through two bound methods: the
-        # thread's Python stack gains no frame of ours, so its dump matches
-        # CPython's line for line
-        body = method(method(_native.run_thread, name if isinstance(name, str) else ""), function)
-        return start(body, *args, **kwargs)
-    starter.__name__ = start.__name__
-    starter.__doc__ = start.__doc__
-    return starter
 
 
 def set_limits(rate=_facts.DEFAULT_RATE, rate_bytes=_facts.DEFAULT_RATE_BYTES):

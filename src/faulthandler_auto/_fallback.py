@@ -15,6 +15,7 @@ signal handler; the handlers are the interpreter's.
 """
 import faulthandler
 import os
+import stat
 import sys
 import time
 
@@ -83,24 +84,51 @@ def secure_mode():
     return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
 
 
-def _expand(template):
+def expand_path(template, pid, ppid, prog, when):
+    """The file a checked template names for process ``pid`` at ``when``
+    (seconds since the epoch), as the core's call of the same name: bytes in
+    and out, a '/' in a value written as '_'."""
+    host = (os.uname().nodename if hasattr(os, "uname") else "") or "unknown"
     values = {
-        "pid": str(os.getpid()),
-        "ppid": str(os.getppid()),
-        "prog": _prog,
-        "host": (os.uname().nodename if hasattr(os, "uname") else "") or "unknown",
-        "time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        b"pid": b"%d" % pid,
+        b"ppid": b"%d" % ppid,
+        b"prog": prog,
+        b"host": os.fsencode(host),
+        b"time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)).encode(),
+        b"worker": b"main",  # set_worker() is the core's alone
     }
     out = []
     rest = template
-    while "{" in rest:  # the template was checked by the package: fields are known
-        start = rest.index("{")
-        end = rest.index("}", start)
+    while b"{" in rest:  # the template was checked by the package: fields are known
+        start = rest.index(b"{")
+        end = rest.index(b"}", start)
         out.append(rest[:start])
-        out.append(values[rest[start + 1:end]].replace("/", "_"))
+        out.append(values[rest[start + 1:end]].replace(b"/", b"_"))
         rest = rest[end + 1:]
     out.append(rest)
-    return "".join(out)
+    return b"".join(out)
+
+
+def path_problem(path):
+    """Why _fd could not open the expanded ``path`` (bytes) now, or None;
+    creates nothing.  The core's call of the same name, for what _fd does:
+    missing directories are created, a link at the end is not followed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(path) or b"."
+        while not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            return "a path component is not a directory"
+        return None if os.access(parent, os.W_OK | os.X_OK) else "permission denied"
+    except OSError as exc:
+        return exc.strerror
+    if stat.S_ISLNK(st.st_mode):
+        return "refusing to follow a symbolic link"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    return None if os.access(path, os.W_OK) else "permission denied"
 
 
 def _remove_if_empty(path, fd):
@@ -124,7 +152,7 @@ def _fd(dest):
         return _std.get(2, 2)
     fd = _opened.get(dest)
     if fd is None:
-        path = _expand(os.fsdecode(dest))
+        path = os.fsdecode(expand_path(dest, os.getpid(), os.getppid(), os.fsencode(_prog), time.time()))
         try:
             directory = os.path.dirname(path)
             if directory:

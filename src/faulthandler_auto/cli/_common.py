@@ -94,22 +94,17 @@ def _program_name():
 
 
 def expand_template(template, pid=None, ppid=None, prog=None, when=None):
-    """The file name the core would open for this template (as it does: '/'
-    in a value becomes '_')."""
-    values = {
-        "pid": str(os.getpid() if pid is None else pid),
-        "ppid": str(os.getppid() if ppid is None else ppid),
-        "prog": prog or _program_name(),
-        "host": os.uname().nodename or "unknown",
-        "time": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)),
-        "worker": "main",  # what the core writes until set_worker() names a worker
-    }
-    out = []
-    for literal, field in split_template(template):
-        out.append(literal)
-        if field is not None:
-            out.append(values[field].replace("/", "_"))
-    return "".join(out)
+    """The file the core would open for this template in process ``pid``
+    (default: this one) at ``when`` (default: now); the core expands it
+    (in fallback mode, the fallback that opens the files)."""
+    import faulthandler_auto
+
+    return os.fsdecode(faulthandler_auto._native.expand_path(
+        os.fsencode(template),
+        os.getpid() if pid is None else pid,
+        os.getppid() if ppid is None else ppid,
+        os.fsencode(prog or _program_name()),
+        int(time.time() if when is None else when)))
 
 
 def template_glob(template, pid, ppid=None):
@@ -154,35 +149,22 @@ def new_bytes(pattern, before):
 
 
 def destination_problem(path):
-    """Why the core could not write `path` now, or None.  It creates missing
-    directories (0700) and refuses symbolic links and files of other users."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        return "%s: %s" % (path, exc.strerror)
-    if st is not None:
-        if stat.S_ISLNK(st.st_mode):
-            return "%s is a symbolic link, which is never followed" % path
-        if not stat.S_ISREG(st.st_mode):
-            return "%s exists and is not a regular file" % path
-        if st.st_uid != os.geteuid():
-            return "%s belongs to another user (uid %d)" % (path, st.st_uid)
-        if not os.access(path, os.W_OK):
-            return "%s is not writable" % path
-        return None
+    """Why a dump could not be written to the expanded ``path`` now, in the
+    words of the note the dump would print, or None.  The core checks as it
+    would open the file (no symbolic link followed, missing directories
+    creatable), creating nothing; as root that check passes everywhere, so the
+    file system itself is asked whether it takes new files."""
+    import faulthandler_auto
+
+    problem = faulthandler_auto._native.path_problem(os.fsencode(path))
+    if problem is not None:
+        return "%s: %s" % (path, problem)
     parent = os.path.dirname(path)
     while parent and not os.path.exists(parent):
         up = os.path.dirname(parent)
         if up == parent:
             break
         parent = up
-    if not os.path.isdir(parent):
-        return "%s is not a directory" % parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return "cannot create files in %s (permission denied)" % parent
-    # root passes os.access() everywhere; the file system itself may refuse
     try:
         fs = os.statvfs(parent)
     except OSError:

@@ -202,8 +202,15 @@ format_utc(char out[FA_TIME_SIZE], int iso)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    format_utc_at(out, now.tv_sec, iso);
+}
+
+/* signal-safe (arithmetic only): format_utc for the time `when`. */
+void
+format_utc_at(char out[FA_TIME_SIZE], time_t when, int iso)
+{
     long long f[6];
-    utc_fields((long long)now.tv_sec, f);
+    utc_fields((long long)when, f);
     static const char iso_sep[6] = {0, '-', '-', 'T', ':', ':'};
     size_t k = 0;
     long long year = f[0];

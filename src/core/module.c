@@ -347,6 +347,62 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+/* start_thread(start, function, *args, **kwargs): what `_thread`'s
+ * starters are replaced with, bound to the original `start` (see
+ * _install_thread_hook).  It is C so that the wrapper left in `_thread`
+ * keeps no Python function, and through it the package's globals, alive
+ * until interpreter exit: clearing those at finalization cost more than the
+ * rest of the patch.  The thread's body is run_thread bound to the name of
+ * the `threading.Thread` whose method `function` is ("" when there is
+ * none), then to `function`: two bound methods of C, so the new thread's
+ * Python stack gains no frame of ours. */
+static PyObject *
+py_start_thread(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) < 2) {
+        PyErr_SetString(PyExc_TypeError, "start_thread(start, function, *args, **kwargs)");
+        return NULL;
+    }
+    PyObject *start = PyTuple_GET_ITEM(args, 0);
+    PyObject *function = PyTuple_GET_ITEM(args, 1);
+    PyObject *name = NULL;
+    PyObject *thread = PyObject_GetAttrString(function, "__self__");
+    if (thread != NULL) {
+        name = PyObject_GetAttrString(thread, "name");
+        Py_DECREF(thread);
+    }
+    if (name == NULL || !PyUnicode_Check(name)) {
+        PyErr_Clear();      /* not a Thread's method: run it unnamed */
+        Py_XDECREF(name);
+        name = PyUnicode_FromString("");
+        if (name == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *run = PyObject_GetAttrString(module, "run_thread");
+    PyObject *named = run == NULL ? NULL : PyMethod_New(run, name);
+    PyObject *body = named == NULL ? NULL : PyMethod_New(named, function);
+    Py_XDECREF(run);
+    Py_XDECREF(named);
+    Py_DECREF(name);
+    if (body == NULL) {
+        return NULL;
+    }
+    /* (body, *args[2:]): the arguments `start` was called with, the
+     * function replaced by body */
+    PyObject *forward = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+    if (forward == NULL) {
+        Py_DECREF(body);
+        return NULL;
+    }
+    PyObject *old = PyTuple_GET_ITEM(forward, 0);
+    PyTuple_SET_ITEM(forward, 0, body);
+    Py_DECREF(old);
+    PyObject *result = PyObject_Call(start, forward, kwargs);
+    Py_DECREF(forward);
+    return result;
+}
+
 /* name_thread(ident, name): a thread that was running before we were
  * loaded (so did not start through run_thread). */
 static PyObject *
@@ -370,6 +426,49 @@ py_name_thread(PyObject *self, PyObject *args)
     }
     fa_thread_set_name(ident, name, (size_t)len);
     Py_RETURN_NONE;
+}
+
+/* expand_path(template, pid, ppid, prog, time) -> bytes: the file a dump
+ * of process `pid` at `time` (seconds since the epoch) would open for a
+ * checked template; the CLI's view of a destination. */
+static PyObject *
+py_expand_path(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *tmpl, *prog;
+    unsigned long long pid, ppid;
+    long long when;
+    if (!PyArg_ParseTuple(args, "yKKyL", &tmpl, &pid, &ppid, &prog, &when)) {
+        return NULL;
+    }
+    fa_template_values values = {pid, ppid, prog, (time_t)when};
+    char out[FA_PATH_SIZE];
+    if (!fa_expand_path(tmpl, &values, out, sizeof(out))) {
+        PyErr_Format(PyExc_ValueError, "path longer than %d bytes", FA_PATH_SIZE - 1);
+        return NULL;
+    }
+    return PyBytes_FromString(out);
+}
+
+/* path_problem(path) -> str or None: why a dump could not be written to
+ * the expanded `path` now (the words of the note a dump would print), found
+ * without creating anything. */
+static PyObject *
+py_path_problem(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyBytes_Check(arg) || strlen(PyBytes_AS_STRING(arg)) != (size_t)PyBytes_GET_SIZE(arg)) {
+        PyErr_SetString(PyExc_TypeError, "path_problem(path: bytes without NUL)");
+        return NULL;
+    }
+    const char *problem;
+    Py_BEGIN_ALLOW_THREADS
+    problem = fa_path_problem(PyBytes_AS_STRING(arg));
+    Py_END_ALLOW_THREADS
+    if (problem == NULL) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(problem);
 }
 
 /* set_context(label: bytes, thread: bool); an empty label removes it. */
@@ -452,7 +551,11 @@ static PyMethodDef native_methods[] = {
     {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
     {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
      "run_thread(name, function, *args, **kwargs)"},
+    {"start_thread", (PyCFunction)(void (*)(void))py_start_thread, METH_VARARGS | METH_KEYWORDS,
+     "start_thread(start, function, *args, **kwargs)"},
     {"name_thread", py_name_thread, METH_VARARGS, "name_thread(ident, name)"},
+    {"expand_path", py_expand_path, METH_VARARGS, "expand_path(template, pid, ppid, prog, time) -> bytes"},
+    {"path_problem", py_path_problem, METH_O, "path_problem(path) -> str or None"},
     {"set_context", py_set_context, METH_VARARGS, "set_context(label: bytes, thread: bool)"},
     {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
     {"set_worker", py_set_worker, METH_VARARGS, "set_worker(name: bytes)"},

@@ -63,10 +63,13 @@ template_field(const char *name, size_t n)
 }
 
 /* signal-safe: expand the fields of `tmpl` (uname, getpid, getppid and
- * clock_gettime are).  The template was checked when it was set, so unknown
- * fields cannot occur; returns 0 when the result does not fit. */
+ * clock_gettime are), with the values of this process now, or with those of
+ * `given` when it is not NULL (the host is always this one, the worker
+ * "main").  The template
+ * was checked when it was set, so unknown fields cannot occur; returns 0
+ * when the result does not fit. */
 static int
-expand_template(const char *tmpl, char *out, size_t size)
+expand_template(const char *tmpl, const fa_template_values *given, char *out, size_t size)
 {
     size_t pos = 0;
     for (const char *p = tmpl; *p; p++) {
@@ -86,16 +89,22 @@ expand_template(const char *tmpl, char *out, size_t size)
         char name[FA_CONTEXT_SIZE];
         switch (template_field(p + 1, (size_t)(end - p - 1))) {
         case FIELD_PID:
-            pos = path_append_dec(out, pos, size, (unsigned long long)getpid());
+            pos = path_append_dec(out, pos, size, given ? given->pid : (unsigned long long)getpid());
             break;
         case FIELD_PPID:
-            pos = path_append_dec(out, pos, size, (unsigned long long)getppid());
+            pos = path_append_dec(out, pos, size, given ? given->ppid : (unsigned long long)getppid());
             break;
         case FIELD_PROG:
-            pos = path_append_name(out, pos, size, fa_process.prog[0] ? fa_process.prog : "python");
+            pos = path_append_name(out, pos, size, given ? given->prog
+                                   : fa_process.prog[0] ? fa_process.prog : "python");
             break;
         case FIELD_TIME:
-            format_utc(t, 0);
+            if (given) {
+                format_utc_at(t, given->time, 0);
+            }
+            else {
+                format_utc(t, 0);
+            }
             pos = path_append_name(out, pos, size, t);
             break;
         case FIELD_HOST:
@@ -103,7 +112,7 @@ expand_template(const char *tmpl, char *out, size_t size)
             break;
         case FIELD_WORKER:
             /* the pytest-xdist worker id (set_worker), else "main" */
-            pos = path_append_name(out, pos, size, fa_context_worker(name) ? name : "main");
+            pos = path_append_name(out, pos, size, !given && fa_context_worker(name) ? name : "main");
             break;
         default:
             return 0;
@@ -117,15 +126,37 @@ expand_template(const char *tmpl, char *out, size_t size)
     return pos + 1 < size;
 }
 
+/* The file a template names for the process `values` describes, so that
+ * the CLI shows what a dump would open (the core's rules, not a copy of
+ * them).  Returns 0 when the result does not fit. */
+int
+fa_expand_path(const char *tmpl, const fa_template_values *values, char *out, size_t size)
+{
+    return expand_template(tmpl, values, out, size);
+}
+
+/* Whether a file could be created in the directory `dir`: the answer of
+ * the dry run of open_dump_file where it would create something. */
+static int
+can_create_in(int dir)
+{
+    return faccessat(dir, ".", W_OK | X_OK, AT_EACCESS) == 0 ? 0 : -1;
+}
+
 /* signal-safe: open `path` for appending without ever following a symbolic
  * link: every directory is opened with O_NOFOLLOW from the root down (and
  * created 0700 when missing), the file itself with O_NOFOLLOW, O_NONBLOCK so
  * a FIFO without a reader fails instead of blocking, and it must then be a
  * regular file owned by us with no other name (a hard link planted in the
- * directory would make us append to the file it names).  `path` is cut at each slash in turn and put
- * back as it was.  Returns the fd, or -1 with errno set. */
+ * directory would make us append to the file it names).  `path` is cut at
+ * each slash in turn and put back as it was.  Returns the fd, or -1 with
+ * errno set.
+ *
+ * With `dry_run` (for the CLI, never in a handler) nothing is created or
+ * opened for writing: returns 0 when the dump could be written now, or -1
+ * with the errno the real open would most likely meet. */
 static int
-open_dump_file(char *path)
+open_dump_file(char *path, int dry_run)
 {
     int dir = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) {
@@ -137,6 +168,14 @@ open_dump_file(char *path)
         if (comp[0] != '\0' && strcmp(comp, ".") != 0) {
             int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
             int next = openat(dir, comp, flags);
+            if (next < 0 && errno == ENOENT && dry_run) {
+                int ok = can_create_in(dir);
+                int err = errno;
+                close(dir);
+                *slash = '/';
+                errno = err;
+                return ok;
+            }
             if (next < 0 && errno == ENOENT && (mkdirat(dir, comp, 0700) == 0 || errno == EEXIST)) {
                 next = openat(dir, comp, flags);
             }
@@ -156,6 +195,28 @@ open_dump_file(char *path)
         }
         *slash = '/';
     }
+    struct stat st;
+    if (dry_run) {
+        int ok = 0, err;
+        if (fstatat(dir, comp, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            ok = errno == ENOENT ? can_create_in(dir) : -1;
+        }
+        else if (S_ISLNK(st.st_mode)) {
+            ok = -1;
+            errno = ELOOP;
+        }
+        else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+            ok = -1;
+            errno = EEXIST;
+        }
+        else {
+            ok = faccessat(dir, comp, W_OK, AT_EACCESS) == 0 ? 0 : -1;
+        }
+        err = errno;
+        close(dir);
+        errno = err;
+        return ok;
+    }
     int fd = openat(dir, comp,
                     O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
                     0600);
@@ -165,7 +226,6 @@ open_dump_file(char *path)
         errno = err;
         return -1;
     }
-    struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         close(fd);
         errno = EEXIST;
@@ -177,6 +237,19 @@ open_dump_file(char *path)
         return -1;
     }
     return fd;
+}
+
+/* Why a dump could not be written to `path` now, in the words of the note
+ * a dump would print, or NULL when it could (the CLI's check). */
+const char *
+fa_path_problem(const char *path)
+{
+    char copy[FA_PATH_SIZE];
+    if (strlen(path) >= sizeof(copy)) {
+        return errno_name(ENAMETOOLONG);
+    }
+    fa_strlcpy(copy, path, sizeof(copy));
+    return open_dump_file(copy, 1) == 0 ? NULL : errno_name(errno);
 }
 
 /* Parse a destination: an int fd, or bytes holding a checked template.
@@ -267,8 +340,8 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
     }
     char path[FA_PATH_SIZE];
     int fd = -1, err = ENAMETOOLONG;
-    if (expand_template(dest->path, path, sizeof(path))) {
-        fd = open_dump_file(path);
+    if (expand_template(dest->path, NULL, path, sizeof(path))) {
+        fd = open_dump_file(path, 0);
         err = errno;
     }
     else {

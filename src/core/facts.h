@@ -35,6 +35,7 @@ int set_has_name(PyObject *names, PyObject *key);
 int is_stand_in(PyObject *key, PyObject *value);
 int stands_in(PyObject *modules);
 void format_utc(char out[FA_TIME_SIZE], int iso);
+void format_utc_at(char out[FA_TIME_SIZE], time_t when, int iso);
 const char *signal_name(int signum);
 const char *si_code_text(int signum, int code);
 int sent_by_process(const siginfo_t *si);

@@ -15,7 +15,18 @@ typedef struct {
     char path[FA_PATH_SIZE];
 } fa_dest;
 
+/* The values of a path template's fields for another process than this
+ * one, or another time than now (the host is always this one, the worker
+ * "main": what a process writes until set_worker() names one). */
+typedef struct {
+    unsigned long long pid, ppid;
+    const char *prog;
+    time_t time;
+} fa_template_values;
+
 int dest_from_object(PyObject *obj, fa_dest *dest);
+int fa_expand_path(const char *tmpl, const fa_template_values *values, char *out, size_t size);
+const char *fa_path_problem(const char *path);
 const char *const *fa_template_fields(int *count);
 size_t dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort);
 
