@@ -58,6 +58,14 @@ def start():
     try:
         from faulthandler_auto import config
 
+        # site runs this again in every subinterpreter; the hook and the
+        # core belong to the main interpreter, which has set them up
+        # (the fallback mode, over CPython's faulthandler, has no such test)
+        native = getattr(sys.modules["faulthandler_auto"], "_native", None)
+        is_main = getattr(native, "is_main_interpreter", None)
+        if is_main is not None and not is_main():
+            return
+
         config.configure()
     except (KeyboardInterrupt, SystemExit):
         raise

@@ -38,7 +38,7 @@ SIGNATURE_RE = re.compile(r"^Crash signature: ([0-9a-f]{16})$")
 EXTENSIONS_RE = re.compile(r"^Extension modules: (.*) \(total: (\d+)\)$")
 # CPython's first lines, which start a dump; ours come after the Python frames
 START_RE = re.compile(r"^(Fatal Python error: |Timeout \()")
-TRAILER_RE = re.compile(r"^(Signal: SIG|Process: pid )")
+TRAILER_RE = re.compile(r"^(Signal: SIG|Skipped: \d|Process: pid )")
 PROCESS_RE = re.compile(
     r'^Process: pid (\d+), program "(.*)", Python (\S+), '
     r"time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(?:, host (.+))?$")

@@ -132,7 +132,10 @@ def test_core_fatal_signals_are_the_facts(run_py):
         "from faulthandler_auto import _facts\n"
         "before = caught()\n"
         "f.enable()\n"
-        "print(sorted(caught() - before) == sorted(_facts.FATAL_SIGNALS.values()), sorted(caught() - before))\n")
+        # 32 and 33 are the C library's own (its first thread besides main:
+        # ours, the give-up of a stuck fatal dump)
+        "ours = sorted(caught() - before - {32, 33})\n"
+        "print(ours == sorted(_facts.FATAL_SIGNALS.values()), ours)\n")
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout.startswith("True "), proc.stdout
 

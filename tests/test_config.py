@@ -52,6 +52,8 @@ def test_defaults():
         "format": "text",
         "max_frames": 100,
         "max_threads": 100,
+        "rate": 20,
+        "rate_bytes": 64 << 20,
     }
     assert repr(cfg).startswith("Config(fatal=False, path=None, timeout=None,")
     with pytest.raises(TypeError, match="nope"):
@@ -285,7 +287,7 @@ def test_bad_path_template(value, fragment):
 def test_unknown_variable(key):
     assert warned({key: "1"}) == (
         "unknown variable %r ignored; known: %s, %s_ + one of PATH, TIMEOUT, REPEAT, EXIT, SIGNAL, "
-        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS" % (key, P, P))
+        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS, RATE, RATE_BYTES" % (key, P, P))
 
 
 def test_long_values_are_cut():

@@ -114,7 +114,7 @@ def test_set_context_takes_text_without_nul(run_py):
 
 def test_worker_path_field(run_py, tmp_path):
     """{worker}: main until set_worker() names the process; a name is made
-    a safe file name."""
+    a safe file name: no "/", no leading "." (as every field)."""
     template = str(tmp_path / "{worker}.log")
     proc = run_py("import faulthandler_auto as f\n"
                   "f.dump_traceback(file=%r)\n"
@@ -126,7 +126,7 @@ def test_worker_path_field(run_py, tmp_path):
                   "f.dump_traceback(file=%r)\n" % ((template,) * 4))
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".._a_b.log", "__.log", "gw3.log", "main.log"]
+        "_._a_b.log", "__.log", "gw3.log", "main.log"]
 
 
 def test_redirect_std_takes_crash_dumps_not_explicit_ones(run_py, tmp_path):

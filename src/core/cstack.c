@@ -6,6 +6,7 @@
 #include "emit.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #if defined(__GLIBC__) || defined(__APPLE__)
 #  include <execinfo.h>
 #  define FA_HAVE_BACKTRACE 1
@@ -32,6 +33,17 @@ static int deep_busy;
 /* where this module was loaded, to skip our own C frames */
 static void *self_base;
 
+/* CPython's exported ways into its fatal error, which prints the Python
+ * frames itself and then aborts: the address range of each one found */
+static const char *const fatal_error_functions[] = {
+    "Py_FatalError", "_Py_FatalErrorFunc", "_Py_FatalErrorFormat",
+    "_Py_FatalRefcountErrorFunc", "Py_ExitStatusException",
+};
+#define FA_NFATAL_ERROR (sizeof(fatal_error_functions) / sizeof(fatal_error_functions[0]))
+static struct {
+    uintptr_t start, end;
+} fatal_error_ranges[FA_NFATAL_ERROR];
+
 /* Remember the object `self_symbol` lives in.  Not signal-safe (dladdr may
  * take the loader's lock); called at import. */
 void
@@ -41,6 +53,44 @@ fa_cstack_init(void *self_symbol)
     if (dladdr(self_symbol, &info)) {
         self_base = info.dli_fbase;
     }
+}
+
+/* Find CPython's fatal error functions (dlsym for the address, the ELF
+ * symbol for the size).  Not signal-safe; called when enabling. */
+void
+fa_cstack_init_fatal_error(void)
+{
+#ifdef __GLIBC__
+    for (size_t i = 0; i < FA_NFATAL_ERROR; i++) {
+        void *addr = dlsym(RTLD_DEFAULT, fatal_error_functions[i]);
+        Dl_info info;
+        const ElfW(Sym) *sym = NULL;
+        if (addr != NULL && dladdr1(addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym != NULL) {
+            fatal_error_ranges[i].start = (uintptr_t)addr;
+            fatal_error_ranges[i].end = (uintptr_t)addr + (sym->st_size ? sym->st_size : 1);
+        }
+    }
+#endif
+}
+
+/* signal-safe once primed (backtrace reads the stack; no lock, no
+ * allocation): is the calling thread inside CPython's fatal error? */
+int
+fa_cstack_in_fatal_error(void)
+{
+#ifdef FA_HAVE_BACKTRACE
+    void *frames[FA_C_FRAMES];
+    int n = backtrace(frames, FA_C_FRAMES);
+    for (int i = 0; i < n; i++) {
+        uintptr_t pc = (uintptr_t)frames[i];
+        for (size_t k = 0; k < FA_NFATAL_ERROR; k++) {
+            if (pc > fatal_error_ranges[k].start && pc <= fatal_error_ranges[k].end) {
+                return 1;
+            }
+        }
+    }
+#endif
+    return 0;
 }
 
 /* Run backtrace() and dladdr() once outside any handler: the first call

@@ -24,6 +24,8 @@ int fa_cstack_capture(fa_cstack *cs, uintptr_t pc);
 void fa_cstack_release(fa_cstack *cs);
 int fa_cstack_fold(const fa_cstack *cs, int i, int *times);
 void walk_c_stack(fa_dump *d, uintptr_t pc);
+void fa_cstack_init_fatal_error(void);
+int fa_cstack_in_fatal_error(void);
 
 FA_HIDDEN_END
 

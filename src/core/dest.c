@@ -6,15 +6,18 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
-/* signal-safe: append a file-name-safe copy of `s` (no '/', no NUL). */
+/* signal-safe: append a copy of `s` that is safe inside a path: no '/',
+ * and no leading '.', so that a value such as ".." (a host name, a program
+ * run as "dir/..") never names a directory of its own. */
 static size_t
 path_append_name(char *out, size_t pos, size_t size, const char *s)
 {
-    for (; *s && pos + 1 < size; s++) {
-        out[pos++] = (*s == '/') ? '_' : *s;
+    for (size_t i = 0; s[i] && pos + 1 < size; i++) {
+        out[pos++] = (s[i] == '/' || (i == 0 && s[i] == '.')) ? '_' : s[i];
     }
     return pos;
 }
@@ -82,7 +85,7 @@ expand_template(const char *tmpl, const fa_template_values *given, char *out, si
             end++;
         }
         struct utsname u;
-        char t[21];
+        char t[FA_TIME_SIZE];
         char name[FA_CONTEXT_SIZE];
         switch (template_field(p + 1, (size_t)(end - p - 1))) {
         case FIELD_PID:
@@ -144,8 +147,10 @@ can_create_in(int dir)
  * link: every directory is opened with O_NOFOLLOW from the root down (and
  * created 0700 when missing), the file itself with O_NOFOLLOW, O_NONBLOCK so
  * a FIFO without a reader fails instead of blocking, and it must then be a
- * regular file owned by us.  `path` is cut at each slash in turn and put
- * back as it was.  Returns the fd, or -1 with errno set.
+ * regular file owned by us with no other name (a hard link planted in the
+ * directory would make us append to the file it names).  `path` is cut at
+ * each slash in turn and put back as it was.  Returns the fd, or -1 with
+ * errno set.
  *
  * With `dry_run` (for the CLI, never in a handler) nothing is created or
  * opened for writing: returns 0 when the dump could be written now, or -1
@@ -226,6 +231,11 @@ open_dump_file(char *path, int dry_run)
         errno = EEXIST;
         return -1;
     }
+    if (st.st_nlink > 1) {
+        close(fd);
+        errno = EMLINK;
+        return -1;
+    }
     return fd;
 }
 
@@ -286,16 +296,47 @@ note_fallback(fa_writer *w, const char *path, int err)
     w_puts(w, "; writing the dump to stderr\n");
 }
 
-/* signal-safe: write a dump to its destination.  A file that cannot be
- * opened or filled gets a note and the whole dump goes to stderr instead. */
+/* signal-safe (pthread_sigmask, sigpending, sigtimedwait): while `on`,
+ * SIGXFSZ is blocked in the calling thread only, so a dump file that
+ * reaches RLIMIT_FSIZE fails with EFBIG (and falls back to stderr)
+ * instead of killing the process; the SIGXFSZ that write raised for this
+ * thread is then taken back, unless one was pending already. */
 static void
-dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
+xfsz_hold(int on, sigset_t *old, int *was_pending)
+{
+    sigset_t xfsz;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    if (on) {
+        sigset_t pending;
+        *was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ);
+        pthread_sigmask(SIG_BLOCK, &xfsz, old);
+        return;
+    }
+    sigset_t pending;
+    if (!*was_pending && !sigismember(old, SIGXFSZ) && sigpending(&pending) == 0
+        && sigismember(&pending, SIGXFSZ)) {
+        struct timespec now = {0, 0};
+        (void)sigtimedwait(&xfsz, NULL, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* signal-safe: write a dump to its destination; returns the bytes
+ * written.  A file that cannot be opened or filled gets a note and the
+ * whole dump goes to stderr instead; a dump cut short on purpose (a
+ * cancel, a fatal dump that goes first) is not written again.  No
+ * disposition is touched: the probes' SIGSEGV and SIGBUS handler was
+ * installed when the dump was armed (fa_fatal_hold_faults). */
+size_t
+dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
 {
     fa_dump d;
     if (dest->fd >= 0) {
         dump_init(&d, fa_context_std_fd(dest->fd, ev->event), abort);
+        d.w.yields = !ev->fatal;
         dump_to_fd(&d, ev);
-        return;
+        return d.w.total;
     }
     char path[FA_PATH_SIZE];
     int fd = -1, err = ENAMETOOLONG;
@@ -307,30 +348,22 @@ dump_to_dest_unguarded(const fa_dest *dest, const fa_event *ev, int *abort)
         fa_strlcpy(path, dest->path, sizeof(path));
     }
     if (fd >= 0) {
-        /* a full file system or RLIMIT_FSIZE must not kill us with SIGXFSZ */
-        struct sigaction ign, old;
-        memset(&ign, 0, sizeof(ign));
-        ign.sa_handler = SIG_IGN;
-        sigaction(SIGXFSZ, &ign, &old);
+        sigset_t old;
+        int was_pending = 0;
+        xfsz_hold(1, &old, &was_pending);
         dump_init(&d, fd, abort);
+        d.w.yields = !ev->fatal;
         dump_to_fd(&d, ev);
         err = d.w.err;
-        sigaction(SIGXFSZ, &old, NULL);
+        xfsz_hold(0, &old, &was_pending);
         close(fd);
-        if (!d.w.failed || (abort && *abort)) {
-            return;
+        if (!d.w.failed || err == ECANCELED) {
+            return d.w.total;
         }
     }
     dump_init(&d, fa_context_std_fd(STDERR_FILENO, ev->event), abort);
+    d.w.yields = !ev->fatal;
     note_fallback(&d.w, path, err);
     dump_to_fd(&d, ev);
-}
-
-/* signal-safe: sigaction around the dump (see guard_begin) */
-void
-dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
-{
-    guard_begin();
-    dump_to_dest_unguarded(dest, ev, abort);
-    guard_end();
+    return d.w.total;
 }

@@ -26,6 +26,11 @@ typedef struct {
     int all_threads;
     int c_stack;
     int skip;                   /* innermost frames of the caller not shown */
+    /* deliveries of this signal (or timeouts) since its last dump that got
+     * no dump of their own: merged into one being written, or over a limit */
+    unsigned long skipped_coalesced;
+    unsigned long skipped_limited;
+    int fatal;                  /* written by fatal_handler: never yields to another */
     long max_threads;           /* the caller's limit (3.15's max_threads), 0: the configured one */
 } fa_event;
 
@@ -50,7 +55,9 @@ void walk_header(fa_dump *d, const fa_event *ev);
 void walk_trailer(fa_dump *d, const fa_event *ev);
 void walk_threads(fa_dump *d, const fa_event *ev);
 void walk_extension_modules(fa_dump *d);
-int dump_lock_acquire(long wait_ms);
+int dump_lock_acquire(long wait_ms, int *abort);
+int dump_lock_acquire_fatal(long wait_ms);
+int dump_lock_try(void);
 void dump_lock_release(int taken);
 void fa_dump_after_fork(void);
 

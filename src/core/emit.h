@@ -27,6 +27,9 @@ typedef struct {
     const char *time;           /* "2026-11-24T14:20:03Z" */
     const char *python;
     const char *prog;
+    /* deliveries (or timeouts) since the last dump of the same kind that
+     * got no dump of their own (see fa_event) */
+    unsigned long skipped_coalesced, skipped_limited;
     const char *signature;      /* crash signature, or NULL */
     const char *host;           /* uname's node name, or NULL */
 } fa_header_info;
@@ -40,6 +43,7 @@ typedef struct {
     int all_threads;            /* one of several threads (else: the only one) */
     int gc_collecting;          /* the current thread, and the cyclic GC runs */
     int index;                  /* threads begun before this one */
+    long long interp_id;        /* the subinterpreter it runs, -1 for the main one */
     const char *context;        /* its set_context() label */
     size_t context_len;         /* 0 when it has none */
 } fa_thread_info;
@@ -81,6 +85,7 @@ typedef struct fa_emitter {
 
     void (*threads_begin)(fa_writer *w);
     void (*no_thread)(fa_writer *w, int all_threads);
+    void (*finalized)(fa_writer *w);    /* after Py_Finalize: no thread to show */
     void (*between_threads)(fa_writer *w);
     void (*thread_begin)(fa_writer *w, const fa_thread_info *t);
     void (*thread_end)(fa_writer *w);
@@ -112,7 +117,7 @@ typedef struct fa_emitter {
 #define FA_EMITTER_OF_THIS_FILE(cpython_walk) { \
     .cpython = (cpython_walk), \
     .document = document, .header = header, .trailer = trailer, \
-    .threads_begin = threads_begin, .no_thread = no_thread, \
+    .threads_begin = threads_begin, .no_thread = no_thread, .finalized = finalized, \
     .between_threads = between_threads, .thread_begin = thread_begin, \
     .thread_end = thread_end, .threads_end = threads_end, .context = context, \
     .frames_begin = frames_begin, .frame = frame, .frames_gap = frames_gap, \

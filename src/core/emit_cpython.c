@@ -106,6 +106,14 @@ no_thread(fa_writer *w, int all_threads)
     (void)all_threads;
 }
 
+/* signal-safe: nothing to write; CPython's own handler is gone after
+ * Py_Finalize, so it prints no thread there either */
+static void
+finalized(fa_writer *w)
+{
+    (void)w;
+}
+
 /* signal-safe: writer calls only */
 static void
 between_threads(fa_writer *w)

@@ -74,6 +74,13 @@ header(fa_writer *w, const fa_header_info *h)
         w_puts(w, ",\"sender_uid\":");
         w_dec(w, h->sender_uid);
     }
+    if (h->skipped_coalesced + h->skipped_limited > 0) {
+        w_puts(w, ",\"skipped\":{\"coalesced\":");
+        w_dec(w, h->skipped_coalesced);
+        w_puts(w, ",\"limited\":");
+        w_dec(w, h->skipped_limited);
+        w_putc(w, '}');
+    }
     w_puts(w, ",\"pid\":");
     w_dec(w, h->pid);
     w_puts(w, ",\"time\":\"");
@@ -109,6 +116,13 @@ no_thread(fa_writer *w, int all_threads)
     (void)all_threads;
 }
 
+/* signal-safe: nothing to write (the thread list stays empty) */
+static void
+finalized(fa_writer *w)
+{
+    (void)w;
+}
+
 /* signal-safe: writer calls only */
 static void
 between_threads(fa_writer *w)
@@ -133,6 +147,10 @@ thread_begin(fa_writer *w, const fa_thread_info *t)
     }
     else {
         w_puts(w, "null");
+    }
+    if (t->interp_id >= 0) {
+        w_puts(w, ",\"interpreter\":");
+        w_dec(w, (unsigned long long)t->interp_id);
     }
     w_puts(w, t->is_current ? ",\"current\":true," : ",\"current\":false,");
     if (t->context_len) {

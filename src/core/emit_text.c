@@ -82,10 +82,27 @@ trailer(fa_writer *w, const fa_header_info *h)
         }
         w_putc(w, '\n');
     }
+    if (h->skipped_coalesced + h->skipped_limited > 0) {
+        w_puts(w, "Skipped: ");
+        w_dec(w, h->skipped_coalesced + h->skipped_limited);
+        if (h->event == EV_TIMEOUT) {
+            w_puts(w, " timeout dumps");
+        }
+        else {
+            w_putc(w, ' ');
+            w_puts(w, h->signame ? h->signame : "signals");
+        }
+        w_puts(w, " since the last dump (");
+        w_dec(w, h->skipped_coalesced);
+        w_puts(w, " merged into this one while another dump was written, ");
+        w_dec(w, h->skipped_limited);
+        w_puts(w, " over the dump budget)\n");
+    }
     w_puts(w, "Process: pid ");
     w_dec(w, h->pid);
     w_puts(w, ", program \"");
-    w_puts(w, h->prog);
+    /* escaped as file names are: a program name cannot forge lines */
+    w_utf8(w, h->prog, strlen(h->prog), 0);
     w_puts(w, "\", Python ");
     w_puts(w, h->python);
     w_puts(w, ", time ");
@@ -116,6 +133,13 @@ no_thread(fa_writer *w, int all_threads)
 
 /* signal-safe: writer calls only */
 static void
+finalized(fa_writer *w)
+{
+    w_puts(w, "Python is finalized: no Python frames\n");
+}
+
+/* signal-safe: writer calls only */
+static void
 between_threads(fa_writer *w)
 {
     w_putc(w, '\n');
@@ -131,9 +155,15 @@ thread_begin(fa_writer *w, const fa_thread_info *t)
     }
     w_puts(w, t->is_current ? "Current thread " : "Thread ");
     w_ptr(w, (uintptr_t)t->ident);
-    if (t->name) {
+    if (t->name || t->interp_id >= 0) {
         w_puts(w, " [");
-        w_utf8(w, t->name, t->name_len, 0);
+        if (t->name) {
+            w_utf8(w, t->name, t->name_len, 0);
+        }
+        if (t->interp_id >= 0) {
+            w_puts(w, t->name ? ", interpreter " : "interpreter ");
+            w_dec(w, (unsigned long long)t->interp_id);
+        }
         w_putc(w, ']');
     }
     w_puts(w, " (most recent call first):\n");

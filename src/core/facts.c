@@ -5,17 +5,39 @@
 
 fa_process_facts fa_process;
 
-/* Not signal-safe (takes references); called with the GIL.  Returns -1
- * with an exception set when sys or this package is missing. */
+/* Py_Finalize is over: no Python state is left to read.  Called by
+ * Py_FinalizeEx at its very end (Py_AtExit). */
+static void
+process_finalized(void)
+{
+    fa_process.finalized = 1;
+    __atomic_store_n(&fa_process.modules, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&fa_process.interp, NULL, __ATOMIC_RELEASE);
+}
+
+/* Not signal-safe (takes references); called with the GIL, in the main
+ * interpreter only.  The program name is cut on a character boundary.
+ * Returns -1 with an exception set when sys or this package is missing. */
 int
 fa_process_setup(const char *prog, const char *python, PyObject *hidden_names)
 {
-    fa_strlcpy(fa_process.prog, prog, sizeof(fa_process.prog));
+    size_t len = fa_strnlen(prog, sizeof(fa_process.prog));
+    if (len >= sizeof(fa_process.prog)) {
+        len = sizeof(fa_process.prog) - 1;
+        while (len > 0 && ((unsigned char)prog[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+    memcpy(fa_process.prog, prog, len);
+    fa_process.prog[len] = '\0';
     fa_strlcpy(fa_process.python, python, sizeof(fa_process.python));
     Py_INCREF(hidden_names);
     Py_XSETREF(fa_process.hidden_names, hidden_names);
     fa_process.interp = PyInterpreterState_Get();
     fa_process.modules = PySys_GetObject("modules");
+    if (!fa_process.at_exit) {
+        fa_process.at_exit = Py_AtExit(process_finalized) == 0;
+    }
     PyObject *sys = PyImport_AddModule("sys");
     fa_process.sysdict = sys ? PyModule_GetDict(sys) : NULL;
     fa_process.package = PyImport_AddModule("faulthandler_auto");
@@ -127,9 +149,10 @@ stands_in(PyObject *modules)
 }
 
 /* signal-safe: UTC civil date from a Unix time, without gmtime (which may
- * take the time zone lock).  Howard Hinnant's days-to-civil arithmetic. */
+ * take the time zone lock).  Howard Hinnant's days-to-civil arithmetic,
+ * in 64 bits so that any time_t has its year. */
 static void
-utc_fields(time_t t, int f[6])
+utc_fields(long long t, long long f[6])
 {
     long long days = t / 86400, secs = t % 86400;
     if (secs < 0) {
@@ -144,18 +167,38 @@ utc_fields(time_t t, int f[6])
     long long mp = (5 * doy + 2) / 153;
     long long d = doy - (153 * mp + 2) / 5 + 1;
     long long m = mp < 10 ? mp + 3 : mp - 9;
-    f[0] = (int)(yoe + era * 400 + (m <= 2));
-    f[1] = (int)m;
-    f[2] = (int)d;
-    f[3] = (int)(secs / 3600);
-    f[4] = (int)(secs / 60 % 60);
-    f[5] = (int)(secs % 60);
+    f[0] = yoe + era * 400 + (m <= 2);
+    f[1] = m;
+    f[2] = d;
+    f[3] = secs / 3600;
+    f[4] = secs / 60 % 60;
+    f[5] = secs % 60;
+}
+
+/* signal-safe: `v` (>= 0) in at least `width` decimal digits at out+k;
+ * returns the new end. */
+static size_t
+put_digits(char *out, size_t k, unsigned long long v, int width)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || n < width);
+    while (n > 0) {
+        out[k++] = tmp[--n];
+    }
+    return k;
 }
 
 /* signal-safe: the time now, "2026-11-24T14:20:03Z" (iso) or
- * "20261124T142003Z" (compact, for file names).  Writes a NUL. */
+ * "20261124T142003Z" (compact, for file names).  A year outside 0000-9999
+ * (a clock set far off) is written as ISO 8601 expands it: a sign and at
+ * least four digits, "+10000-01-01T00:00:00Z", "-0001-12-31T23:59:59Z".
+ * Writes a NUL. */
 void
-format_utc(char out[21], int iso)
+format_utc(char out[FA_TIME_SIZE], int iso)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -164,21 +207,22 @@ format_utc(char out[21], int iso)
 
 /* signal-safe (arithmetic only): format_utc for the time `when`. */
 void
-format_utc_at(char out[21], time_t when, int iso)
+format_utc_at(char out[FA_TIME_SIZE], time_t when, int iso)
 {
-    int f[6];
-    utc_fields(when, f);
-    static const int widths[6] = {4, 2, 2, 2, 2, 2};
+    long long f[6];
+    utc_fields((long long)when, f);
     static const char iso_sep[6] = {0, '-', '-', 'T', ':', ':'};
     size_t k = 0;
-    for (int i = 0; i < 6; i++) {
-        if (i > 0 && (iso || i == 3)) {
+    long long year = f[0];
+    if (year < 0 || year > 9999) {
+        out[k++] = year < 0 ? '-' : '+';
+    }
+    k = put_digits(out, k, (unsigned long long)(year < 0 ? -year : year), 4);
+    for (int i = 1; i < 6; i++) {
+        if (iso || i == 3) {
             out[k++] = iso ? iso_sep[i] : 'T';
         }
-        for (int d = widths[i] - 1, v = f[i]; d >= 0; d--, v /= 10) {
-            out[k + (size_t)d] = (char)('0' + v % 10);
-        }
-        k += (size_t)widths[i];
+        k = put_digits(out, k, (unsigned long long)f[i], 2);
     }
     out[k++] = 'Z';
     out[k] = '\0';
@@ -300,6 +344,7 @@ errno_name(int err)
     case EMFILE: return "too many open files";
     case EDQUOT: return "disk quota exceeded";
     case EEXIST: return "not a regular file owned by this user";
+    case EMLINK: return "a hard link";
     default: return "cannot be written";
     }
 }

@@ -19,7 +19,12 @@ typedef struct {
     PyObject *package;          /* this package, borrowed: only compared, never read */
     PyObject *hidden_names;     /* bytes: NUL-separated names the text format leaves out of
                                    "Extension modules" besides sys.stdlib_module_names */
+    int at_exit;                /* told when Py_Finalize is over */
+    int finalized;              /* it is: `interp` and `modules` are gone */
 } fa_process_facts;
+
+/* room for format_utc: a sign, a year of up to 12 digits, the rest, NUL */
+#define FA_TIME_SIZE 40
 
 extern fa_process_facts fa_process;
 
@@ -29,8 +34,8 @@ PyObject *stdlib_module_names(void);
 int set_has_name(PyObject *names, PyObject *key);
 int is_stand_in(PyObject *key, PyObject *value);
 int stands_in(PyObject *modules);
-void format_utc(char out[21], int iso);
-void format_utc_at(char out[21], time_t when, int iso);
+void format_utc(char out[FA_TIME_SIZE], int iso);
+void format_utc_at(char out[FA_TIME_SIZE], time_t when, int iso);
 const char *signal_name(int signum);
 const char *si_code_text(int signum, int code);
 int sent_by_process(const siginfo_t *si);

@@ -1,12 +1,23 @@
 /* fatal.c - the fatal signals: our handler dumps once, then gives the
- * signal back to whoever had it and raises it again, so the exit status and
- * core dump are what they would have been without us. */
+ * signal back to whoever had it and lets it happen again, so the exit status
+ * and core dump are what they would have been without us.  The same handler
+ * serves the probes of every dump (probes.h) on SIGSEGV and SIGBUS: it is
+ * installed once, when the first dump is armed, and never swapped in and
+ * out around a dump; a fault that is neither in one of our probes nor ours
+ * to dump goes to the handler that was there before, as if we did not
+ * exist.  A stuck fatal dump is ended by the give-up thread. */
 #include "fatal.h"
 #include "cstack.h"
 #include "probes.h"
 #include "util.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define FA_ALTSTACK_SIZE (256 * 1024)  /* a dump needs ~50 KiB, more under ASan */
 #define FA_ALTSTACK_MIN (128 * 1024)   /* someone else's alternate stack that will do */
@@ -15,7 +26,8 @@
 typedef struct {
     int signum;
     const char *name;           /* CPython's words for the fatal error */
-    int enabled;
+    int installed;              /* fatal_handler is its action; `previous` holds what was */
+    int enabled;                /* a fatal dump is wanted */
     struct sigaction previous;
 } fa_fatal_signal;
 
@@ -33,6 +45,10 @@ static fa_fatal_signal fatal_signals[] = {
 };
 #define FA_NFATAL ((int)(sizeof(fatal_signals) / sizeof(fatal_signals[0])))
 
+/* dumping_tid while the watchdog ends the process (EXIT): no fatal dump
+ * starts then, and the watchdog does not end a process that is dumping */
+#define FA_EXITING ((pid_t)-1)
+
 static struct {
     int enabled;
     int all_threads;
@@ -42,7 +58,23 @@ static struct {
     void *main_altstack;
     pid_t dumping_tid;          /* thread inside a fatal dump, 0 when none */
     int dumping_signum;         /* the fatal signal it is dumping */
+    /* a fatal signal we gave back and raised came back to us: the kernel
+     * ignores a default-action signal a process sends itself when it is
+     * the init of a PID namespace.  The process is ending (the next fault
+     * kills it), so no further dump: it would be a second, false one. */
+    int spent;
 } fatal;
+
+/* The give-up: a thread of ours that ends the process by the crash's
+ * signal when a fatal dump has not finished after FA_FATAL_DUMP_SECONDS
+ * (a lock held by the crashed code, a pipe nobody reads).  A thread, not
+ * a timer signal: it needs no disposition, works with every signal blocked
+ * in the crashing thread, and its own note cannot block it. */
+static struct {
+    int running;
+    sem_t start;                /* posted by fatal_handler when a dump begins */
+    int done;                   /* set when that dump is over */
+} giveup;
 
 /* signal-safe: CPython's words for fatal signal `signum`, or NULL. */
 const char *
@@ -158,32 +190,195 @@ context_pc(void *uctx)
 static void
 fatal_restore(fa_fatal_signal *h)
 {
-    if (h->enabled) {
-        h->enabled = 0;
+    h->enabled = 0;
+    if (h->installed) {
+        h->installed = 0;
         (void)sigaction(h->signum, &h->previous, NULL);
     }
 }
 
-/* signal-safe: SIGALRM handler armed during a fatal dump.  dladdr() takes
- * the dynamic loader's lock; if the crash left it held, or a write blocks
- * forever, the process must still end, and end by its own signal. */
-static void
-fatal_dump_too_long(int unused)
+/* signal-safe: the table entry of `signum`, or NULL. */
+static fa_fatal_signal *
+entry_of(int signum)
 {
-    (void)unused;
-    static const char msg[] = "\nfaulthandler-auto: the fatal dump took too long; giving up\n";
-    (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-    int signum = __atomic_load_n(&fatal.dumping_signum, __ATOMIC_ACQUIRE);
-    fa_raise_default(signum);
-    _exit(128 + signum);
+    for (int i = 0; i < FA_NFATAL; i++) {
+        if (fatal_signals[i].signum == signum) {
+            return &fatal_signals[i];
+        }
+    }
+    return NULL;
+}
+
+/* signal-safe: a fault of the instruction that was running, which happens
+ * again when the handler returns (rather than a signal someone sent). */
+static int
+kernel_fault(int signum, const siginfo_t *si)
+{
+    return si != NULL && si->si_code > 0
+           && (signum == SIGSEGV || signum == SIGBUS || signum == SIGFPE || signum == SIGILL);
+}
+
+/* signal-safe (sigaction, pthread_sigmask, raise): hand a signal that is
+ * not ours to the action that was there before ours, as if we did not
+ * exist.  A handler function is called with the same siginfo and context,
+ * under the mask the kernel would have given it.  The default action (or
+ * SIG_IGN, which the kernel refuses for a fault) is put back: a fault then
+ * happens again when we return, straight into it, with its own siginfo and
+ * core dump; a signal sent by someone is raised again. */
+static void
+pass_on(fa_fatal_signal *h, int signum, siginfo_t *si, void *uctx)
+{
+    struct sigaction prev = h->previous;
+    int has_function = (prev.sa_flags & SA_SIGINFO)
+                       ? prev.sa_sigaction != NULL
+                       : prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN;
+    if (!has_function) {
+        if (!(prev.sa_flags & SA_SIGINFO) && prev.sa_handler == SIG_IGN
+            && !kernel_fault(signum, si)) {
+            return;
+        }
+        fatal_restore(h);
+        if (!kernel_fault(signum, si)) {
+            raise(signum);
+        }
+        return;
+    }
+    sigset_t mask = prev.sa_mask, old;
+    if (!(prev.sa_flags & SA_NODEFER)) {
+        sigaddset(&mask, signum);
+    }
+    if (prev.sa_flags & SA_RESETHAND) {
+        memset(&h->previous, 0, sizeof(h->previous));
+        h->previous.sa_handler = SIG_DFL;
+    }
+    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    if (prev.sa_flags & SA_SIGINFO) {
+        prev.sa_sigaction(signum, si, uctx);
+    }
+    else {
+        prev.sa_handler(signum);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* signal-safe: a note on stderr that can never block, whatever stderr is:
+ * a file takes it at once, a socket gets MSG_DONTWAIT, and a pipe or
+ * terminal is opened again (a new open file, so O_NONBLOCK touches no one
+ * else's) to write it without waiting.  Skipped when none of that works. */
+static void
+note_without_blocking(const char *msg, size_t len)
+{
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) {
+        return;
+    }
+    if (S_ISREG(st.st_mode)) {
+        (void)!write(STDERR_FILENO, msg, len);
+        return;
+    }
+    if (S_ISSOCK(st.st_mode)) {
+        (void)send(STDERR_FILENO, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return;
+    }
+    int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)!write(fd, msg, len);
+        close(fd);
+    }
+}
+
+/* The give-up thread: every signal blocked; wakes when a fatal dump
+ * begins and, if it is not over after FA_FATAL_DUMP_SECONDS, ends the
+ * process by the crash's signal, sent to itself with the default action
+ * (the crashing thread may be stuck anywhere, with anything blocked).
+ * Should even that be ignored (PID 1 of a namespace), it exits with the
+ * shell's status for that signal. */
+static void *
+giveup_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        if (sem_wait(&giveup.start) != 0) {
+            continue;
+        }
+        struct timespec begun, now;
+        clock_gettime(CLOCK_MONOTONIC, &begun);
+        for (;;) {
+            if (__atomic_load_n(&giveup.done, __ATOMIC_ACQUIRE)) {
+                break;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - begun.tv_sec >= FA_FATAL_DUMP_SECONDS) {
+                static const char msg[] =
+                    "\nfaulthandler-auto: the fatal dump took too long; giving up\n";
+                note_without_blocking(msg, sizeof(msg) - 1);
+                int signum = __atomic_load_n(&fatal.dumping_signum, __ATOMIC_ACQUIRE);
+                struct sigaction dfl;
+                memset(&dfl, 0, sizeof(dfl));
+                dfl.sa_handler = SIG_DFL;
+                sigaction(signum, &dfl, NULL);
+                sigset_t one;
+                sigemptyset(&one);
+                sigaddset(&one, signum);
+                pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+                syscall(SYS_tgkill, getpid(), fa_gettid(), signum);
+                _exit(128 + signum);
+            }
+            fa_sleep_ms(10);
+        }
+    }
+    return NULL;
+}
+
+/* Start the give-up thread unless it runs.  Not signal-safe. */
+static void
+giveup_start(void)
+{
+    if (giveup.running) {
+        return;
+    }
+    if (sem_init(&giveup.start, 0, 0) != 0) {
+        return;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_t thread;
+    if (pthread_create(&thread, &attr, giveup_main, NULL) == 0) {
+        giveup.running = 1;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* signal-safe (sem_post is): the give-up's clock starts. */
+static void
+giveup_arm(void)
+{
+    __atomic_store_n(&giveup.done, 0, __ATOMIC_RELEASE);
+    if (giveup.running) {
+        sem_post(&giveup.start);
+    }
+}
+
+/* signal-safe: the dump is over. */
+static void
+giveup_disarm(void)
+{
+    __atomic_store_n(&giveup.done, 1, __ATOMIC_RELEASE);
 }
 
 /* signal-safe: the handler for SIGSEGV, SIGFPE, SIGBUS, SIGILL, SIGABRT.
- * Runs on the alternate stack.  A fault in a dump's probe goes back to the
- * probe.  Otherwise: dump once, give the signal back to the previous
- * handler and raise it again.  Ours stays installed during the dump, so a
- * fault in the dump itself outside a probe ends in the default action
- * (see the dumping_tid check), never in a hang or a loop. */
+ * Runs on the alternate stack.  A fault in one of this thread's probes
+ * goes back to the probe; a signal we are not asked to dump goes on to
+ * the action before ours (pass_on).  Otherwise: dump once, with every
+ * other signal blocked (a registered signal waits: its dump would land
+ * inside this one), give the signal back to the previous action and let
+ * it happen again.  A fault in our own dump outside a probe ends in the
+ * default action, never in a hang or a loop. */
 void
 fatal_handler(int signum, siginfo_t *si, void *uctx)
 {
@@ -193,72 +388,99 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     if (probe != NULL) {
         siglongjmp(*probe, 1);
     }
-    fa_fatal_signal *h = NULL;
-    for (int i = 0; i < FA_NFATAL; i++) {
-        if (fatal_signals[i].signum == signum && fatal_signals[i].enabled) {
-            h = &fatal_signals[i];
-        }
-    }
+    fa_fatal_signal *h = entry_of(signum);
     if (h == NULL) {
-        guard_forward(signum);
+        return;
+    }
+    if (!h->enabled || __atomic_load_n(&fatal.spent, __ATOMIC_ACQUIRE)) {
+        pass_on(h, signum, si, uctx);
         errno = saved_errno;
         return;
     }
-    pid_t expected = 0;
-    if (!__atomic_compare_exchange_n(&fatal.dumping_tid, &expected, me, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    for (;;) {
+        pid_t expected = 0;
+        if (__atomic_compare_exchange_n(&fatal.dumping_tid, &expected, me, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            break;
+        }
         if (expected == me) {
-            /* a fault inside our own dump: default action, never a hang */
             fa_raise_default(signum);
             return;
         }
-        /* another thread is dumping its crash: let it finish and end us */
-        for (int i = 0; i < 10000; i++) {
-            fa_sleep_ms(1);
-        }
+        /* another thread's crash (its dump ends the process, or its
+         * give-up does), or the watchdog ending it: wait for that */
+        fa_sleep_ms(1);
     }
     __atomic_store_n(&fatal.dumping_signum, signum, __ATOMIC_RELEASE);
-    struct sigaction on_alarm, old_alarm;
-    memset(&on_alarm, 0, sizeof(on_alarm));
-    on_alarm.sa_handler = fatal_dump_too_long;
-    on_alarm.sa_flags = SA_ONSTACK;
-    sigaction(SIGALRM, &on_alarm, &old_alarm);
-    unsigned int old_alarm_left = alarm(FA_FATAL_DUMP_SECONDS);
-    /* a dump of a timeout or signal in flight gets a moment to finish */
-    int locked = dump_lock_acquire(2000);
+    sigset_t quiet, old_mask;
+    sigfillset(&quiet);
+    fa_fatal_unblock(&quiet);
+    pthread_sigmask(SIG_BLOCK, &quiet, &old_mask);
+    giveup_arm();
+    /* a dump in flight stops writing at once and leaves the lock to us */
+    int locked = dump_lock_acquire_fatal(2000);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
-                   fatal.all_threads, fatal.c_stack, 0, fatal.max_threads};
+                   fatal.all_threads, fatal.c_stack, 0, 0, 0, 1, fatal.max_threads};
+    if (signum == SIGABRT && fa_cstack_in_fatal_error()) {
+        /* CPython's Py_FatalError printed the Python frames already and
+         * aborts: add only what it cannot print, the C stack */
+        ev.event = EV_C_STACK;
+    }
     dump_to_dest(&fatal.dest, &ev, NULL);
     dump_lock_release(locked);
-    alarm(old_alarm_left);
-    sigaction(SIGALRM, &old_alarm, NULL);
+    w_set_fatal_waiting(0);
+    giveup_disarm();
+    int was_default = !(h->previous.sa_flags & SA_SIGINFO) && h->previous.sa_handler == SIG_DFL;
     fatal_restore(h);
     errno = saved_errno;
+    if (kernel_fault(signum, si)) {
+        /* returning runs the instruction again: it faults into the action
+         * before ours, with its real siginfo (pass_on) */
+        __atomic_store_n(&fatal.dumping_tid, 0, __ATOMIC_RELEASE);
+        return;
+    }
     raise(signum);
-    /* the previous handler let the process live: a later crash dumps again */
-    __atomic_store_n(&fatal.dumping_tid, 0, __ATOMIC_RELEASE);
+    if (was_default) {
+        __atomic_store_n(&fatal.spent, 1, __ATOMIC_RELEASE);
+    }
+    else {
+        /* the previous handler let the process live: a later crash dumps again */
+        __atomic_store_n(&fatal.dumping_tid, 0, __ATOMIC_RELEASE);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 }
 
-/* Install our handler for every fatal signal. Not signal-safe. */
+/* Put fatal_handler in place for `h` unless it is.  Not signal-safe. */
 static int
-fatal_install(void)
+install(fa_fatal_signal *h)
 {
+    if (h->installed) {
+        return 0;
+    }
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_sigaction = fatal_handler;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-    for (int i = 0; i < FA_NFATAL; i++) {
-        fa_fatal_signal *h = &fatal_signals[i];
-        if (h->enabled) {
-            continue;
-        }
-        if (sigaction(h->signum, &action, &h->previous) != 0) {
-            return -1;
-        }
-        h->enabled = 1;
+    if (sigaction(h->signum, &action, &h->previous) != 0) {
+        return -1;
     }
+    h->installed = 1;
     return 0;
+}
+
+/* The probes of a dump need SIGSEGV and SIGBUS to reach fatal_handler:
+ * installed once, before the first dump that may need them is armed (a
+ * registered signal, a timeout, an explicit dump), and kept, so no dump
+ * ever changes a disposition.  A handler someone installs later runs
+ * first; runtimes that own SIGSEGV pass the faults that are not theirs on
+ * to the one before them, as they do for CPython's faulthandler.  Not
+ * signal-safe. */
+void
+fa_fatal_hold_faults(void)
+{
+    (void)install(entry_of(SIGSEGV));
+    (void)install(entry_of(SIGBUS));
 }
 
 /* Dump fatal signals to `dest` from now on; -1 with errno set when a
@@ -266,9 +488,9 @@ fatal_install(void)
 int
 fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_threads)
 {
-    if (c_stack) {
-        fa_prime_unwinder();
-    }
+    /* primed even without the C stack: fa_cstack_in_fatal_error needs it */
+    fa_prime_unwinder();
+    fa_cstack_init_fatal_error();
     fatal.dest = *dest;
     fatal.all_threads = all_threads;
     fatal.max_threads = max_threads;
@@ -276,20 +498,36 @@ fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_thre
     if (fatal.main_altstack == NULL) {
         fatal.main_altstack = fa_altstack_install();
     }
-    if (fatal_install() < 0) {
-        return -1;
+    giveup_start();
+    for (int i = 0; i < FA_NFATAL; i++) {
+        if (install(&fatal_signals[i]) < 0) {
+            return -1;
+        }
+        fatal_signals[i].enabled = 1;
     }
     fatal.enabled = 1;
     return 0;
 }
 
-/* Give the fatal signals back; returns whether they were ours. */
+/* Give the fatal signals back; returns whether they were ours.  SIGSEGV
+ * and SIGBUS stay with us (passed on) while `keep_faults`: a dump that is
+ * still armed needs them for its probes.  A handler someone installed
+ * over ours since is left in place. */
 int
-fa_fatal_disable(void)
+fa_fatal_disable(int keep_faults)
 {
     int was = fatal.enabled;
     for (int i = 0; i < FA_NFATAL; i++) {
-        fatal_restore(&fatal_signals[i]);
+        fa_fatal_signal *h = &fatal_signals[i];
+        h->enabled = 0;
+        if (keep_faults && (h->signum == SIGSEGV || h->signum == SIGBUS)) {
+            continue;
+        }
+        struct sigaction cur;
+        if (h->installed && sigaction(h->signum, NULL, &cur) == 0
+            && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fatal_handler) {
+            fatal_restore(h);
+        }
     }
     fatal.enabled = 0;
     return was;
@@ -301,9 +539,25 @@ fa_fatal_is_enabled(void)
     return fatal.enabled;
 }
 
-/* In a forked child the thread that was dumping (if any) is gone. */
+/* signal-safe: called by the watchdog before its EXIT.  1: no fatal dump
+ * is running and none will start, so exiting with status 1 is right; 0: a
+ * crash is being dumped, and its own signal must end the process. */
+int
+fa_fatal_claim_exit(void)
+{
+    pid_t expected = 0;
+    return __atomic_compare_exchange_n(&fatal.dumping_tid, &expected, FA_EXITING, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+/* In a forked child the thread that was dumping (if any) and the give-up
+ * thread are gone. */
 void
 fa_fatal_after_fork(void)
 {
     fatal.dumping_tid = 0;
+    giveup.running = 0;
+    if (fatal.enabled) {
+        giveup_start();
+    }
 }

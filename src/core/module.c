@@ -10,6 +10,7 @@
 #include "facts.h"
 #include "fatal.h"
 #include "faults.h"
+#include "budget.h"
 #include "probes.h"
 #include "threads.h"
 #include "usersig.h"
@@ -19,10 +20,53 @@
 #  include <sys/auxv.h>
 #endif
 
+/* The hook and the core belong to the main interpreter: the state they
+ * set is the process's, and a subinterpreter (which `site` runs our hook
+ * in again) must neither re-point it nor leave it pointing at itself.
+ * Every function that sets or uses that state refuses elsewhere. */
+static int
+main_interpreter_only(void)
+{
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "faulthandler_auto works in the main interpreter only");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+py_is_main_interpreter(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(PyInterpreterState_Get() == PyInterpreterState_Main());
+}
+
+static PyObject *
+py_set_limits(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long rate;
+    long long bytes;
+    if (main_interpreter_only() < 0 || !PyArg_ParseTuple(args, "lL", &rate, &bytes)) {
+        return NULL;
+    }
+    if (rate < 0 || bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "limits must be 0 (none) or more");
+        return NULL;
+    }
+    fa_limits_set(rate, bytes);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 py_setup(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     const char *prog, *python;
     PyObject *hidden_names;
     if (!PyArg_ParseTuple(args, "ssS", &prog, &python, &hidden_names)) {
@@ -38,6 +82,9 @@ static PyObject *
 py_set_output(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     int format;
     long max_frames, max_threads;
     if (!PyArg_ParseTuple(args, "ill", &format, &max_frames, &max_threads)) {
@@ -51,6 +98,9 @@ static PyObject *
 py_enable(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     PyObject *dest_obj;
     int all_threads, c_stack;
     long max_threads = 0;
@@ -72,7 +122,11 @@ py_disable(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    return PyBool_FromLong(fa_fatal_disable());
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
+    /* the probes of an armed timeout or signal still need SIGSEGV/SIGBUS */
+    return PyBool_FromLong(fa_fatal_disable(fa_watchdog_armed() || fa_user_any_registered()));
 }
 
 static PyObject *
@@ -84,8 +138,9 @@ py_is_enabled(PyObject *self, PyObject *unused)
 }
 
 /* The explicit dumps run with the GIL held, like CPython's, so the frames do
- * not change under us; they take the dump flag so they never interleave with
- * a signal or timeout dump. */
+ * not change under us; they take the dump lock so they never interleave with
+ * a signal or timeout dump, and write the signal dumps that came meanwhile
+ * after their own. */
 static PyObject *
 explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip, long max_threads)
 {
@@ -96,10 +151,17 @@ explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip, long max
     if (event == EV_C_STACK) {
         fa_prime_unwinder();
     }
-    int locked = dump_lock_acquire(5000);
-    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, max_threads};
+    fa_fatal_hold_faults();
+    int locked = dump_lock_acquire(5000, NULL);
+    if (!locked) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "another dump has been being written for 5 seconds; not dumping");
+        return NULL;
+    }
+    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0, max_threads};
     dump_to_dest(&dest, &ev, NULL);
     dump_lock_release(locked);
+    fa_user_serve();
     Py_RETURN_NONE;
 }
 
@@ -107,6 +169,9 @@ static PyObject *
 py_dump_traceback(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     PyObject *dest_obj;
     int all_threads, skip;
     long max_threads = 0;
@@ -120,6 +185,9 @@ static PyObject *
 py_dump_c_stack(PyObject *self, PyObject *dest_obj)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     return explicit_dump(dest_obj, EV_C_STACK, 0, 0, 0);
 }
 
@@ -127,6 +195,9 @@ static PyObject *
 py_dump_later(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     long long timeout_us;
     int repeat, do_exit, task = 0;
     PyObject *dest_obj;
@@ -146,6 +217,7 @@ py_dump_later(PyObject *self, PyObject *args)
         return NULL;
     }
     int err;
+    fa_fatal_hold_faults();     /* with the GIL, like every change of the table */
     Py_BEGIN_ALLOW_THREADS
     err = fa_watchdog_arm(task ? FA_TIMER_TASK : FA_TIMER_PROCESS, &dest, timeout_us, repeat,
                           do_exit, header, all_threads, max_threads);
@@ -161,6 +233,9 @@ static PyObject *
 py_cancel_later(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     int task = 0;
     if (!PyArg_ParseTuple(args, "|p", &task)) {
         return NULL;
@@ -204,6 +279,9 @@ static PyObject *
 py_register(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     int signum, all_threads, chain;
     long max_threads = 0;
     PyObject *dest_obj;
@@ -227,6 +305,9 @@ static PyObject *
 py_unregister(PyObject *self, PyObject *arg)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     long signum = PyLong_AsLong(arg);
     if (signum == -1 && PyErr_Occurred()) {
         return NULL;
@@ -247,16 +328,18 @@ py_run_thread(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "run_thread(name, function, *args, **kwargs)");
         return NULL;
     }
-    const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    Py_ssize_t len = 0;
+    const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(args, 0), &len);
     if (name == NULL) {
         PyErr_Clear();      /* a name with lone surrogates: run it unnamed */
         name = "";
+        len = 0;
     }
     PyObject *rest = PyTuple_GetSlice(args, 2, PyTuple_GET_SIZE(args));
     if (rest == NULL) {
         return NULL;
     }
-    fa_thread_enter(name);
+    fa_thread_enter(name, (size_t)len);
     PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 1), rest, kwargs);
     fa_thread_leave();
     fa_context_thread_gone((unsigned long)pthread_self());
@@ -326,17 +409,22 @@ static PyObject *
 py_name_thread(PyObject *self, PyObject *args)
 {
     (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
     unsigned long ident;
     PyObject *name_obj;
     if (!PyArg_ParseTuple(args, "kU", &ident, &name_obj)) {
         return NULL;
     }
-    const char *name = PyUnicode_AsUTF8(name_obj);
+    Py_ssize_t len = 0;
+    const char *name = PyUnicode_AsUTF8AndSize(name_obj, &len);
     if (name == NULL) {
         PyErr_Clear();      /* lone surrogates: leave it unnamed */
         name = "";
+        len = 0;
     }
-    fa_thread_set_name(ident, name);
+    fa_thread_set_name(ident, name, (size_t)len);
     Py_RETURN_NONE;
 }
 
@@ -475,6 +563,10 @@ static PyMethodDef native_methods[] = {
     {"redirect_std", py_redirect_std, METH_VARARGS, "redirect_std(stdout_fd, stderr_fd)"},
     {"set_worker", py_set_worker, METH_VARARGS, "set_worker(name: bytes)"},
     {"secure_mode", py_secure_mode, METH_NOARGS, "True in a setuid/setgid process"},
+    {"is_main_interpreter", py_is_main_interpreter, METH_NOARGS,
+     "whether this is the main interpreter, the only one the core serves"},
+    {"set_limits", py_set_limits, METH_VARARGS,
+     "set_limits(rate, bytes_per_minute): the budget of on-demand dumps, 0 for none"},
     {"sigsegv", (PyCFunction)(void (*)(void))py_sigsegv, METH_VARARGS | METH_KEYWORDS,
      "sigsegv(release_gil=False)"},
     {"sigfpe", py_sigfpe, METH_NOARGS, NULL},
@@ -561,9 +653,16 @@ native_exec(PyObject *module)
 static PyModuleDef_Slot native_slots[] = {
     {Py_mod_exec, (void *)native_exec},
 #if PY_VERSION_HEX >= 0x030C0000
-    /* one process-wide set of handlers cannot serve interpreters with
-     * their own GIL */
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+    /* the module may be imported by any interpreter (the hook runs in
+     * subinterpreters too), but only the main one can use it: every
+     * function that touches the process-wide state refuses elsewhere
+     * (main_interpreter_only), so no state and no object is shared with
+     * an interpreter that has its own GIL */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* the dumps read other threads' frames as the GIL leaves them */
+    {Py_mod_gil, Py_MOD_GIL_USED},
 #endif
     {0, NULL},
 };

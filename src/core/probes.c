@@ -1,5 +1,4 @@
-/* probes.c - probed reads of Python memory, and the guard that routes a
- * dump's faults back to its probe (see probes.h). */
+/* probes.c - probed reads of Python memory (see probes.h). */
 #include "probes.h"
 #include "dump.h"
 #include "fatal.h"
@@ -12,17 +11,11 @@ typedef struct {
     sigjmp_buf *env;            /* its innermost probe */
 } fa_probe;
 
-static const int guarded_signals[2] = {SIGSEGV, SIGBUS};
-
 static struct {
     /* per dumping thread, where a fault goes back to (dumps are one at a
      * time, but a fatal dump may run beside another once it has waited
      * long enough for it) */
     fa_probe slots[FA_PROBE_SLOTS];
-    /* SIGSEGV and SIGBUS taken for the length of a dump, so that its probes
-     * work even when fatal signals are not ours (see guard_begin) */
-    int guard_installed[2];
-    struct sigaction guard_previous[2];
 } probes;
 
 /* signal-safe: memcpy for memory another thread may free meanwhile.  The
@@ -112,57 +105,6 @@ probed(fa_dump *d, fa_step step, void *arg)
         __atomic_store_n(&slot->tid, 0, __ATOMIC_RELEASE);  /* the outermost probe ends */
     }
     return ok;
-}
-
-/* signal-safe: for the length of a dump, SIGSEGV and SIGBUS must reach
- * fatal_handler, which sends a fault in a probe back to it.  Where they are
- * not ours (fatal dumps not enabled, or someone took them since), take them
- * and remember what was there. */
-void
-guard_begin(void)
-{
-    for (int i = 0; i < 2; i++) {
-        struct sigaction cur;
-        if (sigaction(guarded_signals[i], NULL, &cur) != 0
-            || ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fatal_handler)) {
-            continue;
-        }
-        struct sigaction action;
-        memset(&action, 0, sizeof(action));
-        action.sa_sigaction = fatal_handler;
-        action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-        if (sigaction(guarded_signals[i], &action, &probes.guard_previous[i]) == 0) {
-            probes.guard_installed[i] = 1;
-        }
-    }
-}
-
-/* signal-safe: give back what guard_begin took. */
-void
-guard_end(void)
-{
-    for (int i = 0; i < 2; i++) {
-        if (probes.guard_installed[i]) {
-            probes.guard_installed[i] = 0;
-            sigaction(guarded_signals[i], &probes.guard_previous[i], NULL);
-        }
-    }
-}
-
-/* signal-safe: hand a signal we only guarded a dump against to whoever had
- * it before the guard; it is raised again, and a fault re-faults on return. */
-void
-guard_forward(int signum)
-{
-    for (int i = 0; i < 2; i++) {
-        if (guarded_signals[i] == signum && probes.guard_installed[i]) {
-            probes.guard_installed[i] = 0;
-            sigaction(signum, &probes.guard_previous[i], NULL);
-            raise(signum);
-            return;
-        }
-    }
-    fa_raise_default(signum);
 }
 
 /* In a forked child only the forking thread exists: no probe is running. */

@@ -4,9 +4,9 @@
  * memory that is unmapped when the thread ends.  So every read of Python
  * memory happens inside a probe (see `probed`): a SIGSEGV or SIGBUS there
  * returns to the probe, which drops what the step wrote and reports it.
- * Before that, pointers get the cheap checks below.  For the length of a
- * dump, the guard makes sure those faults reach fatal_handler, which sends
- * them back to the probe.
+ * Before that, pointers get the cheap checks below.  fatal_handler, which
+ * holds SIGSEGV and SIGBUS from the moment a dump is armed
+ * (fa_fatal_hold_faults), sends those faults back to the probe.
  */
 #ifndef FA_PROBES_H
 #define FA_PROBES_H
@@ -40,9 +40,6 @@ obj_ok(PyObject *obj, PyTypeObject *type)
 void racy_copy(void *dst, const void *src, size_t n);
 int probed(fa_dump *d, fa_step step, void *arg);
 sigjmp_buf *probe_env_of(pid_t tid);
-void guard_begin(void);
-void guard_end(void);
-void guard_forward(int signum);
 void fa_probes_after_fork(void);
 
 FA_HIDDEN_END

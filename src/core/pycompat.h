@@ -12,6 +12,7 @@
 #include "probes.h"
 
 #include <frameobject.h>
+#include <pthread.h>
 #if PY_VERSION_HEX >= 0x030B0000
 /* 3.11+ keeps frames in _PyInterpreterFrame, which only the internal headers
  * describe. */
@@ -58,6 +59,29 @@ fa_compat_top_frame(PyThreadState *ts)
 #else
     return ts->frame;
 #endif
+}
+
+/* The calling thread's state, NULL when it has none.  3.12+ keep it per
+ * thread (and a subinterpreter's state may carry the id of the thread that
+ * made it, not of the one running it); before, it is the GIL holder's, so
+ * it is the caller's only if its thread id says so. */
+static inline FA_RACY_READ PyThreadState *
+fa_compat_current_tstate(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+#else
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+#endif
+    if (!ptr_ok(ts)) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (ts->thread_id != (unsigned long)pthread_self()) {
+        return NULL;
+    }
+#endif
+    return ts;
 }
 
 /* A frame copy that CPython's traceback leaves out: 3.12+ interleaves shim

@@ -7,9 +7,9 @@
 
 FA_HIDDEN_BEGIN
 
-const char *thread_name(unsigned long ident, int is_main);
-void fa_thread_set_name(unsigned long ident, const char *name);
-void fa_thread_enter(const char *name);
+const char *thread_name(unsigned long ident, int is_main, size_t *len);
+void fa_thread_set_name(unsigned long ident, const char *name, size_t len);
+void fa_thread_enter(const char *name, size_t len);
 void fa_thread_leave(void);
 void fa_threads_after_fork(void);
 

@@ -1,5 +1,13 @@
-/* usersig.c - signals registered to dump the threads and go on. */
+/* usersig.c - signals registered to dump the threads and go on.  A
+ * delivery is counted, and dumped at once when no other dump is being
+ * written; otherwise whoever holds the dump lock dumps it after its own
+ * dump (fa_user_serve), once, however many deliveries came meanwhile, and
+ * says how many were merged.  So a signal never writes inside another
+ * dump, a handler never waits, and a stream of signals cannot keep a
+ * fatal dump from finishing. */
 #include "usersig.h"
+#include "fatal.h"
+#include "budget.h"
 
 typedef struct {
     int enabled;
@@ -8,6 +16,12 @@ typedef struct {
     int chain;
     fa_dest dest;
     struct sigaction previous;
+    unsigned long pending;      /* deliveries not dumped yet (atomic) */
+    siginfo_t si;               /* the first of them */
+    /* since the last dump of this signal (dump lock holder only): */
+    unsigned long coalesced;    /* deliveries merged into another's dump */
+    unsigned long limited;      /* deliveries over the budget (budget.h) */
+    fa_bucket bucket;
 } fa_user_signal;
 
 /* indexed by signal number */
@@ -39,9 +53,52 @@ user_chain(int signum, siginfo_t *si, void *uctx, fa_user_signal *u)
     sigaction(signum, &ours, NULL);
 }
 
+/* signal-safe: is any delivery waiting for its dump? */
+static int
+any_pending(void)
+{
+    for (int s = 1; s < FA_NSIG; s++) {
+        if (__atomic_load_n(&user[s].pending, __ATOMIC_SEQ_CST)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* signal-safe: write the dumps of the deliveries that are waiting, unless
+ * another dump is being written: its writer calls this when it is done.
+ * Called after every dump (and by the handler itself), and it looks again
+ * after giving the lock back, so no delivery is left waiting. */
+void
+fa_user_serve(void)
+{
+    while (any_pending()) {
+        if (!dump_lock_try()) {
+            return;
+        }
+        for (int s = 1; s < FA_NSIG; s++) {
+            fa_user_signal *u = &user[s];
+            unsigned long n = __atomic_exchange_n(&u->pending, 0, __ATOMIC_SEQ_CST);
+            if (n == 0 || !u->enabled) {
+                continue;
+            }
+            siginfo_t si = u->si;
+            u->coalesced += n - 1;
+            if (!fa_limits_allow(&u->bucket)) {
+                u->limited++;
+                continue;
+            }
+            fa_event ev = {EV_SIGNAL, s, &si, 0, NULL, u->all_threads, 0, 0,
+                           u->coalesced, u->limited, 0, u->max_threads};
+            fa_limits_spent(dump_to_dest(&u->dest, &ev, NULL));
+            u->coalesced = u->limited = 0;
+        }
+        dump_lock_release(1);
+    }
+}
+
 /* signal-safe: the handler for registered signals.  Other registered
- * signals are blocked while it runs (see user_install), and it takes the
- * dump flag, so each delivery writes one whole dump. */
+ * signals are blocked while it runs (see user_install). */
 static void
 user_handler(int signum, siginfo_t *si, void *uctx)
 {
@@ -50,10 +107,10 @@ user_handler(int signum, siginfo_t *si, void *uctx)
         return;
     }
     fa_user_signal *u = &user[signum];
-    int locked = dump_lock_acquire(5000);
-    fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, u->all_threads, 0, 0, u->max_threads};
-    dump_to_dest(&u->dest, &ev, NULL);
-    dump_lock_release(locked);
+    if (__atomic_fetch_add(&u->pending, 1, __ATOMIC_SEQ_CST) == 0 && si != NULL) {
+        u->si = *si;
+    }
+    fa_user_serve();
     if (u->chain) {
         errno = saved_errno;
         user_chain(signum, si, uctx, u);
@@ -98,6 +155,7 @@ int
 fa_user_register(int signum, const fa_dest *dest, int all_threads, int chain, long max_threads)
 {
     fa_user_signal *u = &user[signum];
+    fa_fatal_hold_faults();
     u->dest = *dest;
     u->all_threads = all_threads;
     u->max_threads = max_threads;
@@ -110,6 +168,18 @@ fa_user_register(int signum, const fa_dest *dest, int all_threads, int chain, lo
     for (int s = 1; s < FA_NSIG; s++) {
         if (s != signum && user[s].enabled) {
             (void)user_install(s);
+        }
+    }
+    return 0;
+}
+
+/* Whether some signal is registered.  Called with the GIL. */
+int
+fa_user_any_registered(void)
+{
+    for (int s = 1; s < FA_NSIG; s++) {
+        if (user[s].enabled) {
+            return 1;
         }
     }
     return 0;

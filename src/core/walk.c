@@ -42,36 +42,68 @@ fa_set_output(int format, long max_frames, long max_threads)
     output.max_threads = max_threads;
 }
 
-/* signal-safe: take the process-wide dump flag.  A thread that wants to
- * dump while another writes a dump waits for it (bounded), so dumps never
- * interleave; a thread that already holds it (a signal arriving during its
- * own dump) goes on at once.  Returns 1 if taken, to be given back, else 0. */
+/* signal-safe: take the process-wide dump lock, waiting up to `wait_ms`
+ * (and no longer once *abort is set) while another thread holds it.
+ * Returns 1 when taken, to be given back; 0 when not: held by this very
+ * thread (a signal during its own dump), by another thread all that time,
+ * or wanted by a fatal dump, which goes first.  Dumps never interleave:
+ * a caller that did not get it does not write. */
 int
-dump_lock_acquire(long wait_ms)
+dump_lock_acquire(long wait_ms, int *abort)
 {
     pid_t me = fa_gettid();
-    if (__atomic_load_n(&dump_owner, __ATOMIC_ACQUIRE) == me) {
-        return 0;
-    }
     for (long waited = 0;; waited++) {
+        if (w_fatal_waiting()) {
+            return 0;
+        }
         pid_t expected = 0;
         if (__atomic_compare_exchange_n(&dump_owner, &expected, me, 0,
-                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
             return 1;
         }
-        if (waited >= wait_ms) {
+        if (expected == me || waited >= wait_ms
+            || (abort != NULL && __atomic_load_n(abort, __ATOMIC_ACQUIRE))) {
             return 0;
         }
         fa_sleep_ms(1);
     }
 }
 
-/* signal-safe: atomic loads and stores only */
+/* signal-safe: the dump lock for a fatal dump.  Writers of other dumps
+ * stop at their next write (w_fatal_waiting), so the holder leaves it
+ * within a moment; after `wait_ms` (a holder stuck in a blocking write)
+ * the fatal dump goes ahead without it.  Returns as dump_lock_acquire. */
+int
+dump_lock_acquire_fatal(long wait_ms)
+{
+    pid_t me = fa_gettid();
+    w_set_fatal_waiting(1);
+    for (long waited = 0;; waited++) {
+        pid_t expected = 0;
+        if (__atomic_compare_exchange_n(&dump_owner, &expected, me, 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            return 1;
+        }
+        if (expected == me || waited >= wait_ms) {
+            return 0;
+        }
+        fa_sleep_ms(1);
+    }
+}
+
+/* signal-safe: the dump lock if it is free now, else 0 (no waiting). */
+int
+dump_lock_try(void)
+{
+    return dump_lock_acquire(0, NULL);
+}
+
+/* signal-safe: atomic stores only */
 void
 dump_lock_release(int taken)
 {
     if (taken) {
-        __atomic_store_n(&dump_owner, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&dump_owner, 0, __ATOMIC_SEQ_CST);
     }
 }
 
@@ -80,6 +112,7 @@ void
 fa_dump_after_fork(void)
 {
     dump_owner = 0;
+    w_set_fatal_waiting(0);
 }
 
 /* signal-safe: w_init (fstat) and gettid */
@@ -116,7 +149,7 @@ static void
 walk_info(fa_dump *d, const fa_event *ev,
           void (*part)(fa_writer *w, const fa_header_info *h))
 {
-    char now[21];
+    char now[FA_TIME_SIZE];
     format_utc(now, 1);
     fa_header_info h;
     memset(&h, 0, sizeof(h));
@@ -139,6 +172,8 @@ walk_info(fa_dump *d, const fa_event *ev,
     h.time = now;
     h.python = fa_process.python;
     h.prog = fa_process.prog;
+    h.skipped_coalesced = ev->skipped_coalesced;
+    h.skipped_limited = ev->skipped_limited;
     h.signature = d->signature[0] ? d->signature : NULL;
     struct utsname u;           /* uname is async-signal-safe */
     h.host = uname(&u) == 0 ? u.nodename : NULL;
@@ -291,6 +326,7 @@ typedef struct {
     int is_current, is_main, all_threads;
     fa_frame *top;              /* out: its innermost frame */
     PyThreadState *next;        /* out: the next thread state */
+    long long interp_id;        /* a subinterpreter's id, -1 for the main interpreter's */
 } fa_thread_step;
 
 #if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
@@ -334,21 +370,25 @@ step_thread_begin(fa_dump *d, void *arg)
     fa_thread_step *st = arg;
     PyThreadState *ts = st->ts;
     fa_thread_info info;
-    info.ident = ts->thread_id;
+    /* a subinterpreter's state runs on the calling thread, whatever
+     * thread made it */
+    info.ident = st->interp_id >= 0 ? (unsigned long)pthread_self() : ts->thread_id;
     st->top = thread_top_frame(ts);
     st->next = ts->next;
-    info.name = thread_name(info.ident, st->is_main);
+    info.name_len = 0;
+    info.name = thread_name(info.ident, st->is_main, &info.name_len);
+    info.interp_id = st->interp_id;
     char own[16];
 #ifdef PR_GET_NAME
     /* prctl is a bare system call: safe here, unlike pthread_getname_np */
     if (info.name == NULL && st->is_current && prctl(PR_GET_NAME, own, 0, 0, 0) == 0) {
         own[15] = '\0';
         info.name = own;
+        info.name_len = fa_strnlen(own, sizeof(own));
     }
 #else
     (void)own;
 #endif
-    info.name_len = info.name ? fa_strnlen(info.name, FA_NAME_SIZE) : 0;
     info.os_name = NULL;
 #if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
     char os_name[FA_NAME_SIZE];
@@ -396,6 +436,8 @@ typedef struct {
     PyThreadState *current;     /* the calling thread's state */
     PyThreadState *main;        /* the oldest, last in the list */
     long total;
+    PyThreadState *sub;         /* the calling thread's, when it runs a subinterpreter */
+    long long sub_id;           /* that subinterpreter's id */
 } fa_thread_scan;
 
 /* signal-safe (probed): walk the thread list once. */
@@ -406,9 +448,17 @@ step_scan_threads(fa_dump *d, void *arg)
     fa_thread_scan *sc = arg;
     unsigned long self = (unsigned long)pthread_self();
     PyInterpreterState *interp = fa_process.interp;
+    PyThreadState *mine = fa_compat_current_tstate();
+    if (interp != NULL && ptr_ok(mine) && ptr_ok(mine->interp) && mine->interp != interp) {
+        /* the calling thread runs a subinterpreter: it is shown first,
+         * with that interpreter's id; its state in the main interpreter
+         * (if it has one) is just another thread there */
+        sc->sub = mine;
+        sc->sub_id = (long long)PyInterpreterState_GetID(mine->interp);
+    }
     sc->head = interp ? PyInterpreterState_ThreadHead(interp) : NULL;
     for (PyThreadState *ts = sc->head; ptr_ok(ts) && sc->total < FA_MAX_TSTATES; ts = ts->next) {
-        if (ts->thread_id == self) {
+        if (ts->thread_id == self && sc->sub == NULL) {
             sc->current = ts;
         }
         sc->main = ts;
@@ -431,7 +481,7 @@ walk_threads_cpython(fa_dump *d, const fa_event *ev, const fa_thread_scan *sc)
         if (shown >= d->max_threads) {
             break;
         }
-        fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, NULL};
+        fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, NULL, -1};
         if (!walk_thread(d, &st, st.is_current ? ev->skip : 0)) {
             break;
         }
@@ -474,11 +524,14 @@ step_thread_top(fa_dump *d, void *arg)
 void
 walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, void *arg)
 {
-    fa_thread_scan sc = {NULL, NULL, NULL, 0};
-    if (!probed(d, step_scan_threads, &sc)) {
+    fa_thread_scan sc = {NULL, NULL, NULL, 0, NULL, -1};
+    if (fa_process.interp == NULL || !probed(d, step_scan_threads, &sc)) {
         return;
     }
-    fa_thread_step th = {sc.current, 1, 0, 0, NULL, NULL};
+    /* a thread without Python state (a C thread) has no Python part: the
+     * other threads' frames say nothing about its crash */
+    PyThreadState *first = sc.sub ? sc.sub : sc.current;
+    fa_thread_step th = {first, 1, 0, 0, NULL, NULL, sc.sub_id};
     if (th.ts == NULL || !probed(d, step_thread_top, &th)) {
         return;
     }
@@ -516,17 +569,29 @@ void
 walk_threads(fa_dump *d, const fa_event *ev)
 {
     const fa_emitter *e = d->emit;
-    fa_thread_scan sc = {NULL, NULL, NULL, 0};
+    fa_thread_scan sc = {NULL, NULL, NULL, 0, NULL, -1};
+    if (fa_process.interp == NULL && fa_process.finalized) {
+        e->threads_begin(&d->w);
+        e->finalized(&d->w);
+        e->threads_end(&d->w, 0);
+        return;
+    }
     if (!probed(d, step_scan_threads, &sc)) {
-        sc.current = sc.main = NULL;
+        sc.current = sc.main = sc.sub = NULL;
     }
     e->threads_begin(&d->w);
     if (!ev->all_threads) {
-        /* the "Stack" block: the calling thread; for faulthandler 1.x's
-         * timeout without all_threads, the main thread */
-        PyThreadState *only = sc.current ? sc.current
+        /* the "Stack" block: the calling thread (in its subinterpreter if
+         * it runs one); for faulthandler 1.x's timeout without
+         * all_threads, the main thread */
+        PyThreadState *only = sc.sub ? sc.sub : sc.current ? sc.current
                               : ev->event == EV_TIMEOUT ? sc.main : NULL;
-        fa_thread_step st = {only, only == sc.current, only == sc.main, 0, NULL, NULL};
+        fa_thread_step st = {only, only == sc.current, only == sc.main, 0, NULL, NULL, -1};
+        if (sc.sub != NULL) {
+            st.is_current = 1;
+            st.is_main = 0;
+            st.interp_id = sc.sub_id;
+        }
         if (only != NULL) {
             (void)walk_thread(d, &st, ev->skip);
         }
@@ -542,8 +607,17 @@ walk_threads(fa_dump *d, const fa_event *ev)
     }
     PyThreadState *first = sc.current ? sc.current : sc.main;
     long shown = 0;
-    if (first != NULL) {
-        fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, NULL};
+    if (sc.sub != NULL) {
+        fa_thread_step st = {sc.sub, 1, 0, 1, NULL, NULL, sc.sub_id};
+        shown += walk_thread(d, &st, ev->skip);
+        if (first != NULL) {
+            e->between_threads(&d->w);
+            fa_thread_step main_st = {first, 0, 1, 1, NULL, NULL, -1};
+            shown += walk_thread(d, &main_st, 0);
+        }
+    }
+    else if (first != NULL) {
+        fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, NULL, -1};
         shown += walk_thread(d, &st, ev->skip);
     }
     else {
@@ -554,7 +628,7 @@ walk_threads(fa_dump *d, const fa_event *ev)
         if (shown >= d->max_threads) {
             break;
         }
-        fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL};
+        fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL, -1};
         if (ts == first) {
             fa_thread_step skip_first = st;
             if (!probed(d, step_next_thread, &skip_first)) {
@@ -570,7 +644,9 @@ walk_threads(fa_dump *d, const fa_event *ev)
         ts = st.next;
         shown++;
     }
-    e->threads_end(&d->w, sc.total > shown ? sc.total - shown : 0);
+    /* the subinterpreter's thread is not one of the main interpreter's */
+    long listed = sc.sub != NULL && shown > 0 ? shown - 1 : shown;
+    e->threads_end(&d->w, sc.total > listed ? sc.total - listed : 0);
 }
 
 /* signal-safe (probed): is this sys.modules entry an extension module?

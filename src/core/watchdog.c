@@ -3,6 +3,8 @@
  * signal-safe dump as the handlers', written without holding its mutex. */
 #include "watchdog.h"
 #include "fatal.h"
+#include "budget.h"
+#include "usersig.h"
 #include "util.h"
 
 #include <pthread.h>
@@ -19,6 +21,9 @@ typedef struct {
     long max_threads;           /* 0: the configured limit */
     fa_dest dest;
     char header[64];
+    /* timeout dumps not written since the last one (watchdog thread only):
+     * over the byte budget, or another dump held the lock all the while */
+    unsigned long skipped;
 } fa_timer;
 
 static struct {
@@ -106,11 +111,22 @@ watchdog_main(void *arg)
         __atomic_store_n(&wd.abort, 0, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&wd.mutex);
 
-        int locked = dump_lock_acquire(5000);
-        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0, max_threads};
-        dump_to_dest(&dest, &ev, &wd.abort);
+        /* never inside another dump: wait for it a while (a cancel stops
+         * the wait), then skip this one and say so in the next */
+        int locked = dump_lock_acquire(5000, &wd.abort);
+        if (locked && fa_limits_allow(NULL)) {
+            fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0,
+                           0, t->skipped, 0, max_threads};
+            fa_limits_spent(dump_to_dest(&dest, &ev, &wd.abort));
+            t->skipped = 0;
+        }
+        else {
+            t->skipped++;
+        }
         dump_lock_release(locked);
-        if (do_exit && !__atomic_load_n(&wd.abort, __ATOMIC_ACQUIRE)) {
+        fa_user_serve();
+        /* a crash being dumped ends the process by its own signal instead */
+        if (do_exit && !__atomic_load_n(&wd.abort, __ATOMIC_ACQUIRE) && fa_fatal_claim_exit()) {
             _exit(1);
         }
 
@@ -217,6 +233,16 @@ fa_watchdog_arm(int timer, const fa_dest *dest, long long timeout_us, int repeat
     }
     pthread_mutex_unlock(&wd.mutex);
     return err;
+}
+
+/* Whether a timeout of either timer is armed.  Called with the GIL. */
+int
+fa_watchdog_armed(void)
+{
+    pthread_mutex_lock(&wd.mutex);
+    int armed = next_timer_locked() != NULL;
+    pthread_mutex_unlock(&wd.mutex);
+    return armed;
 }
 
 /* Cancel `timer`'s timeout, and stop its dump if one is being written.

@@ -17,6 +17,7 @@ void fa_watchdog_init(void);
 int fa_watchdog_arm(int timer, const fa_dest *dest, long long timeout_us, int repeat,
                     int do_exit, const char *header, int all_threads, long max_threads);
 void fa_watchdog_cancel(int timer);
+int fa_watchdog_armed(void);
 int fa_watchdog_after_fork(void);
 
 FA_HIDDEN_END

@@ -6,6 +6,23 @@
 #include <poll.h>
 #include <sys/stat.h>
 
+/* a fatal dump waits for the dump lock: every other dump stops writing */
+static int fatal_waiting;
+
+/* signal-safe: atomic load */
+int
+w_fatal_waiting(void)
+{
+    return __atomic_load_n(&fatal_waiting, __ATOMIC_SEQ_CST);
+}
+
+/* signal-safe: atomic store */
+void
+w_set_fatal_waiting(int on)
+{
+    __atomic_store_n(&fatal_waiting, on, __ATOMIC_SEQ_CST);
+}
+
 /* signal-safe: write all of [data, data+len), retrying partial writes and
  * EINTR.  A watchdog dump to a pipe, socket or terminal (abort != NULL)
  * must stay cancellable even when a slow reader holds it up: it waits in
@@ -18,6 +35,11 @@ raw_write(fa_writer *w, const char *data, size_t len)
 {
     while (len > 0 && !w->failed) {
         size_t chunk = len;
+        if (w->yields && w_fatal_waiting()) {
+            w->failed = 1;
+            w->err = ECANCELED;
+            return;
+        }
         if (w->abort != NULL) {
             if (__atomic_load_n(w->abort, __ATOMIC_ACQUIRE)) {
                 w->failed = 1;
@@ -63,6 +85,7 @@ w_init(fa_writer *w, int fd, int *abort)
     w->failed = 0;
     w->err = 0;
     w->abort = (abort != NULL && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) ? NULL : abort;
+    w->yields = 1;
     w->len = 0;
     w->total = 0;
     w->flushes = 0;

@@ -13,6 +13,7 @@ typedef struct {
     int failed;                 /* a write() failed for good */
     int err;                    /* its errno */
     int *abort;                 /* when set and *abort: stop writing (watchdog) */
+    int yields;                 /* stops writing when a fatal dump waits (all but fatal dumps) */
     size_t len;
     size_t total;
     unsigned long flushes;      /* buffers written so far */
@@ -20,6 +21,8 @@ typedef struct {
 } fa_writer;
 
 void w_init(fa_writer *w, int fd, int *abort);
+int w_fatal_waiting(void);
+void w_set_fatal_waiting(int on);
 void w_flush(fa_writer *w);
 void w_bytes(fa_writer *w, const char *s, size_t n);
 void w_puts(fa_writer *w, const char *s);

@@ -178,6 +178,23 @@ def _install_thread_hook():
             setattr(threading, private, wrapped)
 
 
+def set_limits(rate=_facts.DEFAULT_RATE, rate_bytes=_facts.DEFAULT_RATE_BYTES):
+    """Set the budget of on-demand dumps: at most ``rate`` dumps a second for
+    each registered signal, and ``rate_bytes`` bytes a minute of signal and
+    timeout dumps together (0: no limit).  What is skipped is counted in
+    the next dump's ``Skipped:`` line."""
+    for name, value, top in (("rate", rate, _facts.MAX_RATE),
+                             ("rate_bytes", rate_bytes, _facts.MAX_RATE_BYTES)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError("%s must be an integer" % name)
+        if not 0 <= value <= top:
+            raise ValueError("%s must be between 0 and %d" % (name, top))
+    # the fallback mode (CPython's faulthandler underneath) has no budget
+    set_core_limits = getattr(_native, "set_limits", None)
+    if set_core_limits is not None:
+        set_core_limits(rate, rate_bytes)
+
+
 def set_output(format="text", max_frames=_facts.DEFAULT_LIMIT, max_threads=_facts.DEFAULT_LIMIT):
     """Choose the dump format and limits (frames per thread, threads per
     dump) for every later dump."""
@@ -521,6 +538,10 @@ def _find_cpython_faulthandler():
     aliased = sys.modules.pop("faulthandler", None)
     try:
         import faulthandler
+    except ImportError:
+        # an isolated subinterpreter cannot load CPython's single-phase
+        # module: no private helpers there
+        return None
     finally:
         if aliased is not None:
             sys.modules["faulthandler"] = aliased

@@ -27,6 +27,8 @@ VARIABLES = {
     "FORMAT": "format",
     "MAX_FRAMES": "max_frames",
     "MAX_THREADS": "max_threads",
+    "RATE": "rate",
+    "RATE_BYTES": "rate_bytes",
 }
 
 # The signals enable() dumps on, in the order the C core lists them.
@@ -40,6 +42,14 @@ MAX_TIMEOUT = 100 * 24 * 3600.0
 # Frames per thread and threads per dump.
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100000
+
+# The budget of on-demand dumps (0: no limit): dumps a second per signal,
+# and bytes a minute of signal and timeout dumps together; the C core has
+# the same defaults for a process that never calls set_limits().
+DEFAULT_RATE = 20
+MAX_RATE = 100000
+DEFAULT_RATE_BYTES = 64 << 20
+MAX_RATE_BYTES = 1 << 62
 
 TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
 # The file a dump goes to when the path names a directory.

@@ -33,6 +33,8 @@ _DEFAULTS = {
     "format": "text",
     "max_frames": _facts.DEFAULT_LIMIT,
     "max_threads": _facts.DEFAULT_LIMIT,
+    "rate": _facts.DEFAULT_RATE,
+    "rate_bytes": _facts.DEFAULT_RATE_BYTES,
 }
 
 
@@ -187,6 +189,34 @@ def _parse_signals(value, key, warnings):
     return tuple(signals)
 
 
+def _parse_rate(value, key, warnings):
+    accepted = "accepted: an integer from 0 (no limit) to %d" % _facts.MAX_RATE
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValueError("not an integer; " + accepted) from None
+    if not 0 <= number <= _facts.MAX_RATE:
+        raise ValueError("out of range; " + accepted)
+    return number
+
+
+_BYTE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _parse_bytes(value, key, warnings):
+    accepted = ("accepted: bytes from 0 (no limit) to 2**62, optionally with unit K, M or G "
+                "(1024-based), e.g. 64M")
+    text = value.strip().lower()
+    scale = _BYTE_UNITS.get(text[-1:], 1)
+    digits = text[:-1] if scale > 1 else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 20:
+        raise ValueError("not a byte count; " + accepted)
+    number = int(digits) * scale
+    if number > _facts.MAX_RATE_BYTES:
+        raise ValueError("out of range; " + accepted)
+    return number
+
+
 # Config field -> parser(value, variable, warnings) raising ValueError
 _PARSERS = {
     "path": _parse_path,
@@ -200,6 +230,8 @@ _PARSERS = {
     "format": _parse_format,
     "max_frames": _parse_limit,
     "max_threads": _parse_limit,
+    "rate": _parse_rate,
+    "rate_bytes": _parse_bytes,
 }
 # variable -> (Config field, parser)
 _VARIABLES = {PREFIX + "_" + suffix: (field, _PARSERS[field]) for suffix, field in _facts.VARIABLES.items()}
@@ -320,6 +352,12 @@ def configure(environ=None):
         format=config.format,
         max_frames=config.max_frames,
         max_threads=config.max_threads,
+    )
+    _apply(
+        "%s_RATE / %s_RATE_BYTES" % (PREFIX, PREFIX),
+        api.set_limits,
+        rate=config.rate,
+        rate_bytes=config.rate_bytes,
     )
     if config.fatal:
         config.fatal = _apply(

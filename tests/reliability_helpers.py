@@ -1,0 +1,101 @@
+"""Helpers of test_reliability.py: child processes whose stderr or stdout is
+a small pipe the test fills on purpose, so that a dump is known to be in
+flight (blocked in write()) while the test does something to the process;
+and the subinterpreter API of each CPython version."""
+import fcntl
+import os
+
+from dumps import wait_for
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+# how long a stuck fatal dump waits before it gives up (README, "How it behaves")
+GIVE_UP_SECONDS = 30
+
+
+def shrink_pipe(pipe):
+    """Make the pipe behind file object `pipe` one page big, so that a dump
+    of a few KiB fills it."""
+    fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, 4096)
+
+
+def blocked_in_write(pid, fd):
+    """Whether a thread of process `pid` is inside write(fd, ...) now, or in
+    poll() (where a watchdog dump waits for room in a pipe), as
+    /proc/PID/task/TID/syscall says (x86-64: write is 1, poll 7)."""
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except FileNotFoundError:
+        return False
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] == "1" and int(fields[1], 16) == fd:
+            return True
+        if fields and fields[0] == "7":
+            return True
+    return False
+
+
+def wait_blocked_in_write(proc, fd, timeout=60):
+    """Wait until a thread of `proc` is held writing to its `fd` (a pipe the
+    test does not read), so a dump is known to be in flight."""
+    assert wait_for(lambda: blocked_in_write(proc.pid, fd), timeout=timeout), (
+        "no thread of %d blocked in write(%d)" % (proc.pid, fd))
+
+
+def read_until(pipe, marker, limit=1 << 20):
+    """Read raw bytes from `pipe` until `marker` (bytes) is among them."""
+    data = b""
+    fd = pipe.fileno()
+    while marker not in data:
+        chunk = os.read(fd, 256)
+        assert chunk, "EOF before %r in %r" % (marker, data[-2000:])
+        data += chunk
+        assert len(data) < limit
+    return data
+
+
+# Python code for a child: legacy() and isolated() make a subinterpreter
+# with the API of this version and return (run(code), interpreter id,
+# close()); isolated() returns None where there is none (before 3.12).
+SUBINTERPRETERS = r'''
+import sys
+
+def _low_level():
+    try:
+        import _interpreters as m      # 3.13+
+    except ImportError:
+        import _xxsubinterpreters as m # 3.8-3.12
+    return m
+
+def _wrap(m, interp):
+    run = getattr(m, "exec", None) or m.run_string
+    def run_code(code):
+        result = run(interp, code)
+        if result is not None:         # 3.13+: an exception comes back as a value
+            raise RuntimeError(result)
+    return run_code, int(interp), lambda: m.destroy(interp)
+
+def legacy():
+    m = _low_level()
+    if hasattr(m, "new_config"):
+        interp = m.create("legacy")
+    elif sys.version_info >= (3, 12):
+        interp = m.create(isolated=False)
+    else:
+        interp = m.create()            # always shares the GIL and runs site
+    return _wrap(m, interp)
+
+def isolated():
+    if sys.version_info < (3, 12):
+        return None
+    if sys.version_info >= (3, 14):
+        from concurrent import interpreters
+        interp = interpreters.create()
+        return interp.exec, interp.id, interp.close
+    m = _low_level()
+    return _wrap(m, m.create())
+'''
