@@ -37,11 +37,15 @@ import sys
 
 import pytest
 
-try:
-    import faulthandler_auto
-    from faulthandler_auto import _facts, config as _config
-except Exception:  # pytest must run whatever happens to us; the hook has said why
-    faulthandler_auto = None
+# Active only where the start-up hook (or the program) has loaded the
+# package: elsewhere pytest must not even load the core, which costs start-up
+# time and, in a sanitised build, needs its runtime preloaded.
+faulthandler_auto = sys.modules.get("faulthandler_auto")
+if faulthandler_auto is not None:
+    try:
+        from faulthandler_auto import _facts, config as _config
+    except Exception:  # pytest must run whatever happens to us; the hook has said why
+        faulthandler_auto = None
 
 TIMEOUT_INI = "faulthandler_timeout"
 EXIT_INI = "faulthandler_exit_on_timeout"
