@@ -39,7 +39,8 @@ import pytest
 
 # Active only where the start-up hook (or the program) has loaded the
 # package: elsewhere pytest must not even load the core, which costs start-up
-# time and, in a sanitised build, needs its runtime preloaded.
+# time and, in a sanitised build, needs its runtime preloaded.  That is why
+# this plugin is a top-level module, not a submodule of the package.
 faulthandler_auto = sys.modules.get("faulthandler_auto")
 if faulthandler_auto is not None:
     try:
