@@ -31,17 +31,20 @@ def dump_file():
     return fd, os.open(path, os.O_RDONLY)
 
 
-# Dumps in a file are counted by their first line, or by lines in JSON.
-MARK = b"\n" if os.environ.get("PYTHONFAULTHANDLER_FORMAT") == "json" else b"Timeout ("
+# Dumps in a file are counted by their first line, or by lines in JSON; a
+# text dump is whole once its Process: line (after the frames) is there.
+JSON = os.environ.get("PYTHONFAULTHANDLER_FORMAT") == "json"
+MARK = b"\n" if JSON else b"Timeout ("
+WHOLE_MARK = b"\n" if JSON else b"\nProcess: pid "
 WHOLE = 1 << 20  # more than any dump file here
 
 
 def wait_for_dump():
-    """Write "ready" to the dump file, then wait until a dump is there (one
-    before "ready" ends the wait too: the test then runs again)."""
+    """Write "ready" to the dump file, then wait until a whole dump is there
+    (one before "ready" ends the wait too: the test then runs again)."""
     fd, rfd = dump_file()
     ready = 0
-    while (ready or (ready := os.write(fd, READY))) and MARK not in os.pread(rfd, WHOLE, 0): time.sleep(0.01)  # wait-for-dump
+    while (ready or (ready := os.write(fd, READY))) and WHOLE_MARK not in os.pread(rfd, WHOLE, 0): time.sleep(0.01)  # wait-for-dump
 
 
 def wait_for_dumps(count):
