@@ -85,12 +85,21 @@ class build_ext_or_fallback(build_ext):
         # not end up in a sanitizer build
         self.force = self.force or bool(CFLAGS)
 
+    def build_extensions(self):
+        self._failed = set()
+        super().build_extensions()
+        # an extension that was not built is no output: editable installs
+        # (which copy each output into the source tree) and wheels must not
+        # look for it
+        self.extensions = [ext for ext in self.extensions if ext.name not in self._failed]
+
     def build_extension(self, ext):
         if NATIVE in ("1", "yes", "true", "required"):
             return super().build_extension(ext)
         try:
             super().build_extension(ext)
         except Exception as exc:  # distutils raises CompileError, LinkError, OSError, ...
+            self._failed.add(ext.name)
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             note("the C core could not be built (%s); installing the fallback mode, served by the "
                  "interpreter's own faulthandler (see README: Fallback mode)" % reason)

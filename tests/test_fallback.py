@@ -28,19 +28,24 @@ def build_sdist(tmp_path):
     return sdist
 
 
-@pytest.fixture(scope="module")
-def no_compiler_build(tmp_path_factory):
-    """(wheel, build log) from the sdist, built where no C compiler can be
-    found: PATH holds nothing and CC names a file that does not exist."""
-    tmp = tmp_path_factory.mktemp("fallback")
-    sdist = build_sdist(tmp)
+def no_compiler_environ(tmp):
+    """An environment where no C compiler can be found: PATH holds nothing
+    and CC names a file that does not exist."""
     empty = tmp / "empty-path"
     empty.mkdir()
     env = clean_environ({"PATH": str(empty), "CC": "/nonexistent/cc", "LDSHARED": "/nonexistent/cc -shared"})
     env.pop(b"FAULTHANDLER_AUTO_CFLAGS", None)
     env.pop(b"FAULTHANDLER_AUTO_NATIVE", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def no_compiler_build(tmp_path_factory):
+    """(wheel, build log) from the sdist, built with no compiler."""
+    tmp = tmp_path_factory.mktemp("fallback")
+    sdist = build_sdist(tmp)
     log = run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
-               "--no-index", "-w", tmp / "wheel", sdist], env=env, cwd=tmp)
+               "--no-index", "-w", tmp / "wheel", sdist], env=no_compiler_environ(tmp), cwd=tmp)
     (wheel,) = (tmp / "wheel").glob("*.whl")
     return wheel, log
 
@@ -63,6 +68,24 @@ def test_build_says_it_in_one_line(no_compiler_build):
         names = zf.namelist()
     assert "faulthandler_auto/_fallback.py" in names
     assert not [n for n in names if "_native" in n], names
+
+
+def test_editable_install_without_a_compiler(tmp_path, new_venv, venv_pip, run_py):
+    """pip install -e . with no compiler: the editable wheel is made without
+    the core (not an error about a missing .so), and a crash is dumped."""
+    tree = copy_project(tmp_path / "source")
+    log = run([sys.executable, "-c", "import sys; from setuptools import build_meta as b; "
+               "print(b.build_editable(sys.argv[1]))", tmp_path / "dist"], cwd=tree, env=no_compiler_environ(tmp_path))
+    assert "faulthandler-auto: the C core could not be built (" in log, log
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    python = new_venv(tmp_path / "venv")
+    venv_pip(python, "install", "--no-deps", "--no-index", wheel)
+    proc = run_py("import faulthandler_auto; print(faulthandler_auto.__file__, flush=True); " + CRASH,
+                  python=python, env={"PYTHONFAULTHANDLER": "1"})
+    assert proc.returncode == -11, proc.stderr
+    assert proc.stdout == "%s\n" % (tree / "src" / "faulthandler_auto" / "__init__.py")
+    assert proc.stderr.startswith("Fatal Python error: Segmentation fault\n"), proc.stderr
+    assert not list((tree / "src" / "faulthandler_auto").glob("_native*")), "no core was built"
 
 
 def test_crash_dump_in_a_private_file(run_py, fallback_python, tmp_path):

@@ -28,8 +28,10 @@ static struct {
 } ctx;
 
 /* Under the GIL: publish `n` bytes of `s`, cut on a UTF-8 character
- * boundary to fit. */
-static void
+ * boundary to fit.  Not inlined: gcc 16, inlining it into slot_free via a
+ * void * slot, loses the object's bounds and warns (-Wstringop-overflow)
+ * that the NUL lands past `generation`. */
+__attribute__((noinline)) static void
 label_set(fa_label *label, const char *s, size_t n)
 {
     if (n >= FA_CONTEXT_SIZE) {
