@@ -74,6 +74,27 @@ typedef struct {
     int index;                  /* C stack lines printed before this one */
 } fa_cframe_info;
 
+/* A thread running an asyncio event loop (tasks.h). */
+typedef struct {
+    unsigned long ident;
+    const char *name;           /* NULL when unknown */
+    size_t name_len;
+    long total;                 /* tasks of its loop */
+    int index;                  /* loops begun before this one */
+} fa_loop_info;
+
+/* One task of a loop; its strings are not yet checked. */
+typedef struct {
+    PyObject *name;             /* a str, or NULL */
+    long long number;           /* else n of its name "Task-n", or -1 */
+    const char *state;          /* "pending", "cancelling", "done", ... */
+    int running;                /* the loop runs it now */
+    const char *awaiting_type;  /* the type of the future it waits on, or NULL */
+    PyObject *awaiting_name;    /* that future's name when it is a task (str or NULL) */
+    long long awaiting_number;  /* or n of its "Task-n", or -1 */
+    long index;                 /* tasks printed before this one */
+} fa_task_info;
+
 typedef struct fa_emitter {
     /* CPython's walk: its thread order, its cut of a deep stack (innermost
      * frames only), its test for an extension module, our core listed */
@@ -109,6 +130,15 @@ typedef struct fa_emitter {
     void (*modules_begin)(fa_writer *w);
     void (*module)(fa_writer *w, PyObject *name, long index);
     void (*modules_end)(fa_writer *w, long count);
+
+    /* the asyncio section: loops, their tasks, each task's await chain */
+    void (*asyncio_begin)(fa_writer *w);
+    void (*loop_begin)(fa_writer *w, const fa_loop_info *l);
+    void (*task_begin)(fa_writer *w, const fa_task_info *t);
+    void (*task_frame)(fa_writer *w, const fa_frame_info *f);
+    void (*task_end)(fa_writer *w, long omitted, int unreadable);
+    void (*loop_end)(fa_writer *w, long omitted);
+    void (*asyncio_end)(fa_writer *w);
 } fa_emitter;
 
 /* An emitter file defines one static function per member, named as the
@@ -126,7 +156,19 @@ typedef struct fa_emitter {
     .c_stack_end = c_stack_end, \
     .c_stack_unavailable = c_stack_unavailable, \
     .modules_begin = modules_begin, .module = module, .modules_end = modules_end, \
+    FA_ASYNCIO_EMITTER \
 }
+
+/* the asyncio members: none (NULL) for the cpython format, which prints no
+ * such section; an emitter that prints it redefines FA_ASYNCIO_EMITTER as
+ * FA_ASYNCIO_EMITTER_OF_THIS_FILE before its table */
+#ifndef FA_ASYNCIO_EMITTER
+#  define FA_ASYNCIO_EMITTER
+#endif
+#define FA_ASYNCIO_EMITTER_OF_THIS_FILE \
+    .asyncio_begin = asyncio_begin, .loop_begin = loop_begin, .task_begin = task_begin, \
+    .task_frame = task_frame, .task_end = task_end, .loop_end = loop_end, \
+    .asyncio_end = asyncio_end,
 
 extern const fa_emitter fa_emit_text;
 extern const fa_emitter fa_emit_json;

@@ -4,6 +4,8 @@
 #include "context.h"
 #include "cstack.h"
 #include "emit.h"
+#include "tasks.h"
+#include "util.h"
 
 static const char *const event_names[] = {
     [EV_FATAL] = "fatal_signal",
@@ -26,6 +28,7 @@ document(fa_dump *d, const fa_event *ev)
     }
     walk_threads(d, ev);
     walk_context(d, ev);
+    walk_asyncio(d, ev);
     if (ev->c_stack) {
         walk_c_stack(d, ev->pc);
         w_putc(w, ',');
@@ -366,4 +369,111 @@ trailer(fa_writer *w, const fa_header_info *h)
     (void)h;
 }
 
+/* signal-safe: writer calls only */
+static void
+asyncio_begin(fa_writer *w)
+{
+    w_puts(w, "\"asyncio\":[");
+}
+
+/* signal-safe: writer calls only */
+static void
+loop_begin(fa_writer *w, const fa_loop_info *l)
+{
+    if (l->index > 0) {
+        w_putc(w, ',');
+    }
+    w_puts(w, "{\"thread\":");
+    w_dec(w, (unsigned long long)l->ident);
+    w_puts(w, ",\"thread_name\":");
+    if (l->name) {
+        w_putc(w, '"');
+        w_utf8(w, l->name, l->name_len, 1);
+        w_putc(w, '"');
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"tasks_total\":");
+    w_dec(w, (unsigned long long)l->total);
+    w_puts(w, ",\"tasks\":[");
+}
+
+/* signal-safe: writer calls only; inside the walk's probe */
+static void
+task_name_json(fa_writer *w, PyObject *name, long long number)
+{
+    if (name) {
+        w_pystr(w, name, 1);
+    }
+    else if (number >= 0) {
+        w_puts(w, "\"Task-");
+        w_dec(w, (unsigned long long)number);
+        w_putc(w, '"');
+    }
+    else {
+        w_puts(w, "null");
+    }
+}
+
+/* signal-safe: writer calls only; run inside the walk's probe, which
+ * catches a fault in the reads of the names */
+static void
+task_begin(fa_writer *w, const fa_task_info *t)
+{
+    if (t->index > 0) {
+        w_putc(w, ',');
+    }
+    w_puts(w, "{\"name\":");
+    task_name_json(w, t->name, t->number);
+    w_puts(w, ",\"state\":");
+    w_json_cstr(w, t->state);
+    w_puts(w, t->running ? ",\"running\":true" : ",\"running\":false");
+    w_puts(w, ",\"awaiting\":");
+    if (t->awaiting_type) {
+        w_puts(w, "{\"type\":\"");
+        w_utf8(w, t->awaiting_type, fa_strnlen(t->awaiting_type, FA_STR_MAX), 1);
+        w_puts(w, "\",\"task\":");
+        task_name_json(w, t->awaiting_name, t->awaiting_number);
+        w_putc(w, '}');
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"frames\":[");
+}
+
+/* signal-safe: writer calls only; inside the walk's probe */
+static void
+task_frame(fa_writer *w, const fa_frame_info *f)
+{
+    frame(w, f);
+}
+
+/* signal-safe: writer calls only */
+static void
+task_end(fa_writer *w, long omitted, int unreadable)
+{
+    frames_end(w, omitted, unreadable);
+    w_putc(w, '}');
+}
+
+/* signal-safe: writer calls only */
+static void
+loop_end(fa_writer *w, long omitted)
+{
+    w_puts(w, "],\"tasks_omitted\":");
+    w_dec(w, (unsigned long long)omitted);
+    w_putc(w, '}');
+}
+
+/* signal-safe: writer calls only */
+static void
+asyncio_end(fa_writer *w)
+{
+    w_puts(w, "],");
+}
+
+#undef FA_ASYNCIO_EMITTER
+#define FA_ASYNCIO_EMITTER FA_ASYNCIO_EMITTER_OF_THIS_FILE
 const fa_emitter fa_emit_json = FA_EMITTER_OF_THIS_FILE(0);

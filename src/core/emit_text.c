@@ -5,6 +5,8 @@
 #include "context.h"
 #include "cstack.h"
 #include "emit.h"
+#include "tasks.h"
+#include "util.h"
 
 /* signal-safe: the walks and writer calls only */
 static void
@@ -20,6 +22,7 @@ document(fa_dump *d, const fa_event *ev)
     walk_threads(d, ev);
     walk_trailer(d, ev);
     walk_context(d, ev);
+    walk_asyncio(d, ev);
     if (d->signature[0]) {
         w_puts(w, "Crash signature: ");
         w_puts(w, d->signature);
@@ -370,4 +373,117 @@ context(fa_writer *w, unsigned long ident, const char *label, size_t n)
     w_putc(w, '\n');
 }
 
+/* signal-safe: writer calls only */
+static void
+asyncio_begin(fa_writer *w)
+{
+    (void)w;
+}
+
+/* signal-safe: writer calls only.  After a blank line:
+ *   Asyncio tasks of thread 0x... [name] (3 tasks, await chain outermost first):
+ */
+static void
+loop_begin(fa_writer *w, const fa_loop_info *l)
+{
+    w_puts(w, "\nAsyncio tasks of thread ");
+    w_ptr(w, (uintptr_t)l->ident);
+    if (l->name) {
+        w_puts(w, " [");
+        w_utf8(w, l->name, l->name_len, 0);
+        w_putc(w, ']');
+    }
+    w_puts(w, " (");
+    w_dec(w, (unsigned long long)l->total);
+    w_puts(w, l->total == 1 ? " task" : " tasks");
+    w_puts(w, ", await chain outermost first):\n");
+}
+
+/* signal-safe: writer calls only; inside the walk's probe */
+static void
+task_name_text(fa_writer *w, PyObject *name, long long number)
+{
+    if (name) {
+        w_putc(w, '"');
+        w_pystr(w, name, 0);
+        w_putc(w, '"');
+    }
+    else if (number >= 0) {
+        w_puts(w, "\"Task-");
+        w_dec(w, (unsigned long long)number);
+        w_putc(w, '"');
+    }
+    else {
+        w_puts(w, "???");
+    }
+}
+
+/* signal-safe: writer calls only; run inside the walk's probe, which
+ * catches a fault in the reads of the names.
+ *   Task "name" pending (running), awaiting _asyncio.Task "other":
+ */
+static void
+task_begin(fa_writer *w, const fa_task_info *t)
+{
+    w_puts(w, "  Task ");
+    task_name_text(w, t->name, t->number);
+    w_putc(w, ' ');
+    w_puts(w, t->state);
+    if (t->running) {
+        w_puts(w, " (running)");
+    }
+    if (t->awaiting_type) {
+        w_puts(w, ", awaiting ");
+        w_utf8(w, t->awaiting_type, fa_strnlen(t->awaiting_type, FA_STR_MAX), 0);
+        if (t->awaiting_name || t->awaiting_number >= 0) {
+            w_putc(w, ' ');
+            task_name_text(w, t->awaiting_name, t->awaiting_number);
+        }
+    }
+    w_puts(w, ":\n");
+}
+
+/* signal-safe: writer calls only; inside the walk's probe.  A frame line
+ * as a thread's, indented under its task. */
+static void
+task_frame(fa_writer *w, const fa_frame_info *f)
+{
+    w_puts(w, "  ");
+    frame(w, f);
+}
+
+/* signal-safe: writer calls only */
+static void
+task_end(fa_writer *w, long omitted, int unreadable)
+{
+    if (omitted > 0) {
+        w_puts(w, "    ... (");
+        w_dec(w, (unsigned long long)omitted);
+        w_puts(w, " frames omitted)\n");
+    }
+    if (unreadable) {
+        w_puts(w, "    <unreadable frame>\n");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+loop_end(fa_writer *w, long omitted)
+{
+    if (omitted > 0) {
+        w_puts(w, "  ... (");
+        w_dec(w, (unsigned long long)omitted);
+        w_puts(w, " tasks omitted)\n");
+    }
+}
+
+/* signal-safe: writer calls only */
+static void
+asyncio_end(fa_writer *w)
+{
+    (void)w;
+}
+
+#undef FA_ASYNCIO_EMITTER
+#define FA_ASYNCIO_EMITTER FA_ASYNCIO_EMITTER_OF_THIS_FILE
 const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE(0);

@@ -46,7 +46,7 @@ fa_process_setup(const char *prog, const char *python, PyObject *hidden_names)
 
 /* signal-safe (probed): is `key` a compact ASCII str equal to the `len`
  * bytes at `name`?  Module names are ASCII; any other str is not equal. */
-static FA_RACY_READ int
+FA_RACY_READ int
 ascii_equal(PyObject *key, const char *name, size_t len)
 {
     if (!obj_ok(key, &PyUnicode_Type)) {

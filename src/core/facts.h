@@ -29,6 +29,7 @@ typedef struct {
 extern fa_process_facts fa_process;
 
 int fa_process_setup(const char *prog, const char *python, PyObject *hidden_names);
+int ascii_equal(PyObject *key, const char *name, size_t len);
 int is_hidden_name(PyObject *key);
 PyObject *stdlib_module_names(void);
 int set_has_name(PyObject *names, PyObject *key);

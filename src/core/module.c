@@ -12,6 +12,7 @@
 #include "faults.h"
 #include "budget.h"
 #include "probes.h"
+#include "tasks.h"
 #include "threads.h"
 #include "usersig.h"
 #include "watchdog.h"
@@ -91,6 +92,21 @@ py_set_output(PyObject *self, PyObject *args)
         return NULL;
     }
     fa_set_output(format, max_frames, max_threads);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_set_asyncio(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
+    int mode = PyLong_AsLong(arg);
+    if (mode == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    fa_set_asyncio(mode < 0 ? -1 : mode > 0);
     Py_RETURN_NONE;
 }
 
@@ -537,6 +553,7 @@ py_secure_mode(PyObject *self, PyObject *unused)
 static PyMethodDef native_methods[] = {
     {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, hidden_names)"},
     {"set_output", py_set_output, METH_VARARGS, "set_output(format, max_frames, max_threads)"},
+    {"set_asyncio", py_set_asyncio, METH_O, "set_asyncio(mode): -1 default, 0 off, 1 on"},
     {"enable", py_enable, METH_VARARGS, "enable(dest, all_threads, c_stack, max_threads=0)"},
     {"disable", py_disable, METH_NOARGS, "disable() -> bool"},
     {"is_enabled", py_is_enabled, METH_NOARGS, "is_enabled() -> bool"},

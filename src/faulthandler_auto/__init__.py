@@ -31,7 +31,7 @@ __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
     "unregister", "configure", "set_context", "set_worker", "redirect_std", "task_timeout",
-    "set_format",
+    "set_format", "set_asyncio",
 ]
 
 _INT_MAX = 2 ** 31 - 1
@@ -193,6 +193,18 @@ def set_limits(rate=_facts.DEFAULT_RATE, rate_bytes=_facts.DEFAULT_RATE_BYTES):
     set_core_limits = getattr(_native, "set_limits", None)
     if set_core_limits is not None:
         set_core_limits(rate, rate_bytes)
+
+
+def set_asyncio(enabled=None):
+    """Whether dumps list the asyncio tasks of each thread running an event
+    loop: True for every dump, False for none, None (the default) for every
+    dump but a fatal one."""
+    if enabled is not None and not isinstance(enabled, bool):
+        raise TypeError("enabled must be True, False or None")
+    # the fallback mode (CPython's faulthandler underneath) lists no tasks
+    set_core_asyncio = getattr(_native, "set_asyncio", None)
+    if set_core_asyncio is not None:
+        set_core_asyncio(-1 if enabled is None else int(enabled))
 
 
 def set_output(format="text", max_frames=_facts.DEFAULT_LIMIT, max_threads=_facts.DEFAULT_LIMIT):

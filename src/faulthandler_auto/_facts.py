@@ -29,6 +29,7 @@ VARIABLES = {
     "MAX_THREADS": "max_threads",
     "RATE": "rate",
     "RATE_BYTES": "rate_bytes",
+    "ASYNCIO": "asyncio",
 }
 
 # The signals enable() dumps on, in the order the C core lists them.

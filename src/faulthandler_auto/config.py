@@ -35,6 +35,8 @@ _DEFAULTS = {
     "max_threads": _facts.DEFAULT_LIMIT,
     "rate": _facts.DEFAULT_RATE,
     "rate_bytes": _facts.DEFAULT_RATE_BYTES,
+    # None: asyncio tasks in every dump but a fatal one
+    "asyncio": None,
 }
 
 
@@ -232,6 +234,7 @@ _PARSERS = {
     "max_threads": _parse_limit,
     "rate": _parse_rate,
     "rate_bytes": _parse_bytes,
+    "asyncio": _parse_bool,
 }
 # variable -> (Config field, parser)
 _VARIABLES = {PREFIX + "_" + suffix: (field, _PARSERS[field]) for suffix, field in _facts.VARIABLES.items()}
@@ -359,6 +362,8 @@ def configure(environ=None):
         rate=config.rate,
         rate_bytes=config.rate_bytes,
     )
+    if config.asyncio is not None:
+        _apply(PREFIX + "_ASYNCIO", api.set_asyncio, config.asyncio)
     if config.fatal:
         config.fatal = _apply(
             PREFIX,
