@@ -48,6 +48,12 @@ SIGNAL_RE = re.compile(
 TIMEOUT_RE = re.compile(r"^Timeout \((\d+:\d\d:\d\d(?:\.\d{6})?)\)!$")
 # set_context() labels, after the Python frames
 CONTEXT_RE = re.compile(r"^Context(?: of thread (0x[0-9a-f]+))?: (.*)$")
+# the asyncio section (issue 17): a loop's thread, its tasks, their await chains
+LOOP_RE = re.compile(r"^Asyncio tasks of thread (0x[0-9a-f]+)(?: \[(.*)\])? "
+                     r"\((\d+) tasks?, await chain outermost first\):$")
+TASK_RE = re.compile(r'^  Task (".*"|\?\?\?) (pending|cancelling)( \(running\))?'
+                     r'(?:, awaiting (\S+)(?: "(.*)")?)?:$')
+TASKS_OMITTED_RE = re.compile(r"^  \.\.\. \((\d+) tasks omitted\)$")
 
 Frame = collections.namedtuple("Frame", "file line function")
 CFrame = collections.namedtuple("CFrame", "binary symbol offset address")
@@ -102,6 +108,46 @@ class Thread:
         return "<Thread %r %d frames>" % (self.header, len(self.frames))
 
 
+class Task:
+    """One task of a loop: its line, then its await chain as a Thread's frames."""
+
+    def __init__(self, line):
+        m = TASK_RE.match(line)
+        self.name = m.group(1)[1:-1] if m.group(1) != "???" else None
+        self.state = m.group(2)
+        self.running = bool(m.group(3))
+        self.awaiting = m.group(4)
+        self.awaiting_task = m.group(5)
+        self.chain = Thread("")
+
+    def __repr__(self):
+        return "<Task %r %s %r>" % (self.name, self.state, self.chain.frames)
+
+
+class Loop:
+    """One thread's event loop in the asyncio section."""
+
+    def __init__(self, header):
+        m = LOOP_RE.match(header)
+        self.ident = int(m.group(1), 16)
+        self.name = m.group(2)
+        self.total = int(m.group(3))
+        self.tasks = []
+        self.tasks_omitted = None
+
+    def add(self, line):
+        m = TASKS_OMITTED_RE.match(line)
+        if m:
+            self.tasks_omitted = int(m.group(1))
+        elif TASK_RE.match(line):
+            self.tasks.append(Task(line))
+        elif line.startswith("    ") and self.tasks:
+            self.tasks[-1].chain.add(line[2:])
+        else:
+            return False
+        return True
+
+
 class Dump:
     """One dump, from its first header line to its last section."""
 
@@ -118,6 +164,7 @@ class Dump:
         self.signature = None
         self.extensions = None   # (list of names, total)
         self.contexts = {}       # set_context() labels: None -> the process's, ident -> a thread's
+        self.loops = []          # the asyncio section: Loop objects
         self.unparsed = []       # lines inside the dump no rule knew
 
     # header fields ---------------------------------------------------------
@@ -220,6 +267,14 @@ def split_dumps(text):
         if not line:
             dump.lines.append(line)
             section = None
+            continue
+        if LOOP_RE.match(line):
+            dump.lines.append(line)
+            section = Loop(line)
+            dump.loops.append(section)
+            continue
+        if isinstance(section, Loop) and section.add(line):
+            dump.lines.append(line)
             continue
         if isinstance(section, Thread) and line.startswith("  "):
             dump.lines.append(line)

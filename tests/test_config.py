@@ -11,7 +11,7 @@ from faulthandler_auto import config
 from faulthandler_auto.config import Config, parse
 
 P = "PYTHONFAULTHANDLER"
-BOOLS = ["REPEAT", "EXIT", "CHAIN", "ALL_THREADS", "C_STACK"]
+BOOLS = ["REPEAT", "EXIT", "CHAIN", "ALL_THREADS", "C_STACK", "ASYNCIO"]
 ALL_VARIABLES = ["PATH", "TIMEOUT", "SIGNAL", "FORMAT", "MAX_FRAMES", "MAX_THREADS"] + BOOLS
 FIELDS = {
     "REPEAT": "repeat",
@@ -19,6 +19,7 @@ FIELDS = {
     "CHAIN": "chain",
     "ALL_THREADS": "all_threads",
     "C_STACK": "c_stack",
+    "ASYNCIO": "asyncio",
 }
 
 

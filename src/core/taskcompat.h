@@ -90,8 +90,8 @@ typedef struct {
 #endif
 } fa_task_obj;
 
-/* fut_state's values */
-enum { FA_TASK_PENDING, FA_TASK_CANCELLED, FA_TASK_FINISHED };
+/* fut_state's STATE_PENDING: the task is not done */
+#define FA_TASK_PENDING 0
 
 /* Was the task asked to cancel (it is then "cancelling" until done)? */
 static inline int

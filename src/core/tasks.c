@@ -127,7 +127,10 @@ next_task(const fa_registry *r, fa_task_cursor *c)
             obj = ((PyWeakReference *)obj)->wr_object;
         }
 #endif
-        if (is_task(r, obj) && ((fa_task_obj *)obj)->loop == c->loop) {
+        /* a task that is done is over: asyncio.all_tasks() leaves it out
+         * too (and 3.14+ drops it from its list) */
+        if (is_task(r, obj) && ((fa_task_obj *)obj)->loop == c->loop
+            && ((fa_task_obj *)obj)->state == FA_TASK_PENDING) {
             return (fa_task_obj *)obj;
         }
     }
@@ -217,19 +220,12 @@ typedef struct {
     PyObject *gen;              /* out: its coroutine, then what each awaits */
 } fa_task_step;
 
+/* signal-safe: what a listed task is doing */
 static const char *
 task_state(const fa_task_obj *t)
 {
-    switch (t->state) {
-    case FA_TASK_PENDING:
-        return fa_compat_task_cancelling(t) ? "cancelling" : "pending";
-    case FA_TASK_CANCELLED:
-        return "cancelled";
-    case FA_TASK_FINISHED:
-        return t->exception != NULL ? "failed" : "done";
-    default:
-        return "unknown";
-    }
+    /* only pending tasks are listed (next_task) */
+    return fa_compat_task_cancelling(t) ? "cancelling" : "pending";
 }
 
 /* signal-safe (probed): a task's name: a str, or the number of "Task-n" */
