@@ -288,7 +288,7 @@ def test_bad_path_template(value, fragment):
 def test_unknown_variable(key):
     assert warned({key: "1"}) == (
         "unknown variable %r ignored; known: %s, %s_ + one of PATH, TIMEOUT, REPEAT, EXIT, SIGNAL, "
-        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS, RATE, RATE_BYTES" % (key, P, P))
+        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS, RATE, RATE_BYTES, ASYNCIO" % (key, P, P))
 
 
 def test_long_values_are_cut():
