@@ -5,6 +5,7 @@ line on stdout.  Not a test and not part of the package.
     python _child.py dump THREADS FRAMES REPS
     python _child.py crash IMPL THREADS OUT_FILE TIMESTAMP_FD
     python _child.py memory IMPL
+    python _child.py asyncio THREADS TASKS REPS TMPDIR
 """
 import json
 import os
@@ -155,6 +156,57 @@ def cmd_memory(impl):
         "import": {k: imported[k] - start[k] for k in start},
         "calls": {k: end[k] - imported[k] for k in start},
     }
+
+
+def cmd_asyncio(threads, tasks, reps, tmpdir):
+    """A dump of ``threads`` threads, one of them running an event loop with
+    ``tasks`` tasks each parked two coroutines deep, with the asyncio
+    section (the default of a timeout dump) and without it (today's), timed
+    in turns from the main thread while the loop sits in its selector."""
+    import asyncio
+    import faulthandler_auto
+
+    async def leaf(forever):
+        await forever.wait()
+
+    async def task(forever):
+        await leaf(forever)
+
+    async def serve(started):
+        forever = asyncio.Event()
+        for _ in range(int(tasks)):
+            asyncio.create_task(task(forever))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        started.set()
+        await forever.wait()
+
+    started = threading.Event()
+    threading.Thread(target=asyncio.run, args=(serve(started),), daemon=True).start()
+    park_threads(int(threads) - 2, 10)
+    started.wait()
+    time.sleep(0.2)  # the loop reaches its selector: nothing runs after that
+    faulthandler_auto.set_output(max_frames=CPYTHON_MAX_FRAMES, max_threads=CPYTHON_MAX_THREADS)
+    times = {"with": [], "without": []}
+    size = {}
+    for _ in range(int(reps)):
+        for name, mode in (("with", None), ("without", False)):
+            faulthandler_auto.set_asyncio(mode)
+            out = os.open(os.devnull, os.O_WRONLY)
+            t0 = time.perf_counter()
+            faulthandler_auto.dump_traceback(out, all_threads=True)
+            times[name].append(time.perf_counter() - t0)
+            os.close(out)
+    # the sizes, from a file: a pipe's reader would need the GIL the dump holds
+    for name, mode in (("with", None), ("without", False)):
+        faulthandler_auto.set_asyncio(mode)
+        path = os.path.join(tmpdir, "asyncio-%d.txt" % os.getpid())
+        out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        faulthandler_auto.dump_traceback(out, all_threads=True)
+        size[name] = os.fstat(out).st_size
+        os.close(out)
+        os.unlink(path)
+    return {name: {"seconds": statistics.median(v), "bytes": size[name]} for name, v in times.items()}
 
 
 if __name__ == "__main__":

@@ -260,6 +260,23 @@ def bench_dumps(work, quick):
     return results
 
 
+def bench_asyncio(work, quick):
+    """The asyncio section's cost: a dump of 100 threads, one running a loop
+    with 1,000 tasks, with the section and without it (today's dump)."""
+    pkg = venv_python(work, "pkg")
+    reps = 3 if quick else 15
+    r = json.loads(run([pkg, CHILD, "asyncio", "100", "1000", str(reps), work], env=env()).stdout)
+    print("### A dump of 100 threads, one running an event loop with 1,000 tasks: with the asyncio section and without\n")
+    print("To /dev/null, limits 100 frames, 100 threads (so 100 tasks shown, 900 counted).\n")
+    w, wo = r["with"], r["without"]
+    table(["dump", "ms", "bytes"],
+          [("without the asyncio section (today's)", "%.3f" % (wo["seconds"] * 1e3), "{:,}".format(wo["bytes"])),
+           ("with it (the default of timeout and signal dumps)", "%.3f" % (w["seconds"] * 1e3),
+            "{:,}".format(w["bytes"])),
+           ("added", "%.3f" % ((w["seconds"] - wo["seconds"]) * 1e3), "{:,}".format(w["bytes"] - wo["bytes"]))])
+    return r
+
+
 # 3. fatal dump latency --------------------------------------------------------
 
 def no_core_dump():
@@ -317,8 +334,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="few repetitions: a smoke run")
     parser.add_argument("--python", default=sys.executable, help="interpreter to measure")
     parser.add_argument("--wheel", help="use this wheel instead of building one")
-    parser.add_argument("--only", choices=("startup", "memory"),
-                        help="run only this part (the start-up budgets, or memory)")
+    parser.add_argument("--only", choices=("startup", "memory", "asyncio"),
+                        help="run only this part (the start-up budgets, memory, or the asyncio section)")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="fh-bench-")
     try:
@@ -328,10 +345,12 @@ def main():
             version, os.uname().sysname + " " + os.uname().machine, cpu_name(),
             " (--quick)" if args.quick else ""))
         if args.only:
-            {"startup": bench_startup, "memory": bench_memory}[args.only](work, args.quick)
+            {"startup": bench_startup, "memory": bench_memory,
+             "asyncio": bench_asyncio}[args.only](work, args.quick)
             return
         startup = bench_startup(work, args.quick)
         dumps = bench_dumps(work, args.quick)
+        bench_asyncio(work, args.quick)
         bench_crash(work, args.quick)
         memory = bench_memory(work, args.quick)
         report_targets(startup, dumps, memory)

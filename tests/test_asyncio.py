@@ -172,7 +172,7 @@ def test_service_sigusr1_text(signalled):
     os.kill(proc.pid, signal.SIGUSR2)
     assert wait_for(lambda: read_text(out).count("Process: pid") == 2, WAIT), read_text(out)
     first = split_dumps(read_text(out))[0]
-    assert first.signal == "SIGUSR1", first.text
+    assert first.signal.group(1) == "SIGUSR1", first.text
     loops = check_text(first, expected)
     check_service(text_tasks(loops["MainThread"]))
 
@@ -211,7 +211,8 @@ def test_await_chain_capped(run_py):
     for task in loop.tasks:
         full = expected["main"][task.name]["frames"]
         assert [list(f) for f in task.chain.frames] == full[:2]
-        assert task.chain.frames_omitted == len(full) - 2
+        assert len(full) == 3 or task.name == "Task-1"
+        assert (task.chain.frames_omitted or 0) == len(full) - 2
 
 
 @pytest.mark.parametrize("value", [None, "1"])
@@ -224,8 +225,9 @@ def test_crash_in_coroutine(run_py, value):
     assert proc.returncode == RETURNCODES["SIGSEGV"], proc
     dump = only_dump(proc.stderr)
     assert dump.fatal_error == "Segmentation fault"
-    assert dump.current.frames[:2] == [(HANG, line_of(HANG, "crash"), "crash"),
-                                       (HANG, line_of(HANG, "crashing"), "crashing")]
+    assert dump.current.frames[0].function == "string_at"
+    assert dump.current.frames[1:3] == [(HANG, line_of(HANG, "crash"), "crash"),
+                                        (HANG, line_of(HANG, "crashing"), "crashing")]
     if value is None:
         assert dump.loops == [] and "Asyncio" not in proc.stderr
         return

@@ -55,6 +55,7 @@ def test_defaults():
         "max_threads": 100,
         "rate": 20,
         "rate_bytes": 64 << 20,
+        "asyncio": None,
     }
     assert repr(cfg).startswith("Config(fatal=False, path=None, timeout=None,")
     with pytest.raises(TypeError, match="nope"):

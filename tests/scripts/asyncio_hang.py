@@ -32,6 +32,11 @@ from parking import marked_line  # noqa: E402
 SCENARIO, TRIGGER = os.environ["FA_SCENARIO"], os.environ["FA_TRIGGER"]
 
 
+# every task, so that none is collected: a task is referenced only by what
+# wakes it up, and these wait on futures nothing else references
+KEEP = []
+
+
 def chain(task):
     """The await chain the dump must show: each coroutine's frame, while
     what it awaits is a coroutine or generator too."""
@@ -134,7 +139,7 @@ def prober(loops, threads):
 
 def other_loop(loops, started):
     async def side(forever):
-        asyncio.create_task(middle(forever), name="side-worker")
+        KEEP.append(asyncio.create_task(middle(forever), name="side-worker"))
         loops["side"] = (asyncio.get_running_loop(), asyncio.current_task())
         started.set()
         await forever.wait()  # side
@@ -150,21 +155,22 @@ async def main():
         await asyncio.create_task(crashing(), name="crasher")  # await-crasher
     elif SCENARIO == "many":
         for i in range(int(os.environ.get("FA_TASKS", "1000"))):
-            asyncio.create_task(leaf(forever), name="many-%d" % i)
+            KEEP.append(asyncio.create_task(middle(forever), name="many-%d" % i))
     else:
         lock = asyncio.Lock()
         held = asyncio.Event()
-        asyncio.create_task(hold(lock, held), name="holder")
+        KEEP.append(asyncio.create_task(hold(lock, held), name="holder"))
         await held.wait()
         for i in range(2):
-            asyncio.create_task(use(lock), name="user-%d" % i)
-        asyncio.create_task(gatherer(forever), name="gatherer")
+            KEEP.append(asyncio.create_task(use(lock), name="user-%d" % i))
+        KEEP.append(asyncio.create_task(gatherer(forever), name="gatherer"))
         started = asyncio.Event()
         doomed = asyncio.create_task(stubborn(started), name="doomed")
+        KEEP.append(doomed)
         await started.wait()
         doomed.cancel()
         if sys.version_info >= (3, 11):
-            asyncio.create_task(in_group(forever), name="group")
+            KEEP.append(asyncio.create_task(in_group(forever), name="group"))
         side_started = threading.Event()
         threads["side"] = threading.Thread(target=other_loop, args=(loops, side_started),
                                            name="side-loop", daemon=True)
