@@ -189,11 +189,14 @@ fa_compat_gen_awaits(PyObject *gen, fa_frame *live, const fa_frame *copy)
     if (((PyGenObject *)gen)->gi_frame_state != FRAME_SUSPENDED_YIELD_FROM) {
         return NULL;
     }
+    /* 3.15 keeps a second item above it while suspended (_PyGen_yf's
+     * _PyFrame_StackPeek(frame, 2)) */
+    int depth = PY_VERSION_HEX >= 0x030F0000 ? 2 : 1;
     _PyStackRef *sp = copy->stackpointer;
-    if (!ptr_ok(sp) || sp <= live->localsplus || sp > live->localsplus + (1 << 20)) {
+    if (!ptr_ok(sp) || sp - depth < live->localsplus || sp > live->localsplus + (1 << 20)) {
         return NULL;
     }
-    return PyStackRef_AsPyObjectBorrow(sp[-1]);
+    return PyStackRef_AsPyObjectBorrow(sp[-depth]);
 #elif PY_VERSION_HEX >= 0x030B0000
     int state = ((PyGenObject *)gen)->gi_frame_state;
 #  if PY_VERSION_HEX >= 0x030D0000
