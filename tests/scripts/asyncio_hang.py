@@ -138,13 +138,16 @@ def prober(loops, threads):
 
 
 def other_loop(loops, started):
-    async def side(forever):
+    async def side():
+        # made in the loop: before 3.10 an Event made outside one binds the
+        # thread's default loop, which a thread other than the main one lacks
+        forever = asyncio.Event()
         KEEP.append(asyncio.create_task(middle(forever), name="side-worker"))
         loops["side"] = (asyncio.get_running_loop(), asyncio.current_task())
         started.set()
         await forever.wait()  # side
 
-    asyncio.run(side(asyncio.Event()), debug=False)
+    asyncio.run(side())
 
 
 async def main():
