@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -128,6 +129,23 @@ def test_service_timeout_json(run_py):
     check_service(json_tasks(loops["MainThread"]))
 
 
+def read_lines(proc, count):
+    """The next `count` lines of proc's stdout; a script that never writes
+    them fails the test after WAIT seconds instead of hanging it."""
+    lines = []
+
+    def read():
+        for _ in range(count):
+            lines.append(proc.stdout.readline())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(WAIT)
+    assert len(lines) == count, "the script wrote %r, then nothing for %d s: %s" % (
+        lines, WAIT, proc.stderr.read() if proc.poll() is not None else "still running")
+    return lines
+
+
 @pytest.fixture
 def signalled(venv_python, tmp_path):
     """start(scenario, env): the script waiting for USR1 and USR2 (which
@@ -142,9 +160,9 @@ def signalled(venv_python, tmp_path):
         environ.update(env or {})
         proc = spawn(str(venv_python), HANG, environ, stdin=subprocess.DEVNULL)
         procs.append(proc)
-        expected = json.loads(proc.stdout.readline())
-        assert proc.stdout.readline() == "ready\n"
-        return proc, expected, out
+        first, ready = read_lines(proc, 2)
+        assert ready == "ready\n", (first, ready)
+        return proc, json.loads(first), out
 
     yield start
     for proc in procs:
