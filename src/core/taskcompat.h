@@ -107,6 +107,15 @@ fa_compat_task_cancelling(const fa_task_obj *t)
 /* 3.14+ keeps the C tasks of each thread in a list in its state. */
 #define FA_TASKS_PER_THREAD (PY_VERSION_HEX >= 0x030E0000)
 
+/* Before, _asyncio's module dict names a WeakSet of its tasks, and 3.12+
+ * a set of those running eagerly. */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define FA_WEAK_TASKS_NAME "_scheduled_tasks"
+#  define FA_EAGER_TASKS_NAME "_eager_tasks"
+#else
+#  define FA_WEAK_TASKS_NAME "_all_tasks"
+#endif
+
 #if FA_TASKS_PER_THREAD
 static inline struct llist_node *
 fa_compat_thread_tasks(PyThreadState *ts)

@@ -50,12 +50,10 @@ step_registry(fa_dump *d, void *arg)
     }
     r->task_type = (PyTypeObject *)type;
 #if !FA_TASKS_PER_THREAD
-#  if PY_VERSION_HEX >= 0x030C0000
-    PyObject *weak = fa_compat_dict_get(dict, "_scheduled_tasks", 16);
-    PyObject *eager = fa_compat_dict_get(dict, "_eager_tasks", 12);
+    PyObject *weak = fa_compat_dict_get(dict, FA_WEAK_TASKS_NAME, sizeof(FA_WEAK_TASKS_NAME) - 1);
+#  ifdef FA_EAGER_TASKS_NAME
+    PyObject *eager = fa_compat_dict_get(dict, FA_EAGER_TASKS_NAME, sizeof(FA_EAGER_TASKS_NAME) - 1);
     r->sets[1] = obj_ok(eager, &PySet_Type) ? eager : NULL;
-#  else
-    PyObject *weak = fa_compat_dict_get(dict, "_all_tasks", 10);
 #  endif
     PyObject *data = ptr_ok(weak) ? fa_compat_attr(weak, "data", 4) : NULL;
     r->sets[0] = obj_ok(data, &PySet_Type) ? data : NULL;
