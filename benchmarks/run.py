@@ -266,8 +266,10 @@ def bench_asyncio(work, quick):
     pkg = venv_python(work, "pkg")
     reps = 3 if quick else 15
     r = json.loads(run([pkg, CHILD, "asyncio", "100", "1000", str(reps), work], env=env()).stdout)
-    print("### A dump of 100 threads, one running an event loop with 1,000 tasks: with the asyncio section and without\n")
-    print("To /dev/null, limits 100 frames, 100 threads (so 100 tasks shown, 900 counted).\n")
+    print("### A dump of 100 threads, one running an event loop with 1,000 tasks: "
+          "with the asyncio section and without\n")
+    print("To /dev/null, limits 100 frames and 100 threads: 100 of the loop's 1,001 tasks shown "
+          "(3 coroutines each), the rest counted.\n")
     w, wo = r["with"], r["without"]
     table(["dump", "ms", "bytes"],
           [("without the asyncio section (today's)", "%.3f" % (wo["seconds"] * 1e3), "{:,}".format(wo["bytes"])),
