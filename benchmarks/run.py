@@ -271,11 +271,11 @@ def bench_asyncio(work, quick):
     print("To /dev/null, limits 100 frames and 100 threads: 100 of the loop's 1,001 tasks shown "
           "(3 coroutines each), the rest counted.\n")
     w, wo = r["with"], r["without"]
+    row = lambda name, seconds, size: (name, "%.3f" % (seconds * 1e3), "{:,}".format(size))
     table(["dump", "ms", "bytes"],
-          [("without the asyncio section (today's)", "%.3f" % (wo["seconds"] * 1e3), "{:,}".format(wo["bytes"])),
-           ("with it (the default of timeout and signal dumps)", "%.3f" % (w["seconds"] * 1e3),
-            "{:,}".format(w["bytes"])),
-           ("added", "%.3f" % ((w["seconds"] - wo["seconds"]) * 1e3), "{:,}".format(w["bytes"] - wo["bytes"]))])
+          [row("without the asyncio section (today's)", wo["seconds"], wo["bytes"]),
+           row("with it (the default of timeout and signal dumps)", w["seconds"], w["bytes"]),
+           row("added", w["seconds"] - wo["seconds"], w["bytes"] - wo["bytes"])])
     return r
 
 
