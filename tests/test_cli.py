@@ -150,17 +150,17 @@ def test_status_ignores_own_timeout(cli, run_py):
     """The command runs with the hook active: a TIMEOUT + EXIT of the
     environment must not dump or end the command itself."""
     # The timer starts at start-up: on a busy machine it may fire before
-    # main() runs (and cancels it); then the run says nothing about main()
-    # and runs again with a longer timeout.  After main(), the script waits
-    # three timeouts for a dump that must not come.
+    # main() has cancelled it; then the run ends before saying "returned" and
+    # runs again with a longer timeout.  Once main() has returned, the script
+    # waits three timeouts for a dump that must not come.
     for timeout in (0.5, 1, 2, 4, 8):
         env = {P + "_TIMEOUT": str(timeout), P + "_EXIT": "1"}
         proc = run_py("import os, sys, time\nfrom faulthandler_auto.cli import main\n"
-                      "os.write(2, b'main\\n'); status = main(['status'])\n"
+                      "status = main(['status'])\nos.write(2, b'returned\\n')\n"
                       "time.sleep(%r)\nsys.exit(status)" % (3 * timeout), env=env)
-        if proc.stderr.startswith("main\n"):
+        if "returned\n" in proc.stderr:
             break
-    assert proc.stderr.startswith("main\n"), proc.stderr
+    assert proc.stderr.startswith("returned\n"), proc.stderr
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Timeout" not in proc.stderr
     assert "on a hang: dump after %g s, then exit with status 1" % timeout in proc.stdout
