@@ -109,6 +109,9 @@ typedef struct fa_emitter {
     void (*modules_begin)(fa_writer *w);
     void (*module)(fa_writer *w, PyObject *name, long index);
     void (*modules_end)(fa_writer *w, long count);
+
+    /* the descendants of a timeout dump and what became of each (tree.h) */
+    void (*tree)(fa_writer *w, const struct fa_tree_report *r);
 } fa_emitter;
 
 /* An emitter file defines one static function per member, named as the
@@ -126,6 +129,7 @@ typedef struct fa_emitter {
     .c_stack_end = c_stack_end, \
     .c_stack_unavailable = c_stack_unavailable, \
     .modules_begin = modules_begin, .module = module, .modules_end = modules_end, \
+    .tree = tree, \
 }
 
 extern const fa_emitter fa_emit_text;

@@ -260,6 +260,12 @@ def register(signum, dest, all_threads, chain, max_threads=0):
     _set[signum] = (dest, all_threads, chain)
 
 
+def set_tree(enabled, dest, wait_ms, total_ms):
+    if enabled:
+        raise RuntimeError("fallback mode (%s): the interpreter's faulthandler cannot dump "
+                           "a process tree" % reason())
+
+
 def unregister(signum):
     _set.pop(signum, None)
     return hasattr(faulthandler, "unregister") and faulthandler.unregister(signum)

@@ -35,6 +35,7 @@ _DEFAULTS = {
     "max_threads": _facts.DEFAULT_LIMIT,
     "rate": _facts.DEFAULT_RATE,
     "rate_bytes": _facts.DEFAULT_RATE_BYTES,
+    "tree": False,
 }
 
 
@@ -232,6 +233,7 @@ _PARSERS = {
     "max_threads": _parse_limit,
     "rate": _parse_rate,
     "rate_bytes": _parse_bytes,
+    "tree": _parse_bool,
 }
 # variable -> (Config field, parser)
 _VARIABLES = {PREFIX + "_" + suffix: (field, _PARSERS[field]) for suffix, field in _facts.VARIABLES.items()}
@@ -376,6 +378,8 @@ def configure(environ=None):
         exit=config.exit,
     ):
         config.timeout = None
+    if config.tree:
+        config.tree = _apply(PREFIX + "_TREE", api.set_tree, True, file=dest)
     config.signals = tuple(
         signum
         for signum in config.signals
