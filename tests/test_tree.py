@@ -1,0 +1,183 @@
+"""Process-tree dumps (issue 17): with PYTHONFAULTHANDLER_TREE=1 a timeout dump
+first asks every descendant that runs the hook to dump, each to its own
+destination, and lists every descendant with what became of it.  Real hung
+trees from the installed wheel; every descendant says it is ready before
+the top process arms its timeout (tests/scripts/tree.py)."""
+import json
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from conftest import clean_environ
+from dumps import json_dumps, script, split_dumps, wait_for
+
+TREE = script("tree.py")
+ENTRY_RE = re.compile(r"^  pid (\d+) \(parent (\d+), (\S)\) (.*): (dumped to .*|no hook|no answer in [\d.]+ s"
+                      r"|stopped, not asked|zombie, not asked|exited before answering"
+                      r"|not asked: the total wait was spent)$")
+
+
+def alive(pid):
+    """Whether `pid` runs (not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def tree(venv_python, tmp_path):
+    """run(mode, env) runs tests/scripts/tree.py as the top of a tree, its
+    stdout and stderr in files (its orphans keep them open); every process
+    it started is killed afterwards, by pid."""
+    started = []
+
+    def run(mode, env=None):
+        environ = {"PYTHONFAULTHANDLER_TREE": "1", "FA_MODE": mode, "FA_DIR": str(tmp_path)}
+        environ.update(env or {})
+        with open(tmp_path / "stdout", "wb") as out, open(tmp_path / "stderr", "wb") as err:
+            proc = subprocess.Popen([str(venv_python), TREE], env=clean_environ(environ),
+                                    stdout=out, stderr=err, start_new_session=True)
+        started.append(proc.pid)
+        try:
+            proc.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr = (tmp_path / "stderr").read_text(errors="replace")
+        pids = json.loads((tmp_path / "pids.json").read_text()) if (tmp_path / "pids.json").exists() else {}
+        return proc, stderr, pids
+
+    yield run
+    # the session of each top process holds its whole tree (setsid: none of them leaves it)
+    for sid in started:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getsid(int(entry)) == sid:
+                        os.kill(int(entry), signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def tree_lines(text):
+    """The descendant lines of the dump's "Process tree" section, by pid."""
+    head = "Process tree (PYTHONFAULTHANDLER_TREE): "
+    assert head in text, text
+    lines = text.split(head, 1)[1].splitlines()[1:]
+    entries = {}
+    for line in lines:
+        m = ENTRY_RE.match(line)
+        if not m:
+            break
+        entries[int(m.group(1))] = (int(m.group(2)), m.group(4), m.group(5))
+    return entries
+
+
+def asked_by(dump, pid):
+    return "Timeout (process tree: asked by pid %d)!" % pid in dump.header
+
+
+def dump_of(dumps, pid):
+    found = [d for d in dumps if d.pid == pid]
+    assert len(found) == 1, (pid, dumps)
+    return found[0]
+
+
+def function_names(dump):
+    return {f[2] for t in dump.threads for f in t.frames}
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_pool_with_a_stuck_worker(tree, tmp_path, method):
+    """Each process dumps to its own file ({pid}); the top's dump says where."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    proc, stderr, pids = tree("pool-" + method, {"PYTHONFAULTHANDLER_PATH": str(logs / "{pid}.log")})
+    assert proc.returncode == 1, stderr
+    top = (logs / ("%d.log" % proc.pid)).read_text()
+    top_dump, = split_dumps(top)
+    assert top_dump.timeout == "0:00:00.500000"
+    entries = tree_lines(top)
+    worker = pids["worker"]
+    assert worker in entries, top
+    worker_log = logs / ("%d.log" % worker)
+    assert entries[worker][2] == "dumped to %s" % worker_log, top
+    worker_dump, = split_dumps(worker_log.read_text())
+    assert asked_by(worker_dump, proc.pid), worker_dump.header
+    assert {"stuck_worker", "deadlock"} <= function_names(worker_dump), worker_dump.text
+    # every other descendant (the idle workers, forkserver, resource tracker)
+    # runs the hook too, and dumped to its own file
+    for pid, (ppid, command, result) in entries.items():
+        assert result == "dumped to %s" % (logs / ("%d.log" % pid)), top
+    if method == "forkserver":
+        assert entries[worker][0] != proc.pid      # a grandchild: the forkserver's child
+    assert stderr == "", stderr
+
+
+def test_subprocess_tree_three_levels(tree):
+    """A grandchild that hangs is dumped; `sleep` and `python -S` are listed
+    as having no hook and left alone; every dump comes before the top's."""
+    proc, stderr, pids = tree("subprocess")
+    assert proc.returncode == 1, stderr
+    dumps = split_dumps(stderr)
+    top = dump_of(dumps, proc.pid)
+    assert dumps[-1] is top, stderr
+    entries = tree_lines(top.text + stderr.split(top.text, 1)[1])
+    middle, leaf, sleep, bare = pids["middle"], pids["leaf"], pids["sleep"], pids["bare"]
+    assert entries[middle][0] == proc.pid and entries[middle][2].startswith("dumped to stderr"), stderr
+    assert entries[leaf][0] == middle and entries[leaf][2].startswith("dumped to stderr"), stderr
+    assert entries[sleep] == (proc.pid, "sleep 3600", "no hook"), stderr
+    assert entries[bare][0] == proc.pid and entries[bare][2] == "no hook", stderr
+    assert " -S -c " in entries[bare][1]
+    assert set(entries) == {middle, leaf, sleep, bare}, stderr
+    leaf_dump = dump_of(dumps, leaf)
+    assert asked_by(leaf_dump, proc.pid)
+    assert {"leaf_hangs", "deadlock"} <= function_names(leaf_dump), leaf_dump.text
+    assert "middle_waits" in function_names(dump_of(dumps, middle))
+    # breadth first: the children, then the grandchild
+    assert dumps.index(dump_of(dumps, middle)) < dumps.index(leaf_dump)
+    # left alone: neither was sent anything
+    assert alive(sleep) and alive(bare)
+
+
+def test_subprocess_tree_json(tree):
+    proc, stderr, pids = tree("subprocess", {"PYTHONFAULTHANDLER_FORMAT": "json"})
+    assert proc.returncode == 1, stderr
+    dumps = json_dumps(stderr)
+    by_pid = {d["pid"]: d for d in dumps}
+    assert set(by_pid) == {proc.pid, pids["middle"], pids["leaf"]}, stderr
+    assert dumps[-1]["pid"] == proc.pid
+    assert by_pid[pids["leaf"]]["timeout"] == "Timeout (process tree: asked by pid %d)!" % proc.pid
+    assert "tree" not in by_pid[pids["leaf"]]
+    descendants = {d["pid"]: d for d in dumps[-1]["tree"]["descendants"]}
+    assert dumps[-1]["tree"]["omitted"] == 0
+    assert descendants[pids["sleep"]]["result"] == "no_hook"
+    assert descendants[pids["sleep"]]["command"] == "sleep 3600"
+    assert descendants[pids["sleep"]]["where"] is None
+    assert descendants[pids["bare"]]["result"] == "no_hook"
+    for name in ("middle", "leaf"):
+        entry = descendants[pids[name]]
+        assert entry["result"] == "dumped" and entry["where"].startswith("stderr"), entry
+        assert entry["state"] in ("S", "D", "R"), entry
+    assert descendants[pids["leaf"]]["ppid"] == pids["middle"]
+
+
+def test_stopped_child_is_listed_not_asked(tree, tmp_path):
+    """A stopped child that runs the hook is listed, not asked: continued
+    after the top has gone, it never dumps."""
+    proc, stderr, pids = tree("stopped")
+    assert proc.returncode == 1, stderr
+    stopped = pids["stopped"]
+    dumps = split_dumps(stderr)
+    assert [d.pid for d in dumps] == [proc.pid], stderr
+    assert tree_lines(stderr)[stopped][2] == "stopped, not asked", stderr
+    os.kill(stopped, signal.SIGCONT)
+    assert wait_for(lambda: not alive(stopped), timeout=60), "the continued child did not end"
+    stderr = (tmp_path / "stderr").read_text()
+    assert stderr.endswith("continued\n"), stderr
+    assert [d.pid for d in split_dumps(stderr)] == [proc.pid], stderr
