@@ -13,6 +13,7 @@ import pytest
 
 from conftest import clean_environ
 from dumps import json_dumps, script, split_dumps, wait_for
+from test_pytest import HAVE_XDIST, pytest_python, project, run_pytest, start_up  # noqa: F401 (fixtures)
 
 TREE = script("tree.py")
 ENTRY_RE = re.compile(r"^  pid (\d+) \(parent (\d+), (\S)\) (.*): (dumped to .*|no hook|no answer in [\d.]+ s"
@@ -181,3 +182,36 @@ def test_stopped_child_is_listed_not_asked(tree, tmp_path):
     stderr = (tmp_path / "stderr").read_text()
     assert stderr.endswith("continued\n"), stderr
     assert [d.pid for d in split_dumps(stderr)] == [proc.pid], stderr
+
+
+# --- pytest-xdist -------------------------------------------------------------
+
+@pytest.mark.skipif(not HAVE_XDIST, reason="pytest-xdist is not installed")
+def test_xdist_controller_timeout_dumps_the_hung_worker(pytest_python, project, start_up):
+    """With TREE the controller keeps its TIMEOUT (the workers cancel
+    theirs): its dump first has each worker dump, the hung one naming its
+    test, then lists them; EXIT ends the run."""
+    period = "%.1f" % (3 * start_up + 1)
+    proc = run_pytest(pytest_python, project, "-n", "2", "tests/test_hang.py::test_hang",
+                      env={"PYTHONFAULTHANDLER_TIMEOUT": period, "PYTHONFAULTHANDLER_EXIT": "1",
+                           "PYTHONFAULTHANDLER_TREE": "1"})
+    try:
+        assert proc.returncode == 1, proc
+        dumps = split_dumps(proc.stderr)
+        controller = dumps[-1]
+        assert controller.timeout is not None, proc.stderr
+        entries = tree_lines(proc.stderr.split("Timeout (%s)!" % controller.timeout, 1)[1])
+        workers = {d.pid: d for d in dumps[:-1]}
+        assert len(workers) == 2 and set(workers) <= set(entries), proc.stderr
+        hung = [d for d in workers.values()
+                if re.match(r"^\[gw[01]\] tests/test_hang.py::test_hang \(call\)$", d.context or "")]
+        assert len(hung) == 1, proc.stderr
+        assert asked_by(hung[0], controller.pid)
+        assert "test_hang" in function_names(hung[0])
+        for pid in workers:
+            assert entries[pid][0] == controller.pid and entries[pid][2].startswith("dumped to stderr")
+    finally:
+        # the hung worker outlives its controller (EXIT): end it, by pid
+        for pid in re.findall(r"^  pid (\d+) \(parent ", proc.stderr, re.M):
+            if alive(int(pid)):
+                os.kill(int(pid), signal.SIGKILL)

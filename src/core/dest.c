@@ -343,7 +343,8 @@ dump_to_dest_at(const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_pla
     int fd = dest->fd >= 0 ? dest->fd : STDERR_FILENO;
     if (place) {
         place->path[0] = '\0';
-        place->fd = fa_context_std_fd(fd, ev->event);
+        place->fd = fd;
+        place->written_fd = fa_context_std_fd(fd, ev->event);
     }
     if (dest->fd >= 0) {
         dump_init(&d, fa_context_std_fd(dest->fd, ev->event), abort);
@@ -374,7 +375,7 @@ dump_to_dest_at(const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_pla
         if (!d.w.failed || err == ECANCELED) {
             if (place) {
                 fa_strlcpy(place->path, path, sizeof(place->path));
-                place->fd = -1;
+                place->fd = place->written_fd = -1;
             }
             return d.w.total;
         }

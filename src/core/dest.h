@@ -24,9 +24,10 @@ typedef struct {
     time_t time;
 } fa_template_values;
 
-/* Where a dump went: a file (`path`), else descriptor `fd`. */
+/* Where a dump went: a file (`path`), else descriptor `fd` (1 or 2 even
+ * when redirect_std sent it to `written_fd`). */
 typedef struct {
-    int fd;
+    int fd, written_fd;
     char path[FA_PATH_SIZE];
 } fa_dump_place;
 

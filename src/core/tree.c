@@ -371,7 +371,7 @@ answer_place(const fa_dump_place *place)
         dec_add(out, size, place->fd);
     }
     char link[64] = "/proc/self/fd/", target[512];
-    dec_add(link, sizeof(link), place->fd);
+    dec_add(link, sizeof(link), place->written_fd);
     ssize_t t = readlink(link, target, sizeof(target) - 1);
     if (t > 0) {
         target[t] = '\0';
@@ -386,9 +386,9 @@ static void
 request_header(char *out, size_t size, pid_t requester)
 {
     out[0] = '\0';
-    str_add(out, size, "Timeout in ancestor process ");
+    str_add(out, size, "Timeout (process tree: asked by pid ");
     dec_add(out, size, requester);
-    str_add(out, size, " (process tree)!");
+    str_add(out, size, ")!");
 }
 
 /* signal-safe: dump for the request waiting, then answer its requester.
