@@ -154,7 +154,7 @@ proc_stat(long long pid, long long *ppid)
 static int
 catches_tree_signal(long long pid)
 {
-    char buf[2048];
+    char buf[4096];
     if (proc_read(pid, "status", buf, sizeof(buf)) <= 0) {
         return 0;
     }
