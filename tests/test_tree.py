@@ -184,6 +184,18 @@ def test_stopped_child_is_listed_not_asked(tree, tmp_path):
     assert [d.pid for d in split_dumps(stderr)] == [proc.pid], stderr
 
 
+def test_child_that_never_answers_is_waited_for_a_bounded_time(tree):
+    """The wait for one answer is TREE_WAIT (5 s); the top then goes on to
+    its own dump and its EXIT."""
+    proc, stderr, pids = tree("blocked")
+    assert proc.returncode == 1, stderr
+    assert [d.pid for d in split_dumps(stderr)] == [proc.pid], stderr
+    result = tree_lines(stderr)[pids["blocked"]][2]
+    m = re.match(r"^no answer in (\d+\.\d) s$", result)
+    assert m and float(m.group(1)) >= 5.0, result
+    assert alive(pids["blocked"])
+
+
 # --- pytest-xdist -------------------------------------------------------------
 
 @pytest.mark.skipif(not HAVE_XDIST, reason="pytest-xdist is not installed")

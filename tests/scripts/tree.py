@@ -6,7 +6,8 @@ pids to FA_DIR/pids.json, and only then arms its timeout (EXIT) and hangs.
 FA_MODE: pool-fork, pool-spawn, pool-forkserver (a multiprocessing pool with
 one stuck worker), subprocess (a Python child whose Python grandchild hangs,
 a `sleep` child, a `python -S` child; middle and leaf are its inner levels),
-stopped (a Python child that stopped itself).
+stopped (a Python child that stopped itself), blocked (a Python child that
+blocks the request's signal).
 """
 import json
 import os
@@ -95,6 +96,17 @@ def stopped_child():
     arm_and_hang({"stopped": child.pid})
 
 
+def blocked_child():
+    """A child that runs the hook but blocks the request's signal in its
+    only thread: it never answers."""
+    child = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "
+                              "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGRTMAX - 3}); "
+                              "print('ready', flush=True); time.sleep(3600)"],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\n"
+    arm_and_hang({"blocked": child.pid})
+
+
 def middle_waits():
     leaf = subprocess.Popen([sys.executable, __file__], env=dict(os.environ, FA_MODE="leaf"))
     leaf.wait()
@@ -107,6 +119,8 @@ if __name__ == "__main__":
         subprocess_tree()
     elif MODE == "stopped":
         stopped_child()
+    elif MODE == "blocked":
+        blocked_child()
     elif MODE == "middle":
         middle_waits()
     elif MODE == "leaf":
