@@ -196,6 +196,27 @@ def test_child_that_never_answers_is_waited_for_a_bounded_time(tree):
     assert alive(pids["blocked"])
 
 
+def test_status_says_tree_is_on(run_py):
+    code = "from faulthandler_auto.cli import main; main(['status'])"
+    proc = run_py(code, env={"PYTHONFAULTHANDLER_TREE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert ("process tree: a timeout dump first has each descendant that runs the hook dump, "
+            "and this process dumps when an ancestor's timeout asks it") in proc.stdout
+    assert "process tree" not in run_py(code).stdout
+
+
+def test_signal_without_cookie_is_ignored_not_fatal(run_py):
+    """SIGRTMAX-3 not sent as a request (kill, no cookie) neither dumps nor
+    ends a process with TREE; without TREE its default action is back."""
+    code = ("import os, signal\n"
+            "os.kill(os.getpid(), signal.SIGRTMAX - 3)\n"
+            "print('alive')\n")
+    proc = run_py(code, env={"PYTHONFAULTHANDLER_TREE": "1"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "alive\n", "")
+    proc = run_py(code)
+    assert proc.returncode == -(signal.SIGRTMAX - 3), proc
+
+
 # --- pytest-xdist -------------------------------------------------------------
 
 @pytest.mark.skipif(not HAVE_XDIST, reason="pytest-xdist is not installed")
