@@ -13,6 +13,7 @@ import pytest
 
 from conftest import clean_environ
 from dumps import json_dumps, script, split_dumps, wait_for
+from test_fallback import fallback_python, no_compiler_build  # noqa: F401 (fixtures)
 from test_pytest import HAVE_XDIST, pytest_python, project, run_pytest, start_up  # noqa: F401 (fixtures)
 
 TREE = script("tree.py")
@@ -215,6 +216,14 @@ def test_signal_without_cookie_is_ignored_not_fatal(run_py):
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "alive\n", "")
     proc = run_py(code)
     assert proc.returncode == -(signal.SIGRTMAX - 3), proc
+
+
+def test_fallback_mode_says_tree_is_not_applied(run_py, fallback_python):
+    proc = run_py("print('ran')", python=fallback_python, env={"PYTHONFAULTHANDLER_TREE": "1"})
+    assert proc.returncode == 0 and proc.stdout == "ran\n", proc
+    line, = proc.stderr.splitlines()
+    assert line.startswith("faulthandler-auto: PYTHONFAULTHANDLER_TREE not applied: fallback mode ("), line
+    assert line.endswith("): the interpreter's faulthandler cannot dump a process tree"), line
 
 
 # --- pytest-xdist -------------------------------------------------------------

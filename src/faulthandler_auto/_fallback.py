@@ -31,6 +31,7 @@ LOST = tuple(
         "the JSON format (PYTHONFAULTHANDLER_FORMAT=json)",
         "PYTHONFAULTHANDLER_MAX_FRAMES / _MAX_THREADS (CPython's fixed 100 apply)",
         "the rate limit on signal dumps",
+        "process-tree dumps (PYTHONFAULTHANDLER_TREE)",
         "a file per dumping process: PATH's file is opened at start-up, so {time} is the "
         "start time and a forked child writes into its parent's file",
         None if hasattr(faulthandler, "register") else "PYTHONFAULTHANDLER_SIGNAL (no "
