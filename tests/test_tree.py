@@ -169,15 +169,19 @@ def test_subprocess_tree_json(tree):
     assert descendants[pids["leaf"]]["ppid"] == pids["middle"]
 
 
-def test_stopped_child_is_listed_not_asked(tree, tmp_path):
+def test_stopped_and_zombie_children_are_listed_not_asked(tree, tmp_path):
     """A stopped child that runs the hook is listed, not asked: continued
-    after the top has gone, it never dumps."""
+    after the top has gone, it never dumps.  A zombie is listed too."""
     proc, stderr, pids = tree("stopped")
     assert proc.returncode == 1, stderr
     stopped = pids["stopped"]
     dumps = split_dumps(stderr)
     assert [d.pid for d in dumps] == [proc.pid], stderr
-    assert tree_lines(stderr)[stopped][2] == "stopped, not asked", stderr
+    entries = tree_lines(stderr)
+    assert entries[stopped][2] == "stopped, not asked", stderr
+    ppid, command, result = entries[pids["zombie"]]
+    # a zombie has no command line left: its name, in brackets
+    assert (ppid, command[:7], result) == (proc.pid, "[python", "zombie, not asked"), stderr
     os.kill(stopped, signal.SIGCONT)
     assert wait_for(lambda: not alive(stopped), timeout=60), "the continued child did not end"
     stderr = (tmp_path / "stderr").read_text()

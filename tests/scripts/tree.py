@@ -6,7 +6,7 @@ pids to FA_DIR/pids.json, and only then arms its timeout (EXIT) and hangs.
 FA_MODE: pool-fork, pool-spawn, pool-forkserver (a multiprocessing pool with
 one stuck worker), subprocess (a Python child whose Python grandchild hangs,
 a `sleep` child, a `python -S` child; middle and leaf are its inner levels),
-stopped (a Python child that stopped itself), blocked (a Python child that
+stopped (a Python child that stopped itself, and a zombie), blocked (a Python child that
 blocks the request's signal).
 """
 import json
@@ -85,15 +85,23 @@ def subprocess_tree():
                   "bare": bare.pid})
 
 
+def wait_state(pid, state):
+    while True:
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == state:
+                return
+        time.sleep(0.01)
+
+
 def stopped_child():
+    """A child that stopped itself, and one that ended and is not reaped
+    (its Popen is kept and never polled)."""
     child = subprocess.Popen([sys.executable, "-c", "import os, signal, sys; "
                               "os.kill(os.getpid(), signal.SIGSTOP); sys.stderr.write('continued\\n')"])
-    while True:
-        with open("/proc/%d/stat" % child.pid) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                break
-        time.sleep(0.01)
-    arm_and_hang({"stopped": child.pid})
+    wait_state(child.pid, "T")
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_state(zombie.pid, "Z")
+    arm_and_hang({"stopped": child.pid, "zombie": zombie.pid})
 
 
 def blocked_child():
