@@ -294,7 +294,8 @@ tree_receive(int signum, siginfo_t *si, void *uctx)
     }
 }
 
-/* signal-safe: the handler of FA_TREE_SIGNAL. */
+/* signal-safe: the handler of FA_TREE_SIGNAL.  (SIGRTMAX is glibc's
+ * __libc_current_sigrtmax(), which only reads a variable.) */
 static void
 tree_handler(int signum, siginfo_t *si, void *uctx)
 {
@@ -480,6 +481,8 @@ ask_one(fa_tree_entry *e, long long deadline, int *abort)
         struct timespec ts = {0, wait * 1000000L};
         siginfo_t si;
         if (sigtimedwait(&set, &si, &ts) == FA_TREE_SIGNAL) {
+            /* taken here instead of by a handler: handled the same way
+             * (a chained handler gets no ucontext, as none exists) */
             tree_receive(FA_TREE_SIGNAL, &si, NULL);
         }
     }
