@@ -95,7 +95,7 @@ def function_names(dump):
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
-def test_pool_with_a_stuck_worker(tree, tmp_path, method):
+def test_pool_with_a_stuck_worker(tree, tmp_path, method, run_py):
     """Each process dumps to its own file ({pid}); the top's dump says where."""
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -119,6 +119,12 @@ def test_pool_with_a_stuck_worker(tree, tmp_path, method):
     if method == "forkserver":
         assert entries[worker][0] != proc.pid      # a grandchild: the forkserver's child
     assert stderr == "", stderr
+    # `faulthandler-auto report` counts every one of them as a timeout dump
+    proc = run_py("import sys; from faulthandler_auto.cli import main; "
+                  "sys.exit(main(['report', '--json', %r]))" % str(logs))
+    report = json.loads(proc.stdout)
+    assert report["dumps"] == len(entries) + 1, proc.stdout
+    assert {g["event"] for g in report["groups"]} == {"timeout"}, proc.stdout
 
 
 def test_subprocess_tree_three_levels(tree):
