@@ -20,7 +20,9 @@ pytest's own faulthandler plugin, whose jobs it does with our core:
 - the terminal summary lists the dump files written during the run;
 - the pytest-xdist controller cancels its PYTHONFAULTHANDLER_TIMEOUT (it
   only waits for workers); each worker keeps its own until its tests are
-  done.
+  done.  With PYTHONFAULTHANDLER_TREE it is the other way round: the
+  controller keeps its TIMEOUT, whose dump asks every worker to dump first,
+  and the workers cancel theirs.
 
 In fallback mode (no C core) it does the same through the interpreter's
 faulthandler, except that dumps name no test.
@@ -161,6 +163,9 @@ class _Session:
         # test on a worker starts, which is no worker
         self.worker = getattr(config, "workerinput", {}).get("workerid", "")
         faulthandler_auto.set_worker(self.worker)
+        if self.worker and self.hook_config.tree and self.hook_config.timeout is not None:
+            # the controller's timeout dump asks this worker (TREE)
+            faulthandler_auto.cancel_dump_traceback_later()
         if not faulthandler_auto.is_enabled():
             faulthandler_auto.enable(
                 self.dest, all_threads=self.hook_config.all_threads,
@@ -174,8 +179,9 @@ class _Session:
         # The pytest-xdist controller only waits for its workers: its
         # process-wide TIMEOUT would fire first (it started first), dump a
         # queue wait, and (EXIT) end the run before the hung worker is
-        # dumped.  Each worker keeps its own timer, which names the test.
-        if self.hook_config.timeout is not None:
+        # dumped.  Each worker keeps its own timer, which names the test;
+        # unless TREE, where the controller's dump has each worker dump first.
+        if self.hook_config.timeout is not None and not self.hook_config.tree:
             faulthandler_auto.cancel_dump_traceback_later()
 
     @pytest.hookimpl(trylast=True)

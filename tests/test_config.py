@@ -11,7 +11,7 @@ from faulthandler_auto import config
 from faulthandler_auto.config import Config, parse
 
 P = "PYTHONFAULTHANDLER"
-BOOLS = ["REPEAT", "EXIT", "CHAIN", "ALL_THREADS", "C_STACK", "ASYNCIO"]
+BOOLS = ["REPEAT", "EXIT", "CHAIN", "ALL_THREADS", "C_STACK", "ASYNCIO", "TREE"]
 ALL_VARIABLES = ["PATH", "TIMEOUT", "SIGNAL", "FORMAT", "MAX_FRAMES", "MAX_THREADS"] + BOOLS
 FIELDS = {
     "REPEAT": "repeat",
@@ -20,6 +20,7 @@ FIELDS = {
     "ALL_THREADS": "all_threads",
     "C_STACK": "c_stack",
     "ASYNCIO": "asyncio",
+    "TREE": "tree",
 }
 
 
@@ -56,6 +57,7 @@ def test_defaults():
         "rate": 20,
         "rate_bytes": 64 << 20,
         "asyncio": None,
+        "tree": False,
     }
     assert repr(cfg).startswith("Config(fatal=False, path=None, timeout=None,")
     with pytest.raises(TypeError, match="nope"):
@@ -289,7 +291,8 @@ def test_bad_path_template(value, fragment):
 def test_unknown_variable(key):
     assert warned({key: "1"}) == (
         "unknown variable %r ignored; known: %s, %s_ + one of PATH, TIMEOUT, REPEAT, EXIT, SIGNAL, "
-        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS, RATE, RATE_BYTES, ASYNCIO" % (key, P, P))
+        "CHAIN, ALL_THREADS, C_STACK, FORMAT, MAX_FRAMES, MAX_THREADS, RATE, RATE_BYTES, ASYNCIO, TREE"
+        % (key, P, P))
 
 
 def test_long_values_are_cut():
@@ -342,7 +345,7 @@ class Recorder(list):
     def __init__(self, monkeypatch):
         super().__init__()
         self.monkeypatch = monkeypatch
-        for name in ("set_output", "enable", "dump_traceback_later", "register"):
+        for name in ("set_output", "enable", "dump_traceback_later", "register", "set_tree"):
             self.fail(name, None)
 
     def fail(self, name, exc):
@@ -364,17 +367,40 @@ def test_configure_applies_everything(api, capsys, tmp_path):
     cfg = config.configure({
         P: "1", P + "_PATH": path, P + "_TIMEOUT": "2m", P + "_REPEAT": "1", P + "_EXIT": "on",
         P + "_SIGNAL": "USR1,USR2", P + "_CHAIN": "yes", P + "_ALL_THREADS": "0", P + "_C_STACK": "0",
-        P + "_FORMAT": "json", P + "_MAX_FRAMES": "7", P + "_MAX_THREADS": "3",
+        P + "_FORMAT": "json", P + "_MAX_FRAMES": "7", P + "_MAX_THREADS": "3", P + "_TREE": "1",
     })
     assert capsys.readouterr() == ("", "")
     assert api == [
         ("set_output", (), {"format": "json", "max_frames": 7, "max_threads": 3}),
         ("enable", (), {"file": path, "all_threads": False, "c_stack": False}),
         ("dump_traceback_later", (120.0,), {"repeat": True, "file": path, "exit": True}),
+        ("set_tree", (True,), {"file": path}),
         ("register", (signal.SIGUSR1,), {"file": path, "all_threads": False, "chain": True}),
         ("register", (signal.SIGUSR2,), {"file": path, "all_threads": False, "chain": True}),
     ]
     assert cfg.fatal and cfg.timeout == 120.0 and cfg.signals == (signal.SIGUSR1, signal.SIGUSR2)
+    assert cfg.tree
+
+
+@pytest.mark.parametrize("value", ["\x00", "1" * 100000, "yes please", "1\n1", "\udcff", "TREE"])
+def test_hostile_tree_values(value):
+    cfg, warnings = parse({P + "_TREE": value})
+    assert len(warnings) == 1 and warnings[0].startswith("%s_TREE=" % P), warnings
+    assert warnings[0].endswith("ignored: not a boolean; accepted: 1/0, true/false, yes/no, on/off (any case)")
+    assert len(warnings[0]) < 300
+    assert cfg.tree is False
+
+
+def test_tree_needs_no_timeout():
+    """A process without TIMEOUT still answers its ancestors' requests."""
+    assert one({P + "_TREE": "1"}) == Config(tree=True)
+
+
+def test_configure_tree_failure_is_one_line(api, capsys):
+    api.fail("set_tree", RuntimeError("fallback mode"))
+    cfg = config.configure({P + "_TREE": "on"})
+    assert capsys.readouterr().err == "faulthandler-auto: %s_TREE not applied: fallback mode\n" % P
+    assert cfg.tree is False
 
 
 @pytest.mark.parametrize("path, dest", [(None, 2), ("", 2), ("stderr", 2), ("stdout", 1)])
@@ -445,6 +471,7 @@ GARBAGE = {
     P + "_FORMAT": "garbage",
     P + "_MAX_FRAMES": "garbage",
     P + "_MAX_THREADS": "garbage",
+    P + "_TREE": "garbage",
     P + "_TIMOUT": "garbage",
 }
 

@@ -331,7 +331,21 @@ xfsz_hold(int on, sigset_t *old, int *was_pending)
 size_t
 dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
 {
+    return dump_to_dest_at(dest, ev, abort, NULL);
+}
+
+/* signal-safe: dump_to_dest, saying in `place` (unless NULL) where the
+ * dump went, which the process tree tells its requester (see tree.h). */
+size_t
+dump_to_dest_at(const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_place *place)
+{
     fa_dump d;
+    int fd = dest->fd >= 0 ? dest->fd : STDERR_FILENO;
+    if (place) {
+        place->path[0] = '\0';
+        place->fd = fd;
+        place->written_fd = fa_context_std_fd(fd, ev->event);
+    }
     if (dest->fd >= 0) {
         dump_init(&d, fa_context_std_fd(dest->fd, ev->event), abort);
         d.w.yields = !ev->fatal;
@@ -339,7 +353,8 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
         return d.w.total;
     }
     char path[FA_PATH_SIZE];
-    int fd = -1, err = ENAMETOOLONG;
+    int err = ENAMETOOLONG;
+    fd = -1;
     if (expand_template(dest->path, NULL, path, sizeof(path))) {
         fd = open_dump_file(path, 0);
         err = errno;
@@ -358,6 +373,10 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
         xfsz_hold(0, &old, &was_pending);
         close(fd);
         if (!d.w.failed || err == ECANCELED) {
+            if (place) {
+                fa_strlcpy(place->path, path, sizeof(place->path));
+                place->fd = place->written_fd = -1;
+            }
             return d.w.total;
         }
     }

@@ -24,11 +24,19 @@ typedef struct {
     time_t time;
 } fa_template_values;
 
+/* Where a dump went: a file (`path`), else descriptor `fd` (1 or 2 even
+ * when redirect_std sent it to `written_fd`). */
+typedef struct {
+    int fd, written_fd;
+    char path[FA_PATH_SIZE];
+} fa_dump_place;
+
 int dest_from_object(PyObject *obj, fa_dest *dest);
 int fa_expand_path(const char *tmpl, const fa_template_values *values, char *out, size_t size);
 const char *fa_path_problem(const char *path);
 const char *const *fa_template_fields(int *count);
 size_t dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort);
+size_t dump_to_dest_at(const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_place *place);
 
 FA_HIDDEN_END
 

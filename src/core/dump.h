@@ -32,6 +32,7 @@ typedef struct {
     unsigned long skipped_limited;
     int fatal;                  /* written by fatal_handler: never yields to another */
     long max_threads;           /* the caller's limit (3.15's max_threads), 0: the configured one */
+    const struct fa_tree_report *tree;  /* the descendants asked to dump (tree.h), or NULL */
 } fa_event;
 
 struct fa_emitter;

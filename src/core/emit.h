@@ -139,6 +139,8 @@ typedef struct fa_emitter {
     void (*task_end)(fa_writer *w, long omitted, int unreadable);
     void (*loop_end)(fa_writer *w, long omitted);
     void (*asyncio_end)(fa_writer *w);
+    /* the descendants of a timeout dump and what became of each (tree.h) */
+    void (*tree)(fa_writer *w, const struct fa_tree_report *r);
 } fa_emitter;
 
 /* An emitter file defines one static function per member, named as the
@@ -157,6 +159,7 @@ typedef struct fa_emitter {
     .c_stack_unavailable = c_stack_unavailable, \
     .modules_begin = modules_begin, .module = module, .modules_end = modules_end, \
     FA_ASYNCIO_EMITTER \
+    .tree = tree, \
 }
 
 /* the asyncio members: none (NULL) for the cpython format, which prints no

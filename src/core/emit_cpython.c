@@ -251,4 +251,12 @@ context(fa_writer *w, unsigned long ident, const char *label, size_t n)
     (void)n;
 }
 
+/* signal-safe: CPython lists no descendants (they are still asked) */
+static void
+tree(fa_writer *w, const struct fa_tree_report *r)
+{
+    (void)w;
+    (void)r;
+}
+
 const fa_emitter fa_emit_cpython = FA_EMITTER_OF_THIS_FILE(1);

@@ -5,6 +5,7 @@
 #include "cstack.h"
 #include "emit.h"
 #include "tasks.h"
+#include "tree.h"
 #include "util.h"
 
 static const char *const event_names[] = {
@@ -29,6 +30,7 @@ document(fa_dump *d, const fa_event *ev)
     walk_threads(d, ev);
     walk_context(d, ev);
     walk_asyncio(d, ev);
+    walk_tree(d, ev->tree);
     if (ev->c_stack) {
         walk_c_stack(d, ev->pc);
         w_putc(w, ',');
@@ -476,4 +478,57 @@ asyncio_end(fa_writer *w)
 
 #undef FA_ASYNCIO_EMITTER
 #define FA_ASYNCIO_EMITTER FA_ASYNCIO_EMITTER_OF_THIS_FILE
+static const char *const tree_results[] = {
+    [FA_TREE_DUMPED] = "dumped",
+    [FA_TREE_NO_HOOK] = "no_hook",
+    [FA_TREE_NO_ANSWER] = "no_answer",
+    [FA_TREE_STOPPED] = "stopped",
+    [FA_TREE_ZOMBIE] = "zombie",
+    [FA_TREE_GONE] = "exited",
+    [FA_TREE_NOT_ASKED] = "not_asked",
+};
+
+/* signal-safe: writer calls only */
+static void
+tree(fa_writer *w, const fa_tree_report *r)
+{
+    w_puts(w, "\"tree\":{\"descendants\":[");
+    for (int i = 0; i < r->count; i++) {
+        const fa_tree_entry *e = &r->entries[i];
+        w_puts(w, i ? ",{\"pid\":" : "{\"pid\":");
+        w_dec(w, (unsigned long long)e->pid);
+        w_puts(w, ",\"ppid\":");
+        w_dec(w, (unsigned long long)e->ppid);
+        w_puts(w, ",\"state\":");
+        if (e->state) {
+            char state[2] = {e->state, '\0'};
+            w_json_cstr(w, state);
+        }
+        else {
+            w_puts(w, "null");
+        }
+        w_puts(w, ",\"command\":\"");
+        w_utf8(w, e->command, fa_strnlen(e->command, sizeof(e->command)), 1);
+        w_puts(w, "\",\"result\":\"");
+        w_puts(w, tree_results[e->result]);
+        w_puts(w, "\",\"where\":");
+        if (e->result == FA_TREE_DUMPED) {
+            w_putc(w, '"');
+            w_utf8(w, e->where, fa_strnlen(e->where, sizeof(e->where)), 1);
+            w_putc(w, '"');
+        }
+        else {
+            w_puts(w, "null");
+        }
+        w_puts(w, ",\"waited_ms\":");
+        w_dec(w, (unsigned long long)e->waited_ms);
+        w_putc(w, '}');
+    }
+    w_puts(w, "],\"omitted\":");
+    w_dec(w, (unsigned long long)r->omitted);
+    w_puts(w, ",\"wait_ms\":");
+    w_dec(w, (unsigned long long)r->wait_ms);
+    w_puts(w, "},");
+}
+
 const fa_emitter fa_emit_json = FA_EMITTER_OF_THIS_FILE(0);

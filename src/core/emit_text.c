@@ -6,6 +6,7 @@
 #include "cstack.h"
 #include "emit.h"
 #include "tasks.h"
+#include "tree.h"
 #include "util.h"
 
 /* signal-safe: the walks and writer calls only */
@@ -23,6 +24,7 @@ document(fa_dump *d, const fa_event *ev)
     walk_trailer(d, ev);
     walk_context(d, ev);
     walk_asyncio(d, ev);
+    walk_tree(d, ev->tree);
     if (d->signature[0]) {
         w_puts(w, "Crash signature: ");
         w_puts(w, d->signature);
@@ -486,4 +488,64 @@ asyncio_end(fa_writer *w)
 
 #undef FA_ASYNCIO_EMITTER
 #define FA_ASYNCIO_EMITTER FA_ASYNCIO_EMITTER_OF_THIS_FILE
+/* signal-safe: writer calls only.  After the context lines:
+ *   Process tree (PYTHONFAULTHANDLER_TREE): 2 descendants
+ *     pid 41 (parent 40, S) python worker.py: dumped to /tmp/w-41.log
+ *     pid 42 (parent 41, S) sleep 100: no hook */
+static void
+tree(fa_writer *w, const fa_tree_report *r)
+{
+    w_puts(w, "Process tree (PYTHONFAULTHANDLER_TREE): ");
+    w_dec(w, (unsigned long long)(r->count + r->omitted));
+    w_puts(w, r->count + r->omitted == 1 ? " descendant\n" : " descendants\n");
+    for (int i = 0; i < r->count; i++) {
+        const fa_tree_entry *e = &r->entries[i];
+        w_puts(w, "  pid ");
+        w_dec(w, (unsigned long long)e->pid);
+        w_puts(w, " (parent ");
+        w_dec(w, (unsigned long long)e->ppid);
+        if (e->state) {
+            w_puts(w, ", ");
+            w_putc(w, e->state);
+        }
+        w_puts(w, ") ");
+        w_utf8(w, e->command, fa_strnlen(e->command, sizeof(e->command)), 0);
+        w_puts(w, ": ");
+        switch (e->result) {
+        case FA_TREE_DUMPED:
+            w_puts(w, "dumped to ");
+            w_utf8(w, e->where, fa_strnlen(e->where, sizeof(e->where)), 0);
+            break;
+        case FA_TREE_NO_HOOK:
+            w_puts(w, "no hook");
+            break;
+        case FA_TREE_NO_ANSWER:
+            w_puts(w, "no answer in ");
+            w_dec(w, (unsigned long long)(e->waited_ms / 1000));
+            w_putc(w, '.');
+            w_dec(w, (unsigned long long)(e->waited_ms / 100 % 10));
+            w_puts(w, " s");
+            break;
+        case FA_TREE_STOPPED:
+            w_puts(w, "stopped, not asked");
+            break;
+        case FA_TREE_ZOMBIE:
+            w_puts(w, "zombie, not asked");
+            break;
+        case FA_TREE_GONE:
+            w_puts(w, "exited before answering");
+            break;
+        default:
+            w_puts(w, "not asked: the total wait was spent");
+            break;
+        }
+        w_putc(w, '\n');
+    }
+    if (r->omitted) {
+        w_puts(w, "  ... and ");
+        w_dec(w, (unsigned long long)r->omitted);
+        w_puts(w, " more, not listed nor asked\n");
+    }
+}
+
 const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE(0);

@@ -14,6 +14,7 @@
 #include "probes.h"
 #include "tasks.h"
 #include "threads.h"
+#include "tree.h"
 #include "usersig.h"
 #include "watchdog.h"
 
@@ -174,7 +175,7 @@ explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip, long max
                         "another dump has been being written for 5 seconds; not dumping");
         return NULL;
     }
-    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0, max_threads};
+    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0, max_threads, NULL};
     dump_to_dest(&dest, &ev, NULL);
     dump_lock_release(locked);
     fa_user_serve();
@@ -274,6 +275,7 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa_probes_after_fork();
     fa_threads_after_fork();
     fa_context_after_fork();
+    fa_tree_after_fork();
     if (fa_watchdog_after_fork() < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
@@ -332,6 +334,34 @@ py_unregister(PyObject *self, PyObject *arg)
         return NULL;
     }
     return PyBool_FromLong(fa_user_unregister((int)signum));
+}
+
+/* set_tree(enabled, dest, wait_ms, total_ms): answer process-tree requests
+ * with a dump to `dest`, and ask the descendants on timeout (tree.h). */
+static PyObject *
+py_set_tree(PyObject *self, PyObject *args)
+{
+    (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
+    int enabled;
+    PyObject *dest_obj;
+    long wait_ms, total_ms;
+    if (!PyArg_ParseTuple(args, "pOll", &enabled, &dest_obj, &wait_ms, &total_ms)) {
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    if (enabled) {
+        fa_fatal_hold_faults();
+    }
+    if (fa_tree_set(enabled, &dest, wait_ms, total_ms) < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
 }
 
 /* run_thread(name, function, *args, **kwargs): the body of every thread
@@ -569,6 +599,7 @@ static PyMethodDef native_methods[] = {
     {"register", py_register, METH_VARARGS,
      "register(signum, dest, all_threads, chain, max_threads=0)"},
     {"unregister", py_unregister, METH_O, "unregister(signum) -> bool"},
+    {"set_tree", py_set_tree, METH_VARARGS, "set_tree(enabled, dest, wait_ms, total_ms)"},
     {"run_thread", (PyCFunction)(void (*)(void))py_run_thread, METH_VARARGS | METH_KEYWORDS,
      "run_thread(name, function, *args, **kwargs)"},
     {"start_thread", (PyCFunction)(void (*)(void))py_start_thread, METH_VARARGS | METH_KEYWORDS,

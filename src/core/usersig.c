@@ -8,6 +8,7 @@
 #include "usersig.h"
 #include "fatal.h"
 #include "budget.h"
+#include "tree.h"
 
 typedef struct {
     int enabled;
@@ -72,10 +73,11 @@ any_pending(void)
 void
 fa_user_serve(void)
 {
-    while (any_pending()) {
+    while (any_pending() || fa_tree_pending()) {
         if (!dump_lock_try()) {
             return;
         }
+        fa_tree_serve_locked();
         for (int s = 1; s < FA_NSIG; s++) {
             fa_user_signal *u = &user[s];
             unsigned long n = __atomic_exchange_n(&u->pending, 0, __ATOMIC_SEQ_CST);
@@ -89,7 +91,7 @@ fa_user_serve(void)
                 continue;
             }
             fa_event ev = {EV_SIGNAL, s, &si, 0, NULL, u->all_threads, 0, 0,
-                           u->coalesced, u->limited, 0, u->max_threads};
+                           u->coalesced, u->limited, 0, u->max_threads, NULL};
             fa_limits_spent(dump_to_dest(&u->dest, &ev, NULL));
             u->coalesced = u->limited = 0;
         }

@@ -4,6 +4,7 @@
 #include "watchdog.h"
 #include "fatal.h"
 #include "budget.h"
+#include "tree.h"
 #include "usersig.h"
 #include "util.h"
 
@@ -115,8 +116,11 @@ watchdog_main(void *arg)
          * the wait), then skip this one and say so in the next */
         int locked = dump_lock_acquire(5000, &wd.abort);
         if (locked && fa_limits_allow(NULL)) {
+            /* the descendants dump first, each to its own destination,
+             * and this dump lists them (tree.h) */
+            const fa_tree_report *tree = fa_tree_enabled() ? fa_tree_ask(&wd.abort) : NULL;
             fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0,
-                           0, t->skipped, 0, max_threads};
+                           0, t->skipped, 0, max_threads, tree};
             fa_limits_spent(dump_to_dest(&dest, &ev, &wd.abort));
             t->skipped = 0;
         }

@@ -31,7 +31,7 @@ __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
     "unregister", "configure", "set_context", "set_worker", "redirect_std", "task_timeout",
-    "set_format", "set_asyncio",
+    "set_format", "set_asyncio", "set_tree",
 ]
 
 _INT_MAX = 2 ** 31 - 1
@@ -353,6 +353,22 @@ def unregister(signum):
     was = _native.unregister(signum)
     _files.pop(("signal", signum), None)
     return was
+
+
+def set_tree(enabled=True, file=None):
+    """With ``enabled``, a timeout dump first asks each descendant process
+    that runs this hook (with set_tree on) to dump, one at a time, and lists
+    every descendant with what became of it; and this process answers such
+    a request from an ancestor with a dump to ``file``.  It catches the
+    real-time signal SIGRTMAX-3 for that (see the README)."""
+    dest = _destination(file)
+    _prepare()
+    _native.set_tree(bool(enabled), dest, int(_facts.TREE_WAIT * 1000),
+                     int(_facts.TREE_TOTAL_WAIT * 1000))
+    if enabled:
+        _keep("tree", file)
+    else:
+        _files.pop("tree", None)
 
 
 def configure(environ=None):

@@ -30,6 +30,7 @@ VARIABLES = {
     "RATE": "rate",
     "RATE_BYTES": "rate_bytes",
     "ASYNCIO": "asyncio",
+    "TREE": "tree",
 }
 
 # The signals enable() dumps on, in the order the C core lists them.
@@ -51,6 +52,11 @@ DEFAULT_RATE = 20
 MAX_RATE = 100000
 DEFAULT_RATE_BYTES = 64 << 20
 MAX_RATE_BYTES = 1 << 62
+
+# PYTHONFAULTHANDLER_TREE: a timeout dump waits this long for each
+# descendant's answer, and this long for all of them together.
+TREE_WAIT = 5.0
+TREE_TOTAL_WAIT = 30.0
 
 TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
 # The file a dump goes to when the path names a directory.

@@ -32,6 +32,7 @@ LOST = tuple(
         "PYTHONFAULTHANDLER_MAX_FRAMES / _MAX_THREADS (CPython's fixed 100 apply)",
         "the rate limit on signal dumps",
         "the asyncio tasks of each running event loop (PYTHONFAULTHANDLER_ASYNCIO)",
+        "process-tree dumps (PYTHONFAULTHANDLER_TREE)",
         "a file per dumping process: PATH's file is opened at start-up, so {time} is the "
         "start time and a forked child writes into its parent's file",
         None if hasattr(faulthandler, "register") else "PYTHONFAULTHANDLER_SIGNAL (no "
@@ -259,6 +260,12 @@ def register(signum, dest, all_threads, chain, max_threads=0):
                            % (reason(), sys.platform))
     faulthandler.register(signum, file=_fd(dest), all_threads=all_threads, chain=chain)
     _set[signum] = (dest, all_threads, chain)
+
+
+def set_tree(enabled, dest, wait_ms, total_ms):
+    if enabled:
+        raise RuntimeError("fallback mode (%s): the interpreter's faulthandler cannot dump "
+                           "a process tree" % reason())
 
 
 def unregister(signum):

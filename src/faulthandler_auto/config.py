@@ -37,6 +37,7 @@ _DEFAULTS = {
     "rate_bytes": _facts.DEFAULT_RATE_BYTES,
     # None: asyncio tasks in every dump but a fatal one
     "asyncio": None,
+    "tree": False,
 }
 
 
@@ -235,6 +236,7 @@ _PARSERS = {
     "rate": _parse_rate,
     "rate_bytes": _parse_bytes,
     "asyncio": _parse_bool,
+    "tree": _parse_bool,
 }
 # variable -> (Config field, parser)
 _VARIABLES = {PREFIX + "_" + suffix: (field, _PARSERS[field]) for suffix, field in _facts.VARIABLES.items()}
@@ -381,6 +383,8 @@ def configure(environ=None):
         exit=config.exit,
     ):
         config.timeout = None
+    if config.tree:
+        config.tree = _apply(PREFIX + "_TREE", api.set_tree, True, file=dest)
     config.signals = tuple(
         signum
         for signum in config.signals

@@ -60,6 +60,9 @@ def _describe_config(cfg, c_stack=True):
         lines.append(text)
     else:
         lines.append("on a hang: nothing (PYTHONFAULTHANDLER_TIMEOUT is not set)")
+    if cfg.tree:
+        lines.append("process tree: a timeout dump first has each descendant that runs the hook "
+                     "dump, and this process dumps when an ancestor's timeout asks it")
     if cfg.signals:
         lines.append("on demand: dump on %s%s" % (
             ", ".join(signal_name(s) for s in cfg.signals),

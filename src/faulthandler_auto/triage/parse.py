@@ -55,7 +55,7 @@ PROCESS_RE = re.compile(
 SIGNAL_RE = re.compile(
     r"Signal: (SIG[A-Z0-9]+|signal \d+)(?:, ([A-Z_]+) \((.*?)\))?"
     r"(?:, fault address (0x[0-9a-f]+))?(?:, from pid (\d+) uid (\d+))?")
-TIMEOUT_RE = re.compile(r"Timeout \((\d+:\d\d:\d\d(?:\.\d+)?)\)!$")
+TIMEOUT_RE = re.compile(r"Timeout \((\d+:\d\d:\d\d(?:\.\d+)?|process tree: asked by pid \d+)\)!$")
 SIGNATURE_RE = re.compile(r"Crash signature: ([0-9a-f]{16})$")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z$")
 # Any other "Label: value" line inside a dump (a test's context, lines a
