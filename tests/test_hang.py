@@ -240,11 +240,17 @@ def test_multiprocessing_child_dumps(run_py, tmp_path, context):
         directory.mkdir()
         proc = hang(run_py, "mp", {"FA_CONTEXT": context,
                                    "PYTHONFAULTHANDLER_TIMEOUT": str(timeout),
-                                   "PYTHONFAULTHANDLER_PATH": str(directory / "{pid}.log")})
+                                   "PYTHONFAULTHANDLER_PATH": str(directory / "{pid}.log")}, timeout=180)
         assert proc.returncode == 0, proc
         out = proc.stdout.split()
         child = int(out[out.index("child") + 1])
-        assert out[-1] == "0", proc.stdout
+        if out[-1] != "0":
+            # killed after waiting: only right if the timer of the process it
+            # was forked from (the parent, or the forkserver) had already
+            # fired when it forked
+            forked_from = [p for p in directory.glob("*.log") if p.name != "%d.log" % child]
+            assert any(split_dumps(read_text(p)) for p in forked_from), proc.stdout
+            return None
         after = after_ready(read_text(directory / ("%d.log" % child)))
         return None if after is None else (child, only_dump(after))
 
