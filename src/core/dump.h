@@ -54,6 +54,7 @@ void dump_to_fd(fa_dump *d, const fa_event *ev);
 void walk_header(fa_dump *d, const fa_event *ev);
 void walk_trailer(fa_dump *d, const fa_event *ev);
 void walk_threads(fa_dump *d, const fa_event *ev);
+void walk_thread_states(fa_dump *d, const fa_event *ev);
 void walk_extension_modules(fa_dump *d);
 int dump_lock_acquire(long wait_ms, int *abort);
 int dump_lock_acquire_fatal(long wait_ms);

@@ -251,4 +251,13 @@ context(fa_writer *w, unsigned long ident, const char *label, size_t n)
     (void)n;
 }
 
-const fa_emitter fa_emit_cpython = FA_EMITTER_OF_THIS_FILE(1);
+/* signal-safe: CPython prints no thread state (and the walk never asks) */
+static void
+thread_state(fa_writer *w, unsigned long ident, const fa_thread_state *s)
+{
+    (void)w;
+    (void)ident;
+    (void)s;
+}
+
+const fa_emitter fa_emit_cpython = FA_EMITTER_OF_THIS_FILE(1, 0);
