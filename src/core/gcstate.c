@@ -59,8 +59,10 @@ fa_gil_held_by(PyInterpreterState *interp, PyThreadState *ts)
     holder = (uintptr_t)__atomic_load_n(&gil->last_holder, __ATOMIC_RELAXED);
     locked = __atomic_load_n(&gil->locked, __ATOMIC_RELAXED);
 #else
-    holder = __atomic_load_n(&gil->last_holder._value, __ATOMIC_RELAXED);
-    locked = __atomic_load_n(&gil->locked._value, __ATOMIC_RELAXED);
+    /* CPython's own accessor: the fields are C11 atomics where the
+     * compiler has them */
+    holder = (uintptr_t)_Py_atomic_load_relaxed(&gil->last_holder);
+    locked = _Py_atomic_load_relaxed(&gil->locked);
 #endif
     if (locked < 0) {
         return -1;              /* not made yet */
