@@ -18,7 +18,9 @@ TIMEOUTS = (0.5, 1, 2, 4, 8)
 
 
 def run(run_py, mode, env=None, spin=False):
-    environ = {"FA_MODE": mode, "FA_SPIN": "1" if spin else "0"}
+    """The scenario with the hook started (PYTHONFAULTHANDLER=1), so that
+    before 3.11 the thread registry notes each thread's id as it starts."""
+    environ = {"FA_MODE": mode, "FA_SPIN": "1" if spin else "0", "PYTHONFAULTHANDLER": "1"}
     environ.update(env or {})
     return run_py(SCRIPT, env=environ, timeout=120)
 
@@ -187,6 +189,26 @@ def test_gc_running_in_header(run_py, fmt):
     states = text_states(dump)
     assert states["MainThread"][1].gil is True
     check_parked(states, ids)
+
+
+def test_unknown_tid_is_omitted(run_py):
+    """Without the hook, the first dump prepares the package after the
+    threads started: before 3.11 nothing noted their ids, so their lines say
+    what is known (the GIL) and no tid, state or CPU time; 3.11+ read the id
+    from each thread state.  The main thread's id is the pid either way."""
+    proc = run(run_py, "explicit", {"PYTHONFAULTHANDLER": ""})
+    assert proc.returncode == 0, proc
+    ids = native_ids(proc)
+    dump = only_dump(proc.stderr)
+    check_well_formed(dump)
+    states = text_states(dump)
+    assert states["MainThread"][1].tid == ids["MainThread"]
+    for name in PARKED:
+        st = states[name][1]
+        if sys.version_info >= (3, 11):
+            assert (st.tid, st.state) == (ids[name], "S"), st
+        else:
+            assert (st.tid, st.state, st.cpu, st.gil) == (None, None, None, False), st
 
 
 def test_one_thread_dump(run_py):

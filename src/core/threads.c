@@ -157,10 +157,11 @@ name_slot(unsigned long ident, const char *name, size_t len)
         if (__atomic_compare_exchange_n(&s->ident, &expected, ident, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             slot = s;
+            /* a live thread named again keeps the id it noted */
+            __atomic_store_n(&slot->tid, 0, __ATOMIC_RELAXED);
         }
     }
     __atomic_store_n(&slot->ready, 0, __ATOMIC_RELEASE);
-    slot->tid = 0;
     slot->name_len = utf8_cut(name, len, FA_NAME_SIZE - 1);
     memcpy(slot->name, name, slot->name_len);
     slot->name[slot->name_len] = '\0';
