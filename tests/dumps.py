@@ -53,6 +53,7 @@ STATE_RE = re.compile(
     r"^State of thread (0x[0-9a-f]+):(?: tid (\d+))?(?:,? state (\S) \([a-z ]+\))?"
     r"(?:,? cpu (\d+\.\d{3})s)?(?:,? gil (held|not held))?$")
 GC_RUNNING = "Garbage collector: running"
+WATCHDOG_LINE = "Watchdog: "   # the named watchdog that fired, after the Process line
 
 Frame = collections.namedtuple("Frame", "file line function")
 # tid: int or None; state: a letter or None; cpu: seconds (float) or None; gil: bool or None
@@ -127,6 +128,7 @@ class Dump:
         self.contexts = {}       # set_context() labels: None -> the process's, ident -> a thread's
         self.states = {}         # ident -> ThreadState, from the "State of thread" lines
         self.gc_running = False
+        self.watchdog = None     # the named watchdog's label
         self.unparsed = []       # lines inside the dump no rule knew
 
     # header fields ---------------------------------------------------------
@@ -277,6 +279,11 @@ def split_dumps(text):
                 float(m.group(4)) if m.group(4) else None,
                 None if m.group(5) is None else m.group(5) == "held")
             section = None
+            continue
+        if line.startswith(WATCHDOG_LINE) and section == "trailer":
+            dump.lines.append(line)
+            dump.header.append(line)
+            dump.watchdog = line[len(WATCHDOG_LINE):]
             continue
         if line == GC_RUNNING and section == "trailer":
             dump.lines.append(line)

@@ -32,6 +32,8 @@ typedef struct {
     unsigned long skipped_limited;
     int fatal;                  /* written by fatal_handler: never yields to another */
     long max_threads;           /* the caller's limit (3.15's max_threads), 0: the configured one */
+    const char *watchdog;       /* a named watchdog's name (not NUL-terminated), or NULL */
+    size_t watchdog_len;
 } fa_event;
 
 struct fa_emitter;

@@ -34,6 +34,8 @@ typedef struct {
     const char *signature;      /* crash signature, or NULL */
     const char *host;           /* uname's node name, or NULL */
     int gc_running;             /* the cyclic GC runs: 1, 0, or -1 when unknown (3.9) */
+    const char *watchdog;       /* the named watchdog that fired (UTF-8, not NUL-terminated), or NULL */
+    size_t watchdog_len;
 } fa_header_info;
 
 typedef struct {

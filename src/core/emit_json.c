@@ -93,6 +93,11 @@ header(fa_writer *w, const fa_header_info *h)
         w_puts(w, ",\"host\":");
         w_json_cstr(w, h->host);
     }
+    if (h->watchdog) {
+        w_puts(w, ",\"watchdog\":\"");
+        w_utf8(w, h->watchdog, h->watchdog_len, 1);
+        w_putc(w, '"');
+    }
     if (h->gc_running >= 0) {
         w_puts(w, h->gc_running ? ",\"gc_running\":true" : ",\"gc_running\":false");
     }

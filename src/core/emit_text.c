@@ -117,6 +117,12 @@ trailer(fa_writer *w, const fa_header_info *h)
     if (h->gc_running > 0) {
         w_puts(w, "Garbage collector: running\n");
     }
+    if (h->watchdog) {
+        /* escaped as file names are: a name cannot forge lines */
+        w_puts(w, "Watchdog: ");
+        w_utf8(w, h->watchdog, h->watchdog_len, 0);
+        w_putc(w, '\n');
+    }
 }
 
 /* signal-safe: writer calls only */

@@ -181,6 +181,8 @@ walk_info(fa_dump *d, const fa_event *ev,
     /* a plain load from our own live interpreter; 3.9 does not note it */
     h.gc_running = PY_VERSION_HEX >= 0x030A0000 && fa_process.interp != NULL
                    ? fa_gc_collecting(fa_process.interp) : -1;
+    h.watchdog = ev->watchdog;
+    h.watchdog_len = ev->watchdog_len;
     part(&d->w, &h);
 }
 
