@@ -110,7 +110,7 @@ def test_json_field(run_py, tmp_path):
 
 HOSTILE = """
 import faulthandler_auto as f
-for args in {args!r}:
+for args in {args}:
     try:
         w = f.watchdog(*args)
     except Exception as e:
@@ -121,8 +121,8 @@ for args in {args!r}:
 
 
 def test_hostile_arguments(run_py):
-    args = [("x", -1), ("x", 0), ("x", float("nan")), ("x", 1e300), ("x", "5"),
-            (b"name", 5), (None, 5), ("\udc80 lone", 5), ("é" * 10000, 5), ("x" * 10240, 5)]
+    args = """[("x", -1), ("x", 0), ("x", float("nan")), ("x", 1e300), ("x", "5"),
+        (b"name", 5), (None, 5), ("\\udc80 lone", 5), ("\\xe9" * 10000, 5), ("x" * 10240, 5)]"""
     proc = run_py(HOSTILE.format(args=args))
     assert proc.returncode == 0, proc
     assert proc.stdout.splitlines() == [
@@ -133,7 +133,7 @@ def test_hostile_arguments(run_py):
         "TypeError 'str' object cannot be interpreted as an integer",
         "TypeError watchdog name must be str, not bytes",
         "TypeError watchdog name must be str, not NoneType",
-        "ok '\\udc80 lone' 14",
+        "ok '\\udc80 lone' 11",
         "ok 'éééééééééééé' 199",      # 98 two-byte characters and "..."
         "ok 'xxxxxxxxxxxx' 200",
     ]

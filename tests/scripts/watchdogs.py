@@ -11,9 +11,12 @@ from faulthandler_auto import watchdog
 
 MODE = os.environ["FA_MODE"]
 OUT = os.environ.get("FA_OUT")
+# the end of a whole dump: a text dump's Process line follows its frames, a
+# JSON dump is one line
+WHOLE = "}\n" if os.environ.get("PYTHONFAULTHANDLER_FORMAT") == "json" else "\nProcess: pid "
 
 
-def dumped(count=1, mark="\nProcess: pid "):
+def dumped(count=1, mark=WHOLE):
     """Wait until FA_OUT holds `count` whole dumps."""
     while True:
         with open(OUT) as f:
