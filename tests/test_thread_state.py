@@ -98,6 +98,28 @@ def test_explicit_json(run_py):
         assert "gc_running" not in dump     # 3.9 does not note it
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_signal_dump(run_py, fmt):
+    """A dump on a registered signal: each thread's id, and the parked ones
+    asleep without the GIL, whichever thread the handler ran on."""
+    proc = run(run_py, "signal", {"PYTHONFAULTHANDLER_FORMAT": fmt})
+    assert proc.returncode == 0, proc
+    ids = native_ids(proc)
+    if fmt == "json":
+        (dump,) = json_dumps(proc.stderr)
+        threads = {t["name"]: t for t in dump["threads"]}
+        assert {name: t["tid"] for name, t in threads.items()} == ids
+        for name in PARKED:
+            assert (threads[name]["state"], threads[name]["gil"]) == ("S", False), threads[name]
+        return
+    dump = only_dump(proc.stderr)
+    check_well_formed(dump)
+    assert dump.signal.group(1) == "SIGUSR1"
+    states = text_states(dump)
+    assert {name: st.tid for name, (t, st) in states.items()} == ids
+    check_parked(states, ids)
+
+
 def test_cpython_format_prints_nothing_new(run_py):
     proc = run(run_py, "explicit", {"PYTHONFAULTHANDLER_FORMAT": "cpython"})
     assert proc.returncode == 0, proc

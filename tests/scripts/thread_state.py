@@ -9,7 +9,8 @@ as one JSON line on stdout, then makes its dump:
   - "spinner" (FA_SPIN=1): a pure-Python loop that has used at least
     SPIN_CPU seconds of CPU before the dump.
 Modes: "explicit" (dump_traceback from the main thread, which holds the
-GIL), "timeout" (dump_traceback_later(FA_TIMEOUT, exit=True), the main
+GIL), "signal" (register(SIGUSR1), then the process signals itself),
+"timeout" (dump_traceback_later(FA_TIMEOUT, exit=True), the main
 thread parked in a lock's acquire), "gc" (a gc callback that crashes
 during a collection).
 """
@@ -94,6 +95,12 @@ def main():
         parked = threading.Lock()
         parked.acquire()
         parked.acquire()  # parked
+    elif MODE == "signal":
+        import signal
+        faulthandler_auto.register(signal.SIGUSR1, sys.stderr)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.001)   # a pending signal is handled by the next bytecode at the latest
+        faulthandler_auto.unregister(signal.SIGUSR1)
     elif MODE == "gc":
         import gc
         gc.callbacks.append(crash_in_gc)
