@@ -98,8 +98,9 @@ def main():
     elif MODE == "signal":
         import signal
         faulthandler_auto.register(signal.SIGUSR1, sys.stderr)
+        # the handler dumps at once (no other dump is being written), on
+        # the calling thread, before kill() returns
         os.kill(os.getpid(), signal.SIGUSR1)
-        time.sleep(0.001)   # a pending signal is handled by the next bytecode at the latest
         faulthandler_auto.unregister(signal.SIGUSR1)
     elif MODE == "gc":
         import gc
