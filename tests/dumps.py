@@ -54,8 +54,16 @@ LOOP_RE = re.compile(r"^Asyncio tasks of thread (0x[0-9a-f]+)(?: \[(.*)\])? "
 TASK_RE = re.compile(r'^  Task (".*"|\?\?\?) (pending|cancelling)( \(running\))?'
                      r'(?:, awaiting (\S+)(?: "(.*)")?)?:$')
 TASKS_OMITTED_RE = re.compile(r"^  \.\.\. \((\d+) tasks omitted\)$")
+# each thread's kernel state, after the Python frames (and the labels)
+STATE_RE = re.compile(
+    r"^State of thread (0x[0-9a-f]+):(?: tid (\d+))?(?:,? state (\S) \([a-z ]+\))?"
+    r"(?:,? cpu (\d+\.\d{3})s)?(?:,? gil (held|not held))?$")
+GC_RUNNING = "Garbage collector: running"
+WATCHDOG_LINE = "Watchdog: "   # the named watchdog that fired, after the Process line
 
 Frame = collections.namedtuple("Frame", "file line function")
+# tid: int or None; state: a letter or None; cpu: seconds (float) or None; gil: bool or None
+ThreadState = collections.namedtuple("ThreadState", "tid state cpu gil")
 CFrame = collections.namedtuple("CFrame", "binary symbol offset address")
 
 FATAL_NAMES = {
@@ -165,6 +173,9 @@ class Dump:
         self.extensions = None   # (list of names, total)
         self.contexts = {}       # set_context() labels: None -> the process's, ident -> a thread's
         self.loops = []          # the asyncio section: Loop objects
+        self.states = {}         # ident -> ThreadState, from the "State of thread" lines
+        self.gc_running = False
+        self.watchdog = None     # the named watchdog's label
         self.unparsed = []       # lines inside the dump no rule knew
 
     # header fields ---------------------------------------------------------
@@ -314,6 +325,25 @@ def split_dumps(text):
             dump.lines.append(line)
             dump.contexts[int(m.group(1), 16) if m.group(1) else None] = m.group(2)
             section = None
+            continue
+        m = STATE_RE.match(line)
+        if m and section != "header":
+            dump.lines.append(line)
+            dump.states[int(m.group(1), 16)] = ThreadState(
+                int(m.group(2)) if m.group(2) else None, m.group(3),
+                float(m.group(4)) if m.group(4) else None,
+                None if m.group(5) is None else m.group(5) == "held")
+            section = None
+            continue
+        if line.startswith(WATCHDOG_LINE) and section == "trailer":
+            dump.lines.append(line)
+            dump.header.append(line)
+            dump.watchdog = line[len(WATCHDOG_LINE):]
+            continue
+        if line == GC_RUNNING and section == "trailer":
+            dump.lines.append(line)
+            dump.header.append(line)
+            dump.gc_running = True
             continue
         m = EXTENSIONS_RE.match(line)
         if m:

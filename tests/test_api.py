@@ -212,15 +212,19 @@ def test_explicit_dump_matches_cpython(run_py, tmp_path, all_threads):
     dump, cpython = only_dump(ours.read_text()), only_dump(theirs.read_text())
     check_well_formed(dump)
     assert dump.header == [dump.header[0]] and dump.header[0].startswith("Process: pid ")
-    # CPython's lines first, then a blank line and ours, last
-    assert dump.lines[-2:] == ["", dump.header[0]]
+    # CPython's lines first, then a blank line and ours, last: the Process
+    # line, then each thread's state
+    states = [line for line in dump.lines if line.startswith("State of thread ")]
+    assert len(states) == len(dump.states) == (2 if all_threads else 1)
+    ours = len(states) + 2
+    assert dump.lines[-ours:] == ["", dump.header[0]] + states
     if all_threads:
         assert dump.threads[0].current and dump.threads[0].name == "MainThread"
         assert [t.name for t in dump.threads] == ["MainThread", "waiter"]
         assert dump.stack is None
     else:
         assert not dump.threads and dump.stack is not None
-        assert dump.lines[:-2] == cpython.lines
+        assert dump.lines[:-ours] == cpython.lines
     cpython_frames_equal(dump, cpython)
 
 

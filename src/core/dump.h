@@ -33,6 +33,8 @@ typedef struct {
     int fatal;                  /* written by fatal_handler: never yields to another */
     long max_threads;           /* the caller's limit (3.15's max_threads), 0: the configured one */
     const struct fa_tree_report *tree;  /* the descendants asked to dump (tree.h), or NULL */
+    const char *watchdog;       /* a named watchdog's name (not NUL-terminated), or NULL */
+    size_t watchdog_len;
 } fa_event;
 
 struct fa_emitter;
@@ -55,6 +57,7 @@ void dump_to_fd(fa_dump *d, const fa_event *ev);
 void walk_header(fa_dump *d, const fa_event *ev);
 void walk_trailer(fa_dump *d, const fa_event *ev);
 void walk_threads(fa_dump *d, const fa_event *ev);
+void walk_thread_states(fa_dump *d, const fa_event *ev);
 void walk_extension_modules(fa_dump *d);
 int dump_lock_acquire(long wait_ms, int *abort);
 int dump_lock_acquire_fatal(long wait_ms);

@@ -7,6 +7,7 @@
 #define FA_EMIT_H
 
 #include "dump.h"
+#include "tstate.h"
 
 FA_HIDDEN_BEGIN
 
@@ -32,6 +33,9 @@ typedef struct {
     unsigned long skipped_coalesced, skipped_limited;
     const char *signature;      /* crash signature, or NULL */
     const char *host;           /* uname's node name, or NULL */
+    int gc_running;             /* the cyclic GC runs: 1, 0, or -1 when unknown (3.9) */
+    const char *watchdog;       /* the named watchdog that fired (UTF-8, not NUL-terminated), or NULL */
+    size_t watchdog_len;
 } fa_header_info;
 
 typedef struct {
@@ -99,6 +103,9 @@ typedef struct fa_emitter {
     /* CPython's walk: its thread order, its cut of a deep stack (innermost
      * frames only), its test for an extension module, our core listed */
     int cpython;
+    /* the thread_state of each thread comes right after its thread_begin
+     * (else the format's document asks walk_thread_states for them) */
+    int state_inline;
     /* the whole dump: the order of its sections is the format's */
     void (*document)(fa_dump *d, const fa_event *ev);
     void (*header)(fa_writer *w, const fa_header_info *h);
@@ -113,6 +120,8 @@ typedef struct fa_emitter {
     void (*threads_end)(fa_writer *w, long omitted);
     /* a set_context() label: the process's (ident 0) or a thread's */
     void (*context)(fa_writer *w, unsigned long ident, const char *label, size_t n);
+    /* what the kernel says about a thread, and whether it holds the GIL */
+    void (*thread_state)(fa_writer *w, unsigned long ident, const fa_thread_state *s);
 
     void (*frames_begin)(fa_writer *w, long total);
     void (*frame)(fa_writer *w, const fa_frame_info *f);
@@ -145,13 +154,14 @@ typedef struct fa_emitter {
 
 /* An emitter file defines one static function per member, named as the
  * member (or #defines the name to a shared one), and its table is then
- * this; `cpython_walk` sets .cpython. */
-#define FA_EMITTER_OF_THIS_FILE(cpython_walk) { \
-    .cpython = (cpython_walk), \
+ * this; `cpython_walk` sets .cpython, `inline_states` .state_inline. */
+#define FA_EMITTER_OF_THIS_FILE(cpython_walk, inline_states) { \
+    .cpython = (cpython_walk), .state_inline = (inline_states), \
     .document = document, .header = header, .trailer = trailer, \
     .threads_begin = threads_begin, .no_thread = no_thread, .finalized = finalized, \
     .between_threads = between_threads, .thread_begin = thread_begin, \
     .thread_end = thread_end, .threads_end = threads_end, .context = context, \
+    .thread_state = thread_state, \
     .frames_begin = frames_begin, .frame = frame, .frames_gap = frames_gap, \
     .frames_end = frames_end, \
     .c_stack_begin = c_stack_begin, .c_frame = c_frame, .c_repeat = c_repeat, \

@@ -259,4 +259,13 @@ tree(fa_writer *w, const struct fa_tree_report *r)
     (void)r;
 }
 
-const fa_emitter fa_emit_cpython = FA_EMITTER_OF_THIS_FILE(1);
+/* signal-safe: CPython prints no thread state (and the walk never asks) */
+static void
+thread_state(fa_writer *w, unsigned long ident, const fa_thread_state *s)
+{
+    (void)w;
+    (void)ident;
+    (void)s;
+}
+
+const fa_emitter fa_emit_cpython = FA_EMITTER_OF_THIS_FILE(1, 0);

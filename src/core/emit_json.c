@@ -98,6 +98,14 @@ header(fa_writer *w, const fa_header_info *h)
         w_puts(w, ",\"host\":");
         w_json_cstr(w, h->host);
     }
+    if (h->watchdog) {
+        w_puts(w, ",\"watchdog\":\"");
+        w_utf8(w, h->watchdog, h->watchdog_len, 1);
+        w_putc(w, '"');
+    }
+    if (h->gc_running >= 0) {
+        w_puts(w, h->gc_running ? ",\"gc_running\":true" : ",\"gc_running\":false");
+    }
     if (h->signature) {
         w_puts(w, ",\"signature\":\"");
         w_puts(w, h->signature);
@@ -531,4 +539,36 @@ tree(fa_writer *w, const fa_tree_report *r)
     w_puts(w, "},");
 }
 
-const fa_emitter fa_emit_json = FA_EMITTER_OF_THIS_FILE(0);
+/* signal-safe: writer calls only.  Members of the thread's object, right
+ * after thread_begin's; null when unknown. */
+static void
+thread_state(fa_writer *w, unsigned long ident, const fa_thread_state *s)
+{
+    (void)ident;
+    w_puts(w, "\"tid\":");
+    if (s->tid > 0) {
+        w_dec(w, (unsigned long long)s->tid);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"state\":");
+    if (s->state > ' ' && s->state < 0x7f && s->state != '"' && s->state != '\\') {
+        w_putc(w, '"');
+        w_putc(w, s->state);
+        w_putc(w, '"');
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, ",\"cpu_ms\":");
+    if (s->cpu_ms >= 0) {
+        w_dec(w, (unsigned long long)s->cpu_ms);
+    }
+    else {
+        w_puts(w, "null");
+    }
+    w_puts(w, s->gil > 0 ? ",\"gil\":true," : s->gil == 0 ? ",\"gil\":false," : ",\"gil\":null,");
+}
+
+const fa_emitter fa_emit_json = FA_EMITTER_OF_THIS_FILE(0, 1);

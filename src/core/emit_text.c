@@ -23,6 +23,7 @@ document(fa_dump *d, const fa_event *ev)
     walk_threads(d, ev);
     walk_trailer(d, ev);
     walk_context(d, ev);
+    walk_thread_states(d, ev);
     walk_asyncio(d, ev);
     walk_tree(d, ev->tree);
     if (d->signature[0]) {
@@ -118,6 +119,15 @@ trailer(fa_writer *w, const fa_header_info *h)
         w_utf8(w, h->host, strlen(h->host), 0);
     }
     w_putc(w, '\n');
+    if (h->gc_running > 0) {
+        w_puts(w, "Garbage collector: running\n");
+    }
+    if (h->watchdog) {
+        /* escaped as file names are: a name cannot forge lines */
+        w_puts(w, "Watchdog: ");
+        w_utf8(w, h->watchdog, h->watchdog_len, 0);
+        w_putc(w, '\n');
+    }
 }
 
 /* signal-safe: writer calls only */
@@ -548,4 +558,54 @@ tree(fa_writer *w, const fa_tree_report *r)
     }
 }
 
-const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE(0);
+/* signal-safe: writer calls only.  After the Python frames, as context
+ * lines are, one line per thread with what is known of it:
+ *   State of thread 0x...: tid 4242, state S (sleeping), cpu 0.120s, gil not held
+ * and none when nothing is. */
+static void
+thread_state(fa_writer *w, unsigned long ident, const fa_thread_state *s)
+{
+    if (s->tid <= 0 && s->gil < 0) {
+        return;
+    }
+    w_puts(w, "State of thread ");
+    w_ptr(w, (uintptr_t)ident);
+    w_putc(w, ':');
+    const char *sep = " ";
+    if (s->tid > 0) {
+        w_puts(w, " tid ");
+        w_dec(w, (unsigned long long)s->tid);
+        sep = ", ";
+    }
+    if (s->state) {
+        const char *word = fa_task_state_word(s->state);
+        w_puts(w, sep);
+        w_puts(w, "state ");
+        w_putc(w, s->state);
+        if (word) {
+            w_puts(w, " (");
+            w_puts(w, word);
+            w_putc(w, ')');
+        }
+        sep = ", ";
+    }
+    if (s->cpu_ms >= 0) {
+        w_puts(w, sep);
+        w_puts(w, "cpu ");
+        w_dec(w, (unsigned long long)s->cpu_ms / 1000);
+        w_putc(w, '.');
+        long long ms = s->cpu_ms % 1000;
+        w_putc(w, (char)('0' + ms / 100));
+        w_putc(w, (char)('0' + ms / 10 % 10));
+        w_putc(w, (char)('0' + ms % 10));
+        w_putc(w, 's');
+        sep = ", ";
+    }
+    if (s->gil >= 0) {
+        w_puts(w, sep);
+        w_puts(w, s->gil ? "gil held" : "gil not held");
+    }
+    w_putc(w, '\n');
+}
+
+const fa_emitter fa_emit_text = FA_EMITTER_OF_THIS_FILE(0, 0);

@@ -420,7 +420,7 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     /* a dump in flight stops writing at once and leaves the lock to us */
     int locked = dump_lock_acquire_fatal(2000);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
-                   fatal.all_threads, fatal.c_stack, 0, 0, 0, 1, fatal.max_threads, NULL};
+                   fatal.all_threads, fatal.c_stack, 0, 0, 0, 1, fatal.max_threads, NULL, NULL, 0};
     if (signum == SIGABRT && fa_cstack_in_fatal_error()) {
         /* CPython's Py_FatalError printed the Python frames already and
          * aborts: add only what it cannot print, the C stack */

@@ -175,7 +175,7 @@ explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip, long max
                         "another dump has been being written for 5 seconds; not dumping");
         return NULL;
     }
-    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0, max_threads, NULL};
+    fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0, max_threads, NULL, NULL, 0};
     dump_to_dest(&dest, &ev, NULL);
     dump_lock_release(locked);
     fa_user_serve();
@@ -259,6 +259,69 @@ py_cancel_later(PyObject *self, PyObject *args)
     }
     Py_BEGIN_ALLOW_THREADS
     fa_watchdog_cancel(task ? FA_TIMER_TASK : FA_TIMER_PROCESS);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+/* watchdog_arm(timeout_us, dest, exit, header, name) -> (slot, generation):
+ * a named watchdog (faulthandler_auto.watchdog); `name` is UTF-8 bytes.
+ * RuntimeError when every slot is taken. */
+static PyObject *
+py_watchdog_arm(PyObject *self, PyObject *args)
+{
+    (void)self;
+    if (main_interpreter_only() < 0) {
+        return NULL;
+    }
+    long long timeout_us;
+    int do_exit;
+    PyObject *dest_obj;
+    const char *header, *name;
+    Py_ssize_t name_len;
+    if (!PyArg_ParseTuple(args, "LOpsy#", &timeout_us, &dest_obj, &do_exit, &header,
+                          &name, &name_len)) {
+        return NULL;
+    }
+    if (timeout_us <= 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be greater than 0");
+        return NULL;
+    }
+    fa_dest dest;
+    if (dest_from_object(dest_obj, &dest) < 0) {
+        return NULL;
+    }
+    int err, slot = 0;
+    unsigned long generation = 0;
+    fa_fatal_hold_faults();     /* with the GIL, like every change of the table */
+    Py_BEGIN_ALLOW_THREADS
+    err = fa_watchdog_named_arm(&dest, timeout_us, do_exit, header, name, (size_t)name_len,
+                                &slot, &generation);
+    Py_END_ALLOW_THREADS
+    if (err == ENOSPC) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "faulthandler-auto: all %d watchdog slots are in use "
+                     "(cancel one, or leave its with-block, first)", FA_WATCHDOG_SLOTS);
+        return NULL;
+    }
+    if (err) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_RuntimeError);
+    }
+    return Py_BuildValue("(ik)", slot, generation);
+}
+
+/* watchdog_cancel(slot, generation): O(1); a stale handle does nothing. */
+static PyObject *
+py_watchdog_cancel(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int slot;
+    unsigned long generation;
+    if (!PyArg_ParseTuple(args, "ik", &slot, &generation)) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    fa_watchdog_named_cancel(slot, generation);
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -595,6 +658,9 @@ static PyMethodDef native_methods[] = {
      "max_threads]]])"},
     {"cancel_dump_traceback_later", py_cancel_later, METH_VARARGS,
      "cancel_dump_traceback_later([task])"},
+    {"watchdog_arm", py_watchdog_arm, METH_VARARGS,
+     "watchdog_arm(timeout_us, dest, exit, header, name) -> (slot, generation)"},
+    {"watchdog_cancel", py_watchdog_cancel, METH_VARARGS, "watchdog_cancel(slot, generation)"},
     {"after_fork_child", py_after_fork_child, METH_NOARGS, NULL},
     {"register", py_register, METH_VARARGS,
      "register(signum, dest, all_threads, chain, max_threads=0)"},

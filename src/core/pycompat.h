@@ -84,6 +84,19 @@ fa_compat_current_tstate(void)
     return ts;
 }
 
+/* The kernel thread id a thread state notes (3.11+), 0 when it notes none:
+ * the thread registry (threads.h) knows some of the others. */
+static inline FA_RACY_READ pid_t
+fa_compat_native_tid(PyThreadState *ts)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return (pid_t)ts->native_thread_id;
+#else
+    (void)ts;
+    return 0;
+#endif
+}
+
 /* A frame copy that CPython's traceback leaves out: 3.12+ interleaves shim
  * frames owned by the C stack, 3.14+ trampolines and (3.15) the thread's
  * base frame sentinel. */

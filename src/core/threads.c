@@ -26,10 +26,23 @@ typedef struct {
     size_t name_len;            /* bytes of `name`, which may hold a NUL */
     char name[FA_NAME_SIZE];
     void *altstack;
+    pid_t tid;                  /* its kernel thread id, 0 when unknown */
 } fa_thread_slot;
 
 static fa_thread_slot *chunks[FA_MAX_CHUNKS];
 static int nchunks;
+
+/* the main thread's ident (its kernel id is the pid), 0 when unknown: the
+ * library was loaded by another thread */
+static unsigned long main_ident;
+
+__attribute__((constructor)) static void
+note_main_thread(void)
+{
+    if (fa_gettid() == getpid()) {
+        main_ident = (unsigned long)pthread_self();
+    }
+}
 
 /* signal-safe (atomic loads): slot `i` of the published chunks, or NULL. */
 static fa_thread_slot *
@@ -63,6 +76,25 @@ thread_name(unsigned long ident, int is_main, size_t *len)
         }
     }
     return NULL;
+}
+
+/* signal-safe (atomic loads of the published chunks): the kernel thread
+ * id of the thread with `ident` as it noted it when it started, the pid
+ * for the main thread, 0 when unknown. */
+pid_t
+thread_tid(unsigned long ident)
+{
+    if (ident != 0 && ident == __atomic_load_n(&main_ident, __ATOMIC_RELAXED)) {
+        return getpid();
+    }
+    fa_thread_slot *s;
+    for (long i = 0; (s = slot_at(i)) != NULL; i++) {
+        if (__atomic_load_n(&s->ident, __ATOMIC_ACQUIRE) == ident
+            && __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE)) {
+            return __atomic_load_n(&s->tid, __ATOMIC_RELAXED);
+        }
+    }
+    return 0;
 }
 
 /* One more chunk of slots; 0 when none could be mapped.  Not signal-safe. */
@@ -125,6 +157,8 @@ name_slot(unsigned long ident, const char *name, size_t len)
         if (__atomic_compare_exchange_n(&s->ident, &expected, ident, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             slot = s;
+            /* a live thread named again keeps the id it noted */
+            __atomic_store_n(&slot->tid, 0, __ATOMIC_RELAXED);
         }
     }
     __atomic_store_n(&slot->ready, 0, __ATOMIC_RELEASE);
@@ -149,6 +183,9 @@ void
 fa_thread_enter(const char *name, size_t len)
 {
     fa_thread_slot *slot = name_slot((unsigned long)pthread_self(), name, len);
+    if (slot != NULL) {
+        __atomic_store_n(&slot->tid, fa_gettid(), __ATOMIC_RELAXED);
+    }
     if (slot != NULL && slot->altstack == NULL) {
         slot->altstack = fa_altstack_install();
     }
@@ -163,6 +200,7 @@ fa_thread_leave(void)
     for (long i = 0; (s = slot_at(i)) != NULL; i++) {
         if (__atomic_load_n(&s->ident, __ATOMIC_ACQUIRE) == ident) {
             __atomic_store_n(&s->ready, 0, __ATOMIC_RELEASE);
+            s->tid = 0;
             fa_altstack_remove(s->altstack);
             s->altstack = NULL;
             __atomic_store_n(&s->ident, 0, __ATOMIC_RELEASE);
@@ -177,6 +215,8 @@ void
 fa_threads_after_fork(void)
 {
     unsigned long self_ident = (unsigned long)pthread_self();
+    /* the forking thread is the child's main thread: its id is the pid */
+    main_ident = self_ident;
     fa_thread_slot *slot;
     for (long i = 0; (slot = slot_at(i)) != NULL; i++) {
         if (slot->ident != 0 && slot->ident != self_ident) {
@@ -185,5 +225,6 @@ fa_threads_after_fork(void)
             slot->altstack = NULL;
             slot->ident = 0;
         }
+        slot->tid = 0;
     }
 }

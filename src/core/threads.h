@@ -1,5 +1,6 @@
-/* threads.h - the thread registry: the names of threads started through
- * `threading`, and the alternate signal stacks we gave them. */
+/* threads.h - the thread registry: the names and kernel ids of threads
+ * started through `threading`, and the alternate signal stacks we gave
+ * them. */
 #ifndef FA_THREADS_H
 #define FA_THREADS_H
 
@@ -8,6 +9,7 @@
 FA_HIDDEN_BEGIN
 
 const char *thread_name(unsigned long ident, int is_main, size_t *len);
+pid_t thread_tid(unsigned long ident);
 void fa_thread_set_name(unsigned long ident, const char *name, size_t len);
 void fa_thread_enter(const char *name, size_t len);
 void fa_thread_leave(void);

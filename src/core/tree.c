@@ -406,7 +406,7 @@ fa_tree_serve_locked(void)
     if (fa_limits_allow(NULL)) {
         char header[64];
         request_header(header, sizeof(header), requester);
-        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, 1, 0, 0, 0, 0, 0, 0, NULL};
+        fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, 1, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
         fa_limits_spent(dump_to_dest_at(&tree.dest, &ev, NULL, &place));
         answer_place(&place);
     }

@@ -91,7 +91,7 @@ fa_user_serve(void)
                 continue;
             }
             fa_event ev = {EV_SIGNAL, s, &si, 0, NULL, u->all_threads, 0, 0,
-                           u->coalesced, u->limited, 0, u->max_threads, NULL};
+                           u->coalesced, u->limited, 0, u->max_threads, NULL, NULL, 0};
             fa_limits_spent(dump_to_dest(&u->dest, &ev, NULL));
             u->coalesced = u->limited = 0;
         }

@@ -11,6 +11,7 @@
 #include "gcstate.h"
 #include "signature.h"
 #include "threads.h"
+#include "tstate.h"
 #include "util.h"
 
 #ifdef __linux__
@@ -177,6 +178,11 @@ walk_info(fa_dump *d, const fa_event *ev,
     h.signature = d->signature[0] ? d->signature : NULL;
     struct utsname u;           /* uname is async-signal-safe */
     h.host = uname(&u) == 0 ? u.nodename : NULL;
+    /* a plain load from our own live interpreter; 3.9 does not note it */
+    h.gc_running = PY_VERSION_HEX >= 0x030A0000 && fa_process.interp != NULL
+                   ? fa_gc_collecting(fa_process.interp) : -1;
+    h.watchdog = ev->watchdog;
+    h.watchdog_len = ev->watchdog_len;
     part(&d->w, &h);
 }
 
@@ -321,6 +327,23 @@ walk_frames(fa_dump *d, fa_frame *top, int skip)
     e->frames_end(&d->w, omitted, unreadable);
 }
 
+/* signal-safe (probed): the kernel thread id of the thread `ident`, whose
+ * state is `ts`, and whether it holds the GIL; the caller then reads the
+ * rest with fa_task_read, outside the probe.  The calling thread asks the
+ * kernel; 3.11+ note every thread's id; before, the thread registry knows
+ * the threads `threading` started and the main thread.  Never guessed. */
+static FA_RACY_READ void
+thread_state_read(PyThreadState *ts, unsigned long ident, fa_thread_state *out)
+{
+    out->tid = ident == (unsigned long)pthread_self() ? fa_gettid() : fa_compat_native_tid(ts);
+    if (out->tid <= 0) {
+        out->tid = thread_tid(ident);
+    }
+    out->gil = fa_gil_held_by(ts->interp, ts);
+    out->state = 0;
+    out->cpu_ms = -1;
+}
+
 typedef struct {
     PyThreadState *ts;
     int is_current, is_main, all_threads;
@@ -406,6 +429,12 @@ step_thread_begin(fa_dump *d, void *arg)
     info.context_len = fa_context_thread_label(info.ident, label);
     info.context = label;
     d->emit->thread_begin(&d->w, &info);
+    if (d->emit->state_inline) {
+        fa_thread_state state;
+        thread_state_read(ts, info.ident, &state);
+        fa_task_read(&state);
+        d->emit->thread_state(&d->w, info.ident, &state);
+    }
 }
 
 /* signal-safe: one thread, then st->next is the thread state after it;
@@ -647,6 +676,84 @@ walk_threads(fa_dump *d, const fa_event *ev)
     /* the subinterpreter's thread is not one of the main interpreter's */
     long listed = sc.sub != NULL && shown > 0 ? shown - 1 : shown;
     e->threads_end(&d->w, sc.total > listed ? sc.total - listed : 0);
+}
+
+typedef struct {
+    PyThreadState *ts;
+    long long interp_id;        /* as in fa_thread_step */
+    unsigned long ident;        /* out */
+    PyThreadState *next;        /* out */
+    fa_thread_state state;      /* out */
+} fa_state_step;
+
+/* signal-safe (probed): read what thread_state_read reads of one thread. */
+static FA_RACY_READ void
+step_thread_state(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_state_step *st = arg;
+    st->ident = st->interp_id >= 0 ? (unsigned long)pthread_self() : st->ts->thread_id;
+    st->next = st->ts->next;
+    thread_state_read(st->ts, st->ident, &st->state);
+}
+
+/* signal-safe: one thread's state line; 0 when its state could not be read */
+static int
+state_of(fa_dump *d, fa_state_step *st)
+{
+    if (!probed(d, step_thread_state, st)) {
+        return 0;
+    }
+    fa_task_read(&st->state);
+    d->emit->thread_state(&d->w, st->ident, &st->state);
+    return 1;
+}
+
+/* signal-safe: the state of the threads walk_threads shows, for a format
+ * that prints them after the frames: the first thread, then the others
+ * newest first, up to max_threads. */
+void
+walk_thread_states(fa_dump *d, const fa_event *ev)
+{
+    fa_thread_scan sc = {NULL, NULL, NULL, 0, NULL, -1};
+    if (fa_process.interp == NULL || !probed(d, step_scan_threads, &sc)) {
+        return;
+    }
+    long shown = 0;
+    if (sc.sub != NULL) {
+        fa_state_step st = {sc.sub, sc.sub_id, 0, NULL, {0, 0, -1, -1}};
+        shown += state_of(d, &st);
+    }
+    PyThreadState *first = sc.current ? sc.current
+                           : ev->all_threads || ev->event == EV_TIMEOUT ? sc.main : NULL;
+    if (!ev->all_threads) {
+        if (sc.sub == NULL && first != NULL) {
+            fa_state_step st = {first, -1, 0, NULL, {0, 0, -1, -1}};
+            (void)state_of(d, &st);
+        }
+        return;
+    }
+    if (first != NULL) {
+        fa_state_step st = {first, -1, 0, NULL, {0, 0, -1, -1}};
+        shown += state_of(d, &st);
+    }
+    PyThreadState *ts = sc.head;
+    for (long seen = 0; ts != NULL && seen < sc.total && shown < d->max_threads; seen++) {
+        fa_state_step st = {ts, -1, 0, NULL, {0, 0, -1, -1}};
+        if (ts == first) {
+            fa_thread_step skip_first = {ts, 0, 0, 1, NULL, NULL, -1};
+            if (!probed(d, step_next_thread, &skip_first)) {
+                break;
+            }
+            ts = skip_first.next;
+            continue;
+        }
+        if (!state_of(d, &st)) {
+            break;
+        }
+        ts = st.next;
+        shown++;
+    }
 }
 
 /* signal-safe (probed): is this sys.modules entry an extension module?

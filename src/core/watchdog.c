@@ -25,6 +25,13 @@ typedef struct {
     /* timeout dumps not written since the last one (watchdog thread only):
      * over the byte budget, or another dump held the lock all the while */
     unsigned long skipped;
+    /* a named watchdog's slot: taken from arm to cancel (also once it has
+     * fired), its generation bumped at each taking, so that the handle of
+     * an earlier owner cannot cancel the slot's next owner */
+    int taken;
+    unsigned long slot_generation;
+    char name[FA_WATCHDOG_NAME_SIZE];
+    size_t name_len;            /* 0 for the process's and the task's timers */
 } fa_timer;
 
 static struct {
@@ -100,6 +107,9 @@ watchdog_main(void *arg)
         char header[sizeof(t->header)];
         memcpy(header, t->header, sizeof(header));
         int do_exit = t->exit;
+        char name[FA_WATCHDOG_NAME_SIZE];
+        size_t name_len = t->name_len;
+        memcpy(name, t->name, name_len);
         int all_threads = t->all_threads;
         long max_threads = t->max_threads;
         if (t->repeat) {
@@ -120,7 +130,7 @@ watchdog_main(void *arg)
              * and this dump lists them (tree.h) */
             const fa_tree_report *tree = fa_tree_enabled() ? fa_tree_ask(&wd.abort) : NULL;
             fa_event ev = {EV_TIMEOUT, 0, NULL, 0, header, all_threads, 0, 0,
-                           0, t->skipped, 0, max_threads, tree};
+                           0, t->skipped, 0, max_threads, tree, name_len ? name : NULL, name_len};
             fa_limits_spent(dump_to_dest(&dest, &ev, &wd.abort));
             t->skipped = 0;
         }
@@ -237,6 +247,71 @@ fa_watchdog_arm(int timer, const fa_dest *dest, long long timeout_us, int repeat
     }
     pthread_mutex_unlock(&wd.mutex);
     return err;
+}
+
+/* Arm a named watchdog in a free slot: one dump of every thread to `dest`
+ * in `timeout_us`, labelled `name`, then exit with status 1 if `do_exit`.
+ * Its slot and generation, the handle fa_watchdog_named_cancel takes, go
+ * to *slot and *generation.  Returns 0, ENOSPC when every slot is taken,
+ * or an errno when the thread could not start.  Call it without the GIL. */
+int
+fa_watchdog_named_arm(const fa_dest *dest, long long timeout_us, int do_exit,
+                      const char *header, const char *name, size_t name_len,
+                      int *slot, unsigned long *generation)
+{
+    int err = ENOSPC;
+    pthread_mutex_lock(&wd.mutex);
+    for (int i = FA_TIMER_NAMED; i < FA_TIMERS; i++) {
+        fa_timer *t = &wd.timers[i];
+        if (t->taken) {
+            continue;
+        }
+        if (start_locked() < 0) {
+            err = errno;
+            break;
+        }
+        t->taken = 1;
+        t->slot_generation++;
+        t->dest = *dest;
+        t->timeout_us = timeout_us;
+        t->repeat = 0;
+        t->exit = do_exit;
+        t->all_threads = 1;
+        t->max_threads = 0;
+        t->skipped = 0;
+        fa_strlcpy(t->header, header, sizeof(t->header));
+        t->name_len = name_len < sizeof(t->name) ? name_len : sizeof(t->name) - 1;
+        memcpy(t->name, name, t->name_len);
+        deadline_set_locked(t);
+        wd.generation++;
+        t->armed = 1;
+        pthread_cond_broadcast(&wd.cond);
+        *slot = i;
+        *generation = t->slot_generation;
+        err = 0;
+        break;
+    }
+    pthread_mutex_unlock(&wd.mutex);
+    return err;
+}
+
+/* Cancel the named watchdog `slot` if it still belongs to `generation`
+ * (else it was cancelled already and may be another's now), stopping its
+ * dump in flight as fa_watchdog_cancel does, and free the slot.  O(1).
+ * Call it without the GIL. */
+void
+fa_watchdog_named_cancel(int slot, unsigned long generation)
+{
+    if (slot < FA_TIMER_NAMED || slot >= FA_TIMERS) {
+        return;
+    }
+    pthread_mutex_lock(&wd.mutex);
+    fa_timer *t = &wd.timers[slot];
+    if (t->taken && t->slot_generation == generation) {
+        cancel_locked(slot);
+        t->taken = 0;
+    }
+    pthread_mutex_unlock(&wd.mutex);
 }
 
 /* Whether a timeout of either timer is armed.  Called with the GIL. */

@@ -31,7 +31,7 @@ __all__ = [
     "enable", "disable", "is_enabled", "dump_traceback", "dump_c_stack",
     "dump_traceback_later", "cancel_dump_traceback_later", "register",
     "unregister", "configure", "set_context", "set_worker", "redirect_std", "task_timeout",
-    "set_format", "set_asyncio", "set_tree",
+    "set_format", "set_asyncio", "set_tree", "watchdog",
 ]
 
 _INT_MAX = 2 ** 31 - 1
@@ -555,6 +555,89 @@ def task_timeout(timeout, *, file=None, exit=False):
     _prepare()
     _native.dump_traceback_later(us, False, dest, bool(exit), _timeout_header(us), True)
     _keep("task", file)
+
+
+def _watchdog_label(name):
+    """The UTF-8 bytes of a watchdog's name as dumps show it: cut to
+    _facts.WATCHDOG_NAME_BYTES on a character boundary, marked when cut."""
+    label = name.encode("utf-8", "backslashreplace")  # lone surrogates too
+    if len(label) <= _facts.WATCHDOG_NAME_BYTES:
+        return label
+    cut = label[:_facts.WATCHDOG_NAME_BYTES - len(_facts.WATCHDOG_NAME_CUT)]
+    return cut.decode("utf-8", "ignore").encode("utf-8") + _facts.WATCHDOG_NAME_CUT.encode()
+
+
+class watchdog:
+    """A named watchdog: dump every thread, labelled ``name``, if the block
+    it guards still runs after ``timeout`` seconds (once), then exit with
+    status 1 if ``exit``.
+
+        with faulthandler_auto.watchdog("load config", 30):
+            load_config()
+
+    Also a decorator (each call guarded on its own) and, with start(), an
+    object whose cancel() stops it.  Independent of dump_traceback_later()
+    (PYTHONFAULTHANDLER_TIMEOUT), task_timeout() and of each other: any
+    number at once up to a fixed table of slots, nested, in any thread;
+    RuntimeError when every slot is taken.  cancel() is O(1), and stops a
+    dump of this watchdog in flight as cancel_dump_traceback_later() does.
+    Needs the C core: in fallback mode start() raises RuntimeError.
+    """
+
+    def __init__(self, name, timeout, *, file=None, exit=False):
+        if not isinstance(name, str):
+            raise TypeError("watchdog name must be str, not %s" % type(name).__name__)
+        self._us = _timeout_microseconds(timeout)
+        self.name = name
+        self.timeout = timeout
+        self.file = file
+        self.exit = bool(exit)
+        self._label = _watchdog_label(name)
+        self._handle = None
+
+    def start(self):
+        """Arm it; returns it.  RuntimeError if it runs already."""
+        if fallback_reason:
+            raise RuntimeError("faulthandler-auto: watchdog() needs the C core, and this is "
+                               "fallback mode (%s): the interpreter's faulthandler has one "
+                               "timer only, PYTHONFAULTHANDLER_TIMEOUT's" % fallback_reason)
+        if self._handle is not None:
+            raise RuntimeError("watchdog %r is already running" % self.name)
+        dest = _destination(self.file)
+        _prepare()
+        handle = _native.watchdog_arm(self._us, dest, self.exit, _timeout_header(self._us),
+                                      self._label)
+        self._handle = handle
+        _keep(("watchdog",) + handle, self.file)
+        return self
+
+    def cancel(self):
+        """Disarm it (nothing if it does not run, or was cancelled)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _native.watchdog_cancel(*handle)
+            _files.pop(("watchdog",) + handle, None)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.cancel()
+        return False
+
+    def __call__(self, function):
+        import functools
+
+        @functools.wraps(function)
+        def guarded(*args, **kwargs):
+            with watchdog(self.name, self.timeout, file=self.file, exit=self.exit):
+                return function(*args, **kwargs)
+
+        return guarded
+
+    def __repr__(self):
+        return "<faulthandler_auto.watchdog %r, %ss%s>" % (
+            self.name, self.timeout, ", running" if self._handle is not None else "")
 
 
 def _find_cpython_faulthandler():

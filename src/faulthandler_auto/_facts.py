@@ -43,6 +43,10 @@ MIN_TIMEOUT = 0.001
 MAX_TIMEOUT = 100 * 24 * 3600.0
 # Frames per thread and threads per dump.
 DEFAULT_LIMIT = 100
+# Bytes of a watchdog()'s name (UTF-8) a dump shows; a longer one is cut on
+# a character boundary and ends with WATCHDOG_NAME_CUT.  The core keeps 255.
+WATCHDOG_NAME_BYTES = 200
+WATCHDOG_NAME_CUT = "..."
 MAX_LIMIT = 100000
 
 # The budget of on-demand dumps (0: no limit): dumps a second per signal,

@@ -27,6 +27,8 @@ LOST = tuple(
     item for item in (
         None if _HAS_C_STACK else "the C stack of the crashing thread (CPython < 3.14)",
         "thread names",
+        "each thread's state: kernel thread id, scheduler state, CPU time, GIL holder",
+        "named watchdogs (faulthandler_auto.watchdog raises RuntimeError)",
         "the fault address and signal code",
         "the JSON format (PYTHONFAULTHANDLER_FORMAT=json)",
         "PYTHONFAULTHANDLER_MAX_FRAMES / _MAX_THREADS (CPython's fixed 100 apply)",
