@@ -34,7 +34,7 @@ import run  # noqa: E402  (benchmarks/run.py: its venvs, cases and budgets)
 TITLE = "## faulthandler-auto start-up budgets: "
 PYENV = [os.path.expanduser("~/.pyenv/versions/%s/bin/python" % v) for v in ("3.9.18", "3.12.1", "3.13.0")]
 SID_ROOT = "/var/tmp/faulthandler-auto/sid-root"
-SID_PYTHONS = ("python3.15",)
+SID_PYTHONS = ("/opt/sid-venv/py315/bin/python",)  # tools/sid-root.sh build makes it
 
 
 def measure(python, runs):
@@ -95,6 +95,9 @@ def version_of(python, prefix=()):
 def sid_measure(python, runs):
     """measure() run inside the sid root, whose interpreters need its libraries."""
     tool = os.path.join(ROOT, "tools", "sid-root.sh")
+    if subprocess.run([tool, "run", "--", "sh", "-c", "command -v valgrind"],
+                      capture_output=True).returncode:
+        raise RuntimeError("no valgrind in the sid root (tools/sid-root.sh does not install it)")
     code = ("import json, sys; sys.path.insert(0, %r); import startup; "
             "print(json.dumps([startup.version_of(%r), startup.measure(%r, %d)]))"
             % (HERE, python, python, runs))
@@ -114,8 +117,7 @@ def main():
     args = parser.parse_args()
     targets = [(p, None) for p in (args.python or [p for p in PYENV if os.path.exists(p)])]
     if not args.python and not args.no_sid and os.path.isdir(SID_ROOT):
-        targets += [("/usr/bin/" + p, "sid") for p in SID_PYTHONS
-                    if os.path.exists(os.path.join(SID_ROOT, "usr/bin", p))]
+        targets += [(p, "sid") for p in SID_PYTHONS if os.path.exists(SID_ROOT + p)]
     rows, accounts = [], []
     for python, where in targets:
         try:
