@@ -1,7 +1,9 @@
 """Start-up of faulthandler-auto.
 
 Called by the faulthandler_auto.pth line on CPython 3.9-3.14 (only once its
-cheap test sees a PYTHONFAULTHANDLER* variable, -X faulthandler or -X dev)
+cheap test sees a PYTHONFAULTHANDLER* variable, or CPython's faulthandler
+module, which CPython loads before site for -X faulthandler, -X dev and
+PYTHONFAULTHANDLER)
 and named by faulthandler_auto.start (PEP 829) on 3.15+, where site imports
 it in every interpreter before anything can look at the environment.  So it
 is a top-level module, not part of the faulthandler_auto package, whose

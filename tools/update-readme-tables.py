@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Put the output of benchmarks/run.py into README.md, in place of the
-tables of the last run, so that the README's numbers are the benchmark's
-own and never typed by hand.
+"""Put the output of benchmarks/run.py or benchmarks/startup.py into
+README.md, in place of the tables of its last run, so that the README's
+numbers are the benchmark's own and never typed by hand.
 
     python benchmarks/run.py > /tmp/bench.md
     python tools/update-readme-tables.py /tmp/bench.md      # or - for stdin
 
-Replaces everything between the two marker comments (BEGIN, END below) of
-README.md.  The output's title line ("## faulthandler-auto benchmarks: ...")
-becomes a sentence naming the interpreter, machine and date of the run.
+Each benchmark has its pair of marker comments in README.md (BLOCKS below),
+found by the output's title line ("## faulthandler-auto benchmarks: ...");
+everything between them is replaced, and the title becomes a sentence
+naming the command, machine and date of the run.
 """
 import datetime
 import os
@@ -16,19 +17,31 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
-BEGIN = "<!-- benchmark tables: written by tools/update-readme-tables.py -->"
-END = "<!-- end of benchmark tables -->"
-TITLE = "## faulthandler-auto benchmarks: "
+# title of the output -> (command, BEGIN marker, END marker)
+BLOCKS = {
+    "## faulthandler-auto benchmarks: ": (
+        "python benchmarks/run.py",
+        "<!-- benchmark tables: written by tools/update-readme-tables.py -->",
+        "<!-- end of benchmark tables -->"),
+    "## faulthandler-auto start-up budgets: ": (
+        "python benchmarks/startup.py",
+        "<!-- start-up budget table: written by tools/update-readme-tables.py -->",
+        "<!-- end of start-up budget table -->"),
+}
 
 
 def block(output, today):
+    """(BEGIN, END, the text from BEGIN to END) for a benchmark's output."""
     lines = output.strip("\n").splitlines()
-    if not lines or not lines[0].startswith(TITLE):
-        sys.exit("update-readme-tables: not benchmarks/run.py output (no %r title)" % TITLE)
-    what = lines[0][len(TITLE):]
+    title = next((t for t in BLOCKS if lines and lines[0].startswith(t)), None)
+    if title is None:
+        sys.exit("update-readme-tables: not the output of a benchmark (no title %s)"
+                 % " or ".join(repr(t) for t in BLOCKS))
+    command, begin, end = BLOCKS[title]
+    what = lines[0][len(title):]
     body = "\n".join(lines[1:]).strip("\n")
-    return "%s\n\nOutput of `python benchmarks/run.py`, %s, on %s:\n\n%s\n\n%s" % (
-        BEGIN, what, today, body, END)
+    return begin, end, "%s\n\nOutput of `%s`, %s, on %s:\n\n%s\n\n%s" % (
+        begin, command, what, today, body, end)
 
 
 def main(argv):
@@ -41,11 +54,12 @@ def main(argv):
             output = f.read()
     with open(README, encoding="utf-8") as f:
         readme = f.read()
-    start, end = readme.find(BEGIN), readme.find(END)
-    if start < 0 or end < start:
-        sys.exit("update-readme-tables: README.md lacks the markers %s ... %s" % (BEGIN, END))
     today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    new = readme[:start] + block(output, today) + readme[end + len(END):]
+    begin, end_marker, text = block(output, today)
+    start, end = readme.find(begin), readme.find(end_marker)
+    if start < 0 or end < start:
+        sys.exit("update-readme-tables: README.md lacks the markers %s ... %s" % (begin, end_marker))
+    new = readme[:start] + text + readme[end + len(end_marker):]
     with open(README, "w", encoding="utf-8") as f:
         f.write(new)
 

@@ -55,13 +55,107 @@ fa_cstack_init(void *self_symbol)
     }
 }
 
-/* Find CPython's fatal error functions (dlsym for the address, the ELF
- * symbol for the size).  Not signal-safe; called when enabling. */
+#ifdef FA_HAVE_LINKMAP
+/* The GNU hash of a symbol name (the ELF DT_GNU_HASH function). */
+static uint32_t
+gnu_hash(const char *name)
+{
+    uint32_t h = 5381;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+        h = h * 33 + *c;
+    }
+    return h;
+}
+
+/* A dynamic table's address: glibc has made most of them absolute in
+ * place, but not on every ABI. */
+static uintptr_t
+dyn_address(uintptr_t base, ElfW(Addr) ptr)
+{
+    return ptr < base ? base + ptr : ptr;
+}
+
+struct fatal_error_search {
+    size_t left;        /* functions not found yet */
+};
+
+/* For each loaded object, in the order dlsym(RTLD_DEFAULT) searches them,
+ * look each function not found yet up in the object's GNU hash table,
+ * which gives its size too.  dladdr1(RTLD_DL_SYMENT) would scan every
+ * symbol of libpython once per function: 60K instructions each, 7% of
+ * the hook's start-up. */
+static int
+find_fatal_error_functions(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct fatal_error_search *search = data;
+    (void)size;
+    const ElfW(Dyn) *dyn = NULL;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        }
+    }
+    const uint32_t *table = NULL;
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    for (; dyn != NULL && dyn->d_tag != DT_NULL; dyn++) {
+        if (dyn->d_tag == DT_GNU_HASH) {
+            table = (const uint32_t *)dyn_address(info->dlpi_addr, dyn->d_un.d_ptr);
+        } else if (dyn->d_tag == DT_SYMTAB) {
+            symtab = (const ElfW(Sym) *)dyn_address(info->dlpi_addr, dyn->d_un.d_ptr);
+        } else if (dyn->d_tag == DT_STRTAB) {
+            strtab = (const char *)dyn_address(info->dlpi_addr, dyn->d_un.d_ptr);
+        }
+    }
+    if (table == NULL || symtab == NULL || strtab == NULL || table[0] == 0) {
+        return 0;
+    }
+    uint32_t nbuckets = table[0], symoffset = table[1], bloom_size = table[2];
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)&table[4] + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    for (size_t k = 0; k < FA_NFATAL_ERROR; k++) {
+        if (fatal_error_ranges[k].start) {
+            continue;
+        }
+        uint32_t h = gnu_hash(fatal_error_functions[k]);
+        for (uint32_t i = buckets[h % nbuckets]; i >= symoffset; i++) {
+            uint32_t h2 = chain[i - symoffset];
+            const ElfW(Sym) *sym = &symtab[i];
+            if ((h | 1) == (h2 | 1) && sym->st_shndx != SHN_UNDEF && sym->st_value != 0
+                && strcmp(strtab + sym->st_name, fatal_error_functions[k]) == 0) {
+                fatal_error_ranges[k].start = info->dlpi_addr + sym->st_value;
+                fatal_error_ranges[k].end = fatal_error_ranges[k].start
+                                            + (sym->st_size ? sym->st_size : 1);
+                search->left--;
+                break;
+            }
+            if (h2 & 1) {
+                break;
+            }
+        }
+    }
+    return search->left == 0;
+}
+#endif
+
+/* Find CPython's fatal error functions, each with its size, once.  Not
+ * signal-safe; called when enabling. */
 void
 fa_cstack_init_fatal_error(void)
 {
-#ifdef __GLIBC__
-    for (size_t i = 0; i < FA_NFATAL_ERROR; i++) {
+#ifdef FA_HAVE_LINKMAP
+    static int done;
+    if (done) {
+        return;
+    }
+    done = 1;
+    struct fatal_error_search search = {FA_NFATAL_ERROR};
+    (void)dl_iterate_phdr(find_fatal_error_functions, &search);
+    /* an object without a GNU hash table (old linkers): ask the loader */
+    for (size_t i = 0; search.left && i < FA_NFATAL_ERROR; i++) {
+        if (fatal_error_ranges[i].start) {
+            continue;
+        }
         void *addr = dlsym(RTLD_DEFAULT, fatal_error_functions[i]);
         Dl_info info;
         const ElfW(Sym) *sym = NULL;
