@@ -630,7 +630,11 @@ add_tables(PyObject *module)
         return -1;
     }
     if (add_constant(module, "FATAL_SIGNALS", tuple_of(nsignals, int_item, signals)) < 0
-        || add_constant(module, "TEMPLATE_FIELDS", tuple_of(nfields, str_item, fields)) < 0) {
+        || add_constant(module, "TEMPLATE_FIELDS", tuple_of(nfields, str_item, fields)) < 0
+        || add_constant(module, "ENV_FIELD", PyUnicode_FromString(FA_ENV_FIELD)) < 0
+        || add_constant(module, "ENV_NAME_MAX", PyLong_FromLong(FA_ENV_NAME_MAX)) < 0
+        || add_constant(module, "ENV_VALUE_MAX", PyLong_FromLong(FA_ENV_VALUE_MAX)) < 0
+        || add_constant(module, "ENV_UNSET", PyUnicode_FromString(FA_ENV_UNSET)) < 0) {
         return -1;
     }
     return 0;

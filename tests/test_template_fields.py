@@ -1,0 +1,140 @@
+"""The path template fields of issue #18: {env:NAME} (a variable's value,
+read once when the destination is set, made safe for a file name) and
+{worker}/{prog} in multiprocessing children.  Hostile values go through the
+core's expander, the fallback's, and real interpreters at start-up."""
+import os
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faulthandler_auto import _facts, _fallback, _native
+from faulthandler_auto.config import parse
+
+P = "PYTHONFAULTHANDLER"
+CRASH = "import ctypes; ctypes.string_at(0)"
+
+# value of the variable (bytes) -> the file name part the core makes of it
+HOSTILE_VALUES = [
+    (b"job-42", b"job-42"),
+    (b"../../etc/passwd", b"_._.._etc_passwd"),
+    (b".", b"_"),
+    (b"..", b"_."),
+    (b"/", b"_"),
+    (b"a\nb\x01c\x7fd\te", b"a_b_c_d_e"),
+    (b"{pid}", b"_pid_"),
+    (b"}{", b"__"),
+    (b" spaced out ", b" spaced out "),
+    (b"x" * 300, b"x" * _facts.ENV_VALUE_MAX),
+    # a cut inside a two-byte character leaves the whole character out
+    (b"a" + "\u00e9".encode() * 100, b"a" + "\u00e9".encode() * 63),
+    (b"\xff\xfe", b"\xff\xfe"),
+    (b"", _facts.ENV_UNSET.encode()),
+]
+
+
+def test_env_facts_agree_with_the_core():
+    assert (_native.ENV_FIELD, _native.ENV_NAME_MAX, _native.ENV_VALUE_MAX, _native.ENV_UNSET) == (
+        _facts.ENV_FIELD, _facts.ENV_NAME_MAX, _facts.ENV_VALUE_MAX, _facts.ENV_UNSET)
+
+
+@pytest.mark.parametrize("value, expected", HOSTILE_VALUES)
+def test_core_and_fallback_make_the_same_safe_name(monkeypatch, value, expected):
+    """What a dump would open (the CLI's view: the core's expander) and what
+    the fallback opens, for the same hostile value."""
+    monkeypatch.setitem(os.environb, b"FA_TEST_JOB", value)
+    template = b"/d/{env:FA_TEST_JOB}.log"
+    assert _native.expand_path(template, 1, 1, b"p", 0) == b"/d/" + expected + b".log"
+    assert _fallback.expand_path(template, 1, 1, b"p", 0) == b"/d/" + expected + b".log"
+
+
+def test_unset_variable_gives_the_placeholder(monkeypatch):
+    monkeypatch.delitem(os.environ, "FA_TEST_NOPE", raising=False)
+    assert _native.expand_path(b"/d/{env:FA_TEST_NOPE}-{pid}", 7, 1, b"p", 0) == b"/d/unset-7"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=400).filter(lambda b: b"\0" not in b))
+def test_any_value_stays_one_file_name_in_the_directory(value):
+    """Whatever the value: one path component, never '.' or '..', no
+    control byte, no brace, at most ENV_VALUE_MAX bytes; core and fallback
+    agree."""
+    os.environb[b"FA_TEST_ANY"] = value
+    try:
+        core = _native.expand_path(b"/d/{env:FA_TEST_ANY}", 1, 1, b"p", 0)
+        assert _fallback.expand_path(b"/d/{env:FA_TEST_ANY}", 1, 1, b"p", 0) == core
+    finally:
+        del os.environb[b"FA_TEST_ANY"]
+    name = core[len(b"/d/"):]
+    assert 0 < len(name) <= _facts.ENV_VALUE_MAX
+    assert b"/" not in name and not name.startswith(b".")
+    assert not any(c < 0x20 or c == 0x7F or c in b"{}" for c in name)
+
+
+def test_a_dump_uses_the_value_of_when_the_destination_was_set(run_py, tmp_path):
+    """Read once: the process changes the variable after start-up and
+    crashes; the dump file still has the start-up value."""
+    code = "import os; os.environ['FA_JOB'] = 'later'; " + CRASH
+    proc = run_py(code, env={P: "1", P + "_PATH": str(tmp_path / "{env:FA_JOB}-{env:FA_NONE}.log"),
+                             "FA_JOB": "../nightly"})
+    assert proc.returncode == -11, proc.stderr
+    (written,) = tmp_path.iterdir()
+    assert written.name == "_._nightly-unset.log"
+    assert written.read_text().startswith("Fatal Python error: Segmentation fault")
+    assert proc.stderr == ""
+
+
+def test_the_api_reads_the_variable_at_each_call(run_py, tmp_path):
+    code = ("import os, faulthandler_auto as f\n"
+            "os.environ['FA_STEP'] = 'one'\n"
+            "f.dump_traceback(%r)\n"
+            "os.environ['FA_STEP'] = 'two'\n"
+            "f.dump_traceback(%r)\n" % ((str(tmp_path / "{env:FA_STEP}.log"),) * 2))
+    proc = run_py(code)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.log", "two.log"]
+
+
+BAD_NAMES = ["", "1JOB", "A-B", "A B", "A.B", "\u00e9", "A" * (_facts.ENV_NAME_MAX + 1), "A{B", "A:B"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_name_is_one_line(name):
+    value = "/tmp/{env:%s}.log" % name
+    _, warnings = parse({P + "_PATH": value})
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(P + "_PATH=")
+    assert ("bad variable name" in warnings[0] or "unbalanced" in warnings[0]
+            or "unknown field" in warnings[0]), warnings[0]
+
+
+@pytest.mark.parametrize("name", ["A", "_", "job_ID9", "A" * _facts.ENV_NAME_MAX])
+def test_good_names(name, tmp_path):
+    cfg, warnings = parse({P + "_PATH": str(tmp_path / ("{env:%s}.log" % name))})
+    assert warnings == [] and cfg.path.endswith("{env:%s}.log" % name)
+
+
+def test_bad_names_at_start_up(run_py, tmp_path):
+    """Each bad NAME: the interpreter starts and runs, one line, no traceback,
+    and the crash dump goes to stderr as without a PATH."""
+    for name in ("1JOB", "A-B", "\u00e9t\u00e9", "A" * 5000):
+        proc = run_py(CRASH, env={P: "1", P + "_PATH": str(tmp_path / ("{env:%s}.log" % name))})
+        assert proc.returncode == -11
+        lines = proc.stderr.splitlines()
+        assert lines[0].startswith("faulthandler-auto: %s_PATH=" % P) and "bad variable name" in lines[0]
+        assert lines[1] == "Fatal Python error: Segmentation fault", proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_too_long_once_bound_is_not_applied(run_py, tmp_path):
+    """A template that fits but not with its value: one line, the dump goes
+    to stderr."""
+    template = str(tmp_path / ("d" * 200) / ("x" * (_facts.PATH_MAX - 300 - len(str(tmp_path)))))
+    template += "{env:FA_BIG}{env:FA_BIG}"
+    proc = run_py(CRASH, env={P: "1", P + "_PATH": template, "FA_BIG": "y" * 100})
+    assert proc.returncode == -11
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("faulthandler-auto: %s not applied: path template longer than" % P), lines[0]
+    assert "Traceback" not in proc.stderr
