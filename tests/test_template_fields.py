@@ -3,7 +3,7 @@ read once when the destination is set, made safe for a file name) and
 {worker}/{prog} in multiprocessing children.  Hostile values go through the
 core's expander, the fallback's, and real interpreters at start-up."""
 import os
-import sys
+import subprocess
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from faulthandler_auto import _facts, _fallback, _native
 from faulthandler_auto.config import parse
+
+from conftest import clean_environ
 
 P = "PYTHONFAULTHANDLER"
 CRASH = "import ctypes; ctypes.string_at(0)"
@@ -138,3 +140,98 @@ def test_too_long_once_bound_is_not_applied(run_py, tmp_path):
     lines = proc.stderr.splitlines()
     assert lines[0].startswith("faulthandler-auto: %s not applied: path template longer than" % P), lines[0]
     assert "Traceback" not in proc.stderr
+
+
+# ---- {worker} and {prog} in multiprocessing children ----
+
+MP_JOB = """
+import multiprocessing as mp, os, signal, sys
+
+def dump(_=None):
+    os.kill(os.getpid(), signal.SIGUSR1)  # dumps to PATH at once, then goes on
+    return mp.current_process().name, os.getpid()
+
+def report(queue):
+    queue.put(dump())
+
+if __name__ == "__main__":
+    ctx = mp.get_context(sys.argv[1])
+    if sys.argv[2] == "pool":
+        with ctx.Pool(1) as pool:
+            name, pid = pool.apply(dump, (1,))
+    else:
+        queue = ctx.Queue()
+        child = ctx.Process(target=report, args=(queue,))
+        child.start()
+        name, pid = queue.get()
+        child.join()
+    print(name, pid)
+"""
+KINDS = {("fork", "process"): "ForkProcess-", ("fork", "pool"): "ForkPoolWorker-",
+         ("spawn", "process"): "SpawnProcess-", ("spawn", "pool"): "SpawnPoolWorker-",
+         ("forkserver", "process"): "ForkServerProcess-", ("forkserver", "pool"): "ForkServerPoolWorker-"}
+
+
+def mp_env(out):
+    return {P + "_SIGNAL": "USR1", P + "_PATH": str(out / "{prog}-{worker}-{pid}.log")}
+
+
+def run_job(python, args, out, cwd):
+    """`python ARGS` in `cwd`, dumping to `out`; returns (child's name, its pid)."""
+    proc = subprocess.run([str(python), *args], cwd=str(cwd), env=clean_environ(mp_env(out)),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    name, pid = proc.stdout.split()
+    return name, pid
+
+
+@pytest.mark.parametrize("method, kind", sorted(KINDS))
+def test_multiprocessing_children_name_their_dump_files(venv_python, tmp_path, method, kind):
+    """Every start method, a Process and a Pool worker: {worker} is the
+    child's multiprocessing name, {prog} the parent's script (spawn and
+    forkserver children start as `python -c`)."""
+    script = tmp_path / "job.py"
+    script.write_text(MP_JOB)
+    out = tmp_path / "out"
+    name, pid = run_job(venv_python, [script, method, kind], out, tmp_path)
+    assert name.startswith(KINDS[method, kind])
+    (written,) = out.iterdir()
+    assert written.name == "job.py-%s-%s.log" % (name, pid)
+    assert 'File "%s", line 5 in dump' % script in written.read_text()
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_spawned_children_of_a_module_take_its_name(venv_python, tmp_path, method):
+    """A parent run as `python -m pkg.job`: its spawn and forkserver
+    children write `pkg.job-...` files, as it would."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "job.py").write_text(MP_JOB)
+    out = tmp_path / "out"
+    name, pid = run_job(venv_python, ["-m", "pkg.job", method, "process"], out, tmp_path)
+    (written,) = out.iterdir()
+    assert written.name == "pkg.job-%s-%s.log" % (name, pid)
+
+
+def test_a_plain_fork_keeps_main_and_no_process_imports_multiprocessing(run_py, tmp_path):
+    """A child of os.fork() in a process that imported multiprocessing is
+    no multiprocessing child: {worker} stays "main".  And the hook, set up
+    with every dump armed, imports no multiprocessing module."""
+    code = ("import os, signal, sys\n"
+            "print(sorted(m for m in sys.modules if m.startswith('multiprocessing')))\n"
+            "import multiprocessing\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    os.kill(os.getpid(), signal.SIGUSR1)\n"
+            "    os._exit(0)\n"
+            "os.waitpid(pid, 0)\n"
+            "print(pid)\n")
+    out = tmp_path / "out"
+    env = dict(mp_env(out), **{P: "1", P + "_TIMEOUT": "600"})
+    proc = run_py(code, "-W", "ignore::DeprecationWarning", env=env)
+    assert proc.returncode == 0, proc.stderr
+    imported, pid = proc.stdout.splitlines()
+    assert imported == "[]"
+    (written,) = out.iterdir()
+    assert written.name == "python-main-%s.log" % pid

@@ -46,12 +46,16 @@ _files = {}
 # Whether the core knows this process (see _prepare); importing the package
 # changes nothing, so the CLI and code that only reads is_enabled() pay nothing.
 _prepared = False
+# The program name _prepare gave the core.
+_started_as = None
 
 
-def _program_name():
+def _program_name(argv0=None):
     """The program as a file name: the script's base name, the module of
-    ``-m``, or ``python`` for ``-c`` and the interactive prompt."""
-    argv0 = sys.argv[0] if getattr(sys, "argv", None) else ""
+    ``-m``, or ``python`` for ``-c`` and the interactive prompt; of this
+    process, or of one whose ``sys.argv[0]`` was ``argv0``."""
+    if argv0 is None:
+        argv0 = sys.argv[0] if getattr(sys, "argv", None) else ""
     if argv0 in ("", "-", "-c"):
         return "python"
     if argv0 == "-m":
@@ -139,12 +143,95 @@ def _prepare():
     if _prepared:
         return
     _prepared = True
-    _native.setup(_program_name(), sys.version.split()[0], _hidden_names())
+    global _started_as
+    _started_as = _program_name()
+    _native.setup(_started_as, sys.version.split()[0], _hidden_names())
     if fallback_reason:  # fallback mode: the interpreter's dumps name no threads
         return
     _install_thread_hook()
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_native.after_fork_child)
+        os.register_at_fork(after_in_child=_after_fork_child)
+    # multiprocessing's spawn children start as `python -c ...
+    # --multiprocessing-fork` (its spawn.is_forking() test) and import
+    # multiprocessing.spawn next anyway.  Other processes pay this test only.
+    if len(sys.argv) >= 2 and sys.argv[1] == "--multiprocessing-fork":
+        import multiprocessing.spawn  # noqa: F401 (for _watch_multiprocessing)
+        _watch_multiprocessing()
+
+
+def _after_fork_child():
+    _native.after_fork_child()
+    # a fork from a process that uses multiprocessing may be one of its
+    # children (start methods fork and forkserver), to be named once it is
+    if "multiprocessing.util" in sys.modules:
+        _watch_multiprocessing()
+
+
+# Whether this process has asked multiprocessing to name it (a forked
+# child inherits the request with the flag).
+_watching_multiprocessing = False
+
+
+def _watch_multiprocessing():
+    """Have multiprocessing name this process for {worker} when it becomes
+    one of its children.  Two ways in, as the start methods differ: spawn
+    and forkserver children receive their name and their parent's program
+    in the preparation data (spawn.prepare, wrapped here); fork and
+    forkserver children run the after-fork callbacks once the Process is
+    the current one (spawn children do not, on 3.12+).  A process that
+    already is such a child is named now."""
+    global _watching_multiprocessing
+    from multiprocessing import process, util
+
+    if not _watching_multiprocessing:
+        _watching_multiprocessing = True
+        util.register_after_fork(_multiprocessing_child, _multiprocessing_child)
+        spawn = sys.modules.get("multiprocessing.spawn")
+        if spawn is not None:
+            _wrap_prepare(spawn)
+    if process.parent_process() is not None:
+        _multiprocessing_child(None)
+
+
+def _multiprocessing_child(_):
+    """multiprocessing's after-fork callback: {worker} is the name of this
+    child ("Process-2", "ForkPoolWorker-3")."""
+    from multiprocessing import process
+
+    set_worker(process.current_process().name)
+
+
+def _wrap_prepare(spawn):
+    prepare = spawn.prepare
+
+    def prepare_and_name(data):
+        prepare(data)
+        try:
+            _name_from_preparation(data)
+        except Exception:
+            pass  # a name for dump files never stops a child from starting
+
+    spawn.prepare = prepare_and_name
+
+
+def _name_from_preparation(data):
+    """{worker} from the preparation data of a spawn or forkserver child,
+    and {prog} the parent's program name (this child started as
+    ``python -c``): the module the parent ran with ``-m``, else its
+    script, as the parent's _program_name() found them."""
+    name = data.get("name")
+    if isinstance(name, str):
+        set_worker(name)
+    if _started_as != "python":
+        return
+    module = data.get("init_main_from_name")
+    if isinstance(module, str):
+        prog = module[:-len(".__main__")] if module.endswith(".__main__") else module
+    else:
+        argv = data.get("sys_argv")
+        prog = _program_name(argv[0] if isinstance(argv, list) and argv and isinstance(argv[0], str) else "")
+    if prog != "python":
+        _native.setup(prog, sys.version.split()[0], _hidden_names())
 
 
 def _install_thread_hook():
