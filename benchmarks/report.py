@@ -20,6 +20,7 @@ find.
 import argparse
 import collections
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -69,19 +70,35 @@ def _thread_id(rng):
     return 0x7f0000000000 + rng.randrange(1 << 32) * 0x1000
 
 
-def text_dump(rng, site, python, program, pid, when):
+# What sits below the crash site on every C stack: the interpreter's eval
+# loop and start-up (today's dumps list them all, with build ids).
+C_TAIL = [("/usr/lib/libpython3.so", "_PyEval_EvalFrameDefault")] * 4 + [
+    ("/usr/lib/libpython3.so", "PyEval_EvalCode"), ("/usr/lib/libpython3.so", None),
+    ("/usr/lib/libpython3.so", "PyRun_SimpleFileExFlags"), ("/usr/lib/libpython3.so", "Py_RunMain"),
+    ("/usr/lib/libpython3.so", "Py_BytesMain"), ("/lib/x86_64-linux-gnu/libc.so.6", None),
+    ("/lib/x86_64-linux-gnu/libc.so.6", "__libc_start_main"), ("/usr/bin/python3", "_start")]
+
+
+def _build_id(module):
+    return hashlib.sha1(module.encode()).hexdigest()
+
+
+def text_dump(rng, site, python, program, pid, when, host="web-1", legacy=False):
+    """A text dump laid out as today's core writes it (CPython's lines
+    first, ours after the frames); a `legacy` one, as an older version
+    wrote it, has no host and no crash signature (report computes it)."""
     event, sig, pyframes, cframes = site
     lines = []
-    if event == "fatal_signal":
+    fatal = event == "fatal_signal"
+    if fatal:
         error = {"SIGSEGV": "Segmentation fault", "SIGABRT": "Aborted", "SIGBUS": "Bus error",
                  "SIGFPE": "Floating-point exception"}[sig]
         lines.append("Fatal Python error: %s" % error)
-        lines.append("Signal: %s, SEGV_MAPERR (address not mapped to object), fault address 0x0" % sig)
+        lines.append("")
+        lines.append("Current thread 0x%016x [MainThread] (most recent call first):" % _thread_id(rng))
     else:
         lines.append("Timeout (0:05:00)!")
-    lines.append('Process: pid %d, program "%s", Python %s, time %s' % (pid, program, python, when))
-    lines.append("")
-    lines.append("Current thread 0x%016x [MainThread] (most recent call first):" % _thread_id(rng))
+        lines.append("Thread 0x%016x [MainThread] (most recent call first):" % _thread_id(rng))
     for file, function in pyframes:
         lines.append('  File "%s", line %d in %s' % (file, rng.randrange(1, 900), function))
     for n in range(rng.randrange(0, 4)):
@@ -89,23 +106,34 @@ def text_dump(rng, site, python, program, pid, when):
         lines.append("Thread 0x%016x [worker-%d] (most recent call first):" % (_thread_id(rng), n))
         lines.append('  File "/usr/lib/python3/threading.py", line 327 in wait')
         lines.append('  File "/usr/lib/python3/threading.py", line 1002 in _bootstrap')
+    lines.append("")
+    if fatal:
+        lines.append("Signal: %s, SEGV_MAPERR (address not mapped to object), fault address 0x0" % sig)
+    lines.append('Process: pid %d, program "%s", Python %s, time %s%s'
+                 % (pid, program, python, when, "" if legacy else ", host " + host))
+    signature_at = len(lines)
     if cframes:
         lines.append("")
         lines.append("Current thread's C stack trace (most recent call first):")
-        for module, symbol in cframes:
+        for module, symbol in cframes + C_TAIL:
             address = 0x7f0000000000 + rng.randrange(1 << 36)
             at = ", at %s+0x%x" % (symbol, rng.randrange(0x400)) if symbol else ""
-            lines.append('  Binary file "%s"%s [0x%x] (+0x%x)' % (module, at, address, address & 0xfffff))
+            lines.append('  Binary file "%s"%s [0x%x] (+0x%x, build-id %s)'
+                         % (module, at, address, address & 0xfffff, _build_id(module)))
         lines.append("")
         lines.append("Extension modules: numpy._core._multiarray_umath, _speedups (total: 2)")
-    lines.append("")
+    if fatal and not legacy:
+        # the core signs every fatal dump as the reference implementation does
+        from faulthandler_auto.triage import parse, signature
+        (dump,) = parse.iter_dumps(lines)
+        lines.insert(signature_at, "Crash signature: %s" % signature.compute(dump))
     return "\n".join(lines) + "\n"
 
 
-def json_dump(rng, site, python, program, pid, when):
+def json_dump(rng, site, python, program, pid, when, host="web-1", legacy=False):
     event, sig, pyframes, cframes = site
     obj = {"schema": "faulthandler-auto-dump-1", "event": event, "signal": sig, "pid": pid,
-           "time": when, "python": python, "program": program,
+           "time": when, "python": python, "program": program, "host": host,
            "threads": [{"id": _thread_id(rng), "name": "MainThread", "current": True,
                         "frames": [{"file": f, "line": rng.randrange(1, 900), "function": fn}
                                    for f, fn in pyframes],
@@ -113,12 +141,15 @@ def json_dump(rng, site, python, program, pid, when):
            "threads_omitted": 0}
     if cframes:
         obj["c_stack"] = []
-        for module, symbol in cframes:
+        for module, symbol in cframes + C_TAIL:
             address = 0x7f0000000000 + rng.randrange(1 << 36)
             obj["c_stack"].append({"binary": module, "symbol": symbol, "offset": 16 if symbol else 0,
                                    "address": "0x%x" % address, "module_offset": "0x%x" % (address & 0xfffff),
-                                   "build_id": None})
+                                   "build_id": _build_id(module)})
     obj["extension_modules"] = []
+    if event == "fatal_signal" and not legacy:
+        from faulthandler_auto.triage import parse, signature
+        obj["signature"] = signature.compute(parse.dump_from_json(obj))
     return json.dumps(obj, separators=(",", ":")) + "\n"
 
 
@@ -143,6 +174,9 @@ def make_corpus(directory, dumps=10000, seed=0):
         pid += rng.randrange(1, 50)
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + written * 37))
         form = rng.random()
+        # one dump in five from an older version or in CPython's format: no
+        # host, no signature (report computes it)
+        legacy = rng.random() < 0.2
         # a REPEAT timeout writes the same hang several times into one file
         repeat = min(rng.choice((1, 1, 2, 3)), dumps - written) if site[0] == "timeout" else 1
         for _ in range(repeat):
@@ -156,13 +190,13 @@ def make_corpus(directory, dumps=10000, seed=0):
         if form < 0.1:
             # shipped by the log collector: one JSON-lines file per day
             day = when[:10]
-            body = json_dump(rng, site, python, program, pid, when)
+            body = json_dump(rng, site, python, program, pid, when, host, legacy)
             for _ in range(repeat):
                 log_lines[day].append(json.dumps({"log": body, "host": host, "stream": "stderr"}))
                 log_lines[day].append(json.dumps({"log": "GET /health 200\n", "host": host}))
             continue
         maker = json_dump if form < 0.3 else text_dump
-        body = "".join(maker(rng, site, python, program, pid, when) for _ in range(repeat))
+        body = "".join(maker(rng, site, python, program, pid, when, host, legacy) for _ in range(repeat))
         os.makedirs(os.path.dirname(name), exist_ok=True)
         if form > 0.9:
             with gzip.open(name + ".gz", "wt") as f:
