@@ -247,7 +247,12 @@ py_cancel_later(PyObject *self, PyObject *args)
 }
 
 /* In a forked child only the calling thread is left: each subsystem drops
- * what other threads held, and the watchdog starts over. */
+ * what other threads held, and the watchdog starts over.  A fork from a
+ * process that uses multiprocessing may be one of its children (start
+ * methods fork and forkserver): the package's _watch_multiprocessing names
+ * it for {worker}.  Looked up here, in the child, because a Python
+ * function in os.register_at_fork's list keeps its module's globals alive
+ * until late in finalization, which costs every process at exit. */
 static PyObject *
 py_after_fork_child(PyObject *self, PyObject *unused)
 {
@@ -260,6 +265,15 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa_context_after_fork();
     if (fa_watchdog_after_fork() < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
+    }
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *package = PyDict_GetItemString(modules, "faulthandler_auto");
+    if (package != NULL && PyDict_GetItemString(modules, "multiprocessing.util") != NULL) {
+        PyObject *done = PyObject_CallMethod(package, "_watch_multiprocessing", NULL);
+        if (done == NULL) {
+            PyErr_Clear();  /* a name for dump files never fails a fork */
+        }
+        Py_XDECREF(done);
     }
     Py_RETURN_NONE;
 }

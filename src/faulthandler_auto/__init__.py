@@ -150,86 +150,27 @@ def _prepare():
         return
     _install_thread_hook()
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_child)
+        # it calls _watch_multiprocessing in a child of a multiprocessing user
+        os.register_at_fork(after_in_child=_native.after_fork_child)
     # multiprocessing's spawn children start as `python -c ...
     # --multiprocessing-fork` (its spawn.is_forking() test) and import
     # multiprocessing.spawn next anyway.  Other processes pay this test only.
     if len(sys.argv) >= 2 and sys.argv[1] == "--multiprocessing-fork":
-        import multiprocessing.spawn  # noqa: F401 (for _watch_multiprocessing)
         _watch_multiprocessing()
-
-
-def _after_fork_child():
-    _native.after_fork_child()
-    # a fork from a process that uses multiprocessing may be one of its
-    # children (start methods fork and forkserver), to be named once it is
-    if "multiprocessing.util" in sys.modules:
-        _watch_multiprocessing()
-
-
-# Whether this process has asked multiprocessing to name it (a forked
-# child inherits the request with the flag).
-_watching_multiprocessing = False
 
 
 def _watch_multiprocessing():
-    """Have multiprocessing name this process for {worker} when it becomes
-    one of its children.  Two ways in, as the start methods differ: spawn
-    and forkserver children receive their name and their parent's program
-    in the preparation data (spawn.prepare, wrapped here); fork and
-    forkserver children run the after-fork callbacks once the Process is
-    the current one (spawn children do not, on 3.12+).  A process that
-    already is such a child is named now."""
-    global _watching_multiprocessing
-    from multiprocessing import process, util
+    """{worker} (and {prog}, for a child started as ``python -c``) from
+    multiprocessing, in a process that may be one of its children."""
+    from faulthandler_auto import _workers
 
-    if not _watching_multiprocessing:
-        _watching_multiprocessing = True
-        util.register_after_fork(_multiprocessing_child, _multiprocessing_child)
-        spawn = sys.modules.get("multiprocessing.spawn")
-        if spawn is not None:
-            _wrap_prepare(spawn)
-    if process.parent_process() is not None:
-        _multiprocessing_child(None)
+    _workers.watch(set_worker, _rename_program if _started_as == "python" else None)
 
 
-def _multiprocessing_child(_):
-    """multiprocessing's after-fork callback: {worker} is the name of this
-    child ("Process-2", "ForkPoolWorker-3")."""
-    from multiprocessing import process
-
-    set_worker(process.current_process().name)
-
-
-def _wrap_prepare(spawn):
-    prepare = spawn.prepare
-
-    def prepare_and_name(data):
-        prepare(data)
-        try:
-            _name_from_preparation(data)
-        except Exception:
-            pass  # a name for dump files never stops a child from starting
-
-    spawn.prepare = prepare_and_name
-
-
-def _name_from_preparation(data):
-    """{worker} from the preparation data of a spawn or forkserver child,
-    and {prog} the parent's program name (this child started as
-    ``python -c``): the module the parent ran with ``-m``, else its
-    script, as the parent's _program_name() found them."""
-    name = data.get("name")
-    if isinstance(name, str):
-        set_worker(name)
-    if _started_as != "python":
-        return
-    module = data.get("init_main_from_name")
-    if isinstance(module, str):
-        prog = module[:-len(".__main__")] if module.endswith(".__main__") else module
-    else:
-        argv = data.get("sys_argv")
-        prog = _program_name(argv[0] if isinstance(argv, list) and argv and isinstance(argv[0], str) else "")
+def _rename_program(argv0, module):
+    """The program name of a spawn or forkserver child's parent, from its
+    ``sys.argv[0]`` or its ``-m`` module, as _program_name found it there."""
+    prog = module or _program_name(argv0)
     if prog != "python":
         _native.setup(prog, sys.version.split()[0], _hidden_names())
 
