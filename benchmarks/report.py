@@ -1,17 +1,20 @@
 """Benchmark of ``faulthandler-auto report`` over a fleet's worth of dumps.
 
-    python benchmarks/report.py [--dumps N] [--dir DIR [--reuse]] [--keep]
+    python benchmarks/report.py [--dumps N...] [--dir DIR [--reuse]] > /tmp/report-bench.md
+    python tools/update-readme-tables.py /tmp/report-bench.md
 
 with an interpreter that has the package installed (``.tox/py312/bin/python``).
 
-Writes a corpus of N dumps (default 10,000) -- several programs, Python
+Writes corpora of N dumps (default 10,000 and 100,000) -- several programs, Python
 versions, hosts and crash sites, in every form a fleet produces: one text
 dump per file named ``{prog}-{host}-{pid}.log``, files with several dumps
 appended, JSON dumps, gzip-compressed dumps, and JSON-lines logs of a log
 shipper (``{"log": ..., "host": ...}``) with other lines between the
 dumps, plus a few damaged files -- then times ``report`` over it, in
 process (parsing and grouping alone) and as the installed command when
-there is one.  Nothing here asserts on a time.
+there is one, and prints a Markdown table (files per second of CPU and
+of wall time) that tools/update-readme-tables.py puts into the README.
+Nothing here asserts on a time.
 
 ``make_corpus`` is also what tests/test_triage.py reports over; it returns
 the number of dumps written per crash site, which is what the report must
@@ -218,12 +221,16 @@ def make_corpus(directory, dumps=10000, seed=0):
 
 
 def time_in_process(directory, jobs):
+    """(Report, wall seconds, CPU seconds of this process and its workers)."""
     from faulthandler_auto.triage import report
     r = report.Report(jobs=jobs)
+    before = os.times()
     t0 = time.perf_counter()
     r.add_paths([directory])
     elapsed = time.perf_counter() - t0
-    return r, elapsed
+    after = os.times()
+    cpu = sum(after[i] - before[i] for i in range(4))
+    return r, elapsed, cpu
 
 
 def report_jobs():
@@ -233,40 +240,50 @@ def report_jobs():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dumps", type=int, default=10000)
-    parser.add_argument("--dir", help="write the corpus here (default: a temporary directory)")
-    parser.add_argument("--keep", action="store_true", help="keep the corpus")
-    parser.add_argument("--reuse", action="store_true", help="time the corpus already in --dir")
+    parser.add_argument("--dumps", type=int, nargs="+", default=[10000, 100000],
+                        help="corpus sizes (default: 10000 100000)")
+    parser.add_argument("--dir", help="keep the corpora under this directory, one per size "
+                                      "(default: a temporary directory)")
+    parser.add_argument("--reuse", action="store_true", help="time the corpora already in --dir")
     args = parser.parse_args()
-    directory = args.dir or tempfile.mkdtemp(prefix="fa-report-")
+    import platform
+    import sys
+    top = args.dir or tempfile.mkdtemp(prefix="fa-report-")
+    print("## faulthandler-auto report benchmark: CPython %s, %s %s, %d CPUs, load average %.1f at the start\n"
+          % (platform.python_version(), platform.system(), platform.machine(), os.cpu_count() or 1,
+             os.getloadavg()[0]))
+    print("`faulthandler-auto report` over generated fleet corpora (benchmarks/report.py): CPU is "
+          "the time of the reading processes, which the machine's load does not inflate much; wall "
+          "time is what a user waits and depends on the load.\n")
+    print("| dumps | files | groups | run | CPU s | wall s | files/s of CPU | files/s wall | dumps/s wall |")
+    print("|---|---|---|---|---|---|---|---|---|")
     try:
-        if args.reuse and os.path.isdir(directory) and os.listdir(directory):
-            print("reusing the corpus in %s" % directory)
-        else:
-            t0 = time.perf_counter()
-            counts, _ = make_corpus(directory, args.dumps)
-            made = time.perf_counter() - t0
-            files = sum(len(names) for _, _, names in os.walk(directory))
-            print("| corpus | dumps | files | groups expected | made in |")
-            print("|---|---|---|---|---|")
-            print("| %s | %d | %d | %d | %.1f s |" % (directory, sum(counts.values()), files, len(counts), made))
-        print()
-        print("| run | files | dumps | groups | time | dumps/s |")
-        print("|---|---|---|---|---|---|")
-        for jobs in sorted({1, report_jobs()}):
-            r, elapsed = time_in_process(directory, jobs)
-            print("| in process, %d job%s | %d | %d | %d | %.2f s | %.0f |"
-                  % (jobs, "s" if jobs > 1 else "", r.files, r.dumps, len(r.groups), elapsed, r.dumps / elapsed))
-        command = shutil.which("faulthandler-auto")
-        if command:
-            t0 = time.perf_counter()
-            subprocess.run([command, "report", "--json", directory], stdout=subprocess.DEVNULL, check=False)
-            elapsed = time.perf_counter() - t0
-            print("| %s report --json | %d | %d | %d | %.2f s | %.0f |"
-                  % (command, r.files, r.dumps, len(r.groups), elapsed, r.dumps / elapsed))
+        for size in args.dumps:
+            directory = os.path.join(top, "corpus-%d" % size)
+            if not (args.reuse and os.path.isdir(directory) and os.listdir(directory)):
+                shutil.rmtree(directory, ignore_errors=True)
+                make_corpus(directory, size)
+            for jobs in sorted({1, report_jobs()}):
+                r, elapsed, cpu = time_in_process(directory, jobs)
+                print("| %d | %d | %d | in process, %d job%s | %.2f | %.2f | %.0f | %.0f | %.0f |"
+                      % (r.dumps, r.files, len(r.groups), jobs, "s" if jobs > 1 else "", cpu, elapsed,
+                         r.files / cpu, r.files / elapsed, r.dumps / elapsed))
+                sys.stdout.flush()
+            command = shutil.which("faulthandler-auto")
+            if command:
+                before = os.times()
+                t0 = time.perf_counter()
+                subprocess.run([command, "report", "--json", directory], stdout=subprocess.DEVNULL, check=False)
+                elapsed = time.perf_counter() - t0
+                after = os.times()
+                cpu = (after[2] - before[2]) + (after[3] - before[3])
+                print("| %d | %d | %d | `faulthandler-auto report --json` | %.2f | %.2f | %.0f | %.0f | %.0f |"
+                      % (r.dumps, r.files, len(r.groups), cpu, elapsed, r.files / cpu, r.files / elapsed,
+                         r.dumps / elapsed))
+                sys.stdout.flush()
     finally:
-        if not args.keep and not args.dir:
-            shutil.rmtree(directory)
+        if not args.dir:
+            shutil.rmtree(top)
 
 
 if __name__ == "__main__":
