@@ -235,3 +235,35 @@ def test_a_plain_fork_keeps_main_and_no_process_imports_multiprocessing(run_py, 
     assert imported == "[]"
     (written,) = out.iterdir()
     assert written.name == "python-main-%s.log" % pid
+
+
+LATE_JOB = """
+import multiprocessing as mp, os, sys
+
+def dump(out):
+    import faulthandler_auto
+    faulthandler_auto.dump_traceback(os.path.join(out, "{prog}-{worker}-{pid}.log"))
+    print(mp.current_process().name, os.getpid(), flush=True)
+
+if __name__ == "__main__":
+    child = mp.get_context(sys.argv[1]).Process(target=dump, args=(sys.argv[2],))
+    child.start()
+    child.join()
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_child_that_arms_its_first_dump_itself_is_named(venv_python, tmp_path, method):
+    """No variable set: the child's own code makes the first dump, after
+    multiprocessing started it; it is named all the same."""
+    script = tmp_path / "late.py"
+    script.write_text(LATE_JOB)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([str(venv_python), str(script), method, str(out)], cwd=str(tmp_path),
+                          env=clean_environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    name, pid = proc.stdout.split()
+    (written,) = out.iterdir()
+    assert written.name == "late.py-%s-%s.log" % (name, pid)

@@ -2,7 +2,7 @@
 
 The names and signatures are CPython's ``faulthandler``'s, so code written
 for it runs unchanged; ``file`` may also be a path or a path template
-(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``, ``{worker}``) opened only when
+(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``, ``{worker}``, ``{env:NAME}``) opened only when
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
 
@@ -154,8 +154,11 @@ def _prepare():
         os.register_at_fork(after_in_child=_native.after_fork_child)
     # multiprocessing's spawn children start as `python -c ...
     # --multiprocessing-fork` (its spawn.is_forking() test) and import
-    # multiprocessing.spawn next anyway.  Other processes pay this test only.
-    if len(sys.argv) >= 2 and sys.argv[1] == "--multiprocessing-fork":
+    # multiprocessing next anyway; a process that has imported it may be a
+    # child already running (the first dump armed in its code).  Other
+    # processes pay these two tests only.
+    if ((len(sys.argv) >= 2 and sys.argv[1] == "--multiprocessing-fork")
+            or "multiprocessing.process" in sys.modules):
         _watch_multiprocessing()
 
 
