@@ -253,7 +253,9 @@ def test_report_reads_real_dumps_in_every_form(run_py, tmp_path):
         for line in text.splitlines(True):
             f.write(json.dumps({"log": line, "stream": "stderr", "host": "web-8"}) + "\n")
         # an older dump, which does not name its host: the shipper's record does
-        f.write(json.dumps({"log": readme_example(), "host": "web-9"}) + "\n")
+        older = re.sub(r"(?m)^(Process: .*), host .*$", r"\1", readme_example())
+        assert older != readme_example()
+        f.write(json.dumps({"log": older, "host": "web-9"}) + "\n")
     with open(fleet / "stderr.txt", "w") as f:
         f.write("INFO starting\nWARNING something\n" + text + "Traceback (most recent call last):\n")
     status, result, err = run_report(fleet)

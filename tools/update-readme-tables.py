@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Put the output of benchmarks/run.py or benchmarks/startup.py into
+"""Put the output of benchmarks/run.py, startup.py or report.py into
 README.md, in place of the tables of its last run, so that the README's
 numbers are the benchmark's own and never typed by hand.
 
@@ -27,6 +27,10 @@ BLOCKS = {
         "python benchmarks/startup.py",
         "<!-- start-up budget table: written by tools/update-readme-tables.py -->",
         "<!-- end of start-up budget table -->"),
+    "## faulthandler-auto report benchmark: ": (
+        "python benchmarks/report.py",
+        "<!-- report benchmark: written by tools/update-readme-tables.py -->",
+        "<!-- end of report benchmark -->"),
 }
 
 

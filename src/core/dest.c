@@ -12,12 +12,14 @@
 
 /* signal-safe: append a copy of `s` that is safe inside a path: no '/',
  * and no leading '.', so that a value such as ".." (a host name, a program
- * run as "dir/..") never names a directory of its own. */
+ * run as "dir/..", a variable's value) never names a directory of its own;
+ * ASCII control bytes, which no file name should hold, become '_' too. */
 static size_t
 path_append_name(char *out, size_t pos, size_t size, const char *s)
 {
     for (size_t i = 0; s[i] && pos + 1 < size; i++) {
-        out[pos++] = (s[i] == '/' || (i == 0 && s[i] == '.')) ? '_' : s[i];
+        unsigned char c = (unsigned char)s[i];
+        out[pos++] = (c == '/' || c < 0x20 || c == 0x7f || (i == 0 && c == '.')) ? '_' : s[i];
     }
     return pos;
 }
@@ -126,13 +128,65 @@ expand_template(const char *tmpl, const fa_template_values *given, char *out, si
     return pos + 1 < size;
 }
 
+/* Not signal-safe (getenv; called with the GIL when a destination is set):
+ * `tmpl` with each {env:NAME} replaced by that variable's value now, made
+ * safe as every field's value is (path_append_name), cut to
+ * FA_ENV_VALUE_MAX bytes on a character boundary, or FA_ENV_UNSET when the
+ * variable is unset or empty.  Braces in a value become '_', so the result
+ * is a template of the other fields only, which the dump expands.  So a
+ * variable is read once, when the destination is set: a dump reads no
+ * environment (neither safe in a handler nor stable across a setenv).
+ * Returns 0 when the result does not fit in `size`. */
+static int
+bind_env(const char *tmpl, char *out, size_t size)
+{
+    static const char open[] = "{" FA_ENV_FIELD;
+    size_t pos = 0;
+    for (const char *p = tmpl; *p;) {
+        const char *end = strchr(p, '}');
+        if (strncmp(p, open, sizeof(open) - 1) != 0 || end == NULL) {
+            if (pos + 1 >= size) {
+                return 0;
+            }
+            out[pos++] = *p++;
+            continue;
+        }
+        char name[FA_ENV_NAME_MAX + 1];
+        size_t n = (size_t)(end - p) - (sizeof(open) - 1);
+        if (n == 0 || n > FA_ENV_NAME_MAX) {
+            return 0;   /* the package checked the template: cannot happen */
+        }
+        memcpy(name, p + sizeof(open) - 1, n);
+        name[n] = '\0';
+        const char *v = getenv(name);
+        if (v == NULL || *v == '\0') {
+            v = FA_ENV_UNSET;
+        }
+        char value[FA_ENV_VALUE_MAX + 1];
+        size_t len = path_append_name(value, 0, sizeof(value), v);
+        while (len > 0 && ((unsigned char)v[len] & 0xc0) == 0x80) {
+            len--;      /* cut inside a UTF-8 character: leave all of it out */
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (pos + 1 >= size) {
+                return 0;
+            }
+            out[pos++] = (value[i] == '{' || value[i] == '}') ? '_' : value[i];
+        }
+        p = end + 1;
+    }
+    out[pos] = '\0';
+    return 1;
+}
+
 /* The file a template names for the process `values` describes, so that
  * the CLI shows what a dump would open (the core's rules, not a copy of
  * them).  Returns 0 when the result does not fit. */
 int
 fa_expand_path(const char *tmpl, const fa_template_values *values, char *out, size_t size)
 {
-    return expand_template(tmpl, values, out, size);
+    char bound[FA_PATH_SIZE];
+    return bind_env(tmpl, bound, sizeof(bound)) && expand_template(bound, values, out, size);
 }
 
 /* Whether a file could be created in the directory `dir`: the answer of
@@ -276,8 +330,14 @@ dest_from_object(PyObject *obj, fa_dest *dest)
             PyErr_SetString(PyExc_ValueError, "path template is empty, too long or holds a NUL byte");
             return -1;
         }
+        char bound[FA_PATH_SIZE];
+        if (!bind_env(PyBytes_AS_STRING(obj), bound, sizeof(bound))) {
+            PyErr_Format(PyExc_ValueError, "path template longer than %d bytes with its "
+                         "{" FA_ENV_FIELD "NAME} values", FA_PATH_SIZE - 1);
+            return -1;
+        }
         dest->fd = -1;
-        memcpy(dest->path, PyBytes_AS_STRING(obj), (size_t)n + 1);
+        memcpy(dest->path, bound, strlen(bound) + 1);
         return 0;
     }
     PyErr_SetString(PyExc_TypeError, "destination must be an int fd or a bytes path template");

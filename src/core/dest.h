@@ -8,6 +8,13 @@
 
 FA_HIDDEN_BEGIN
 
+/* {env:NAME}: the value of variable NAME when the destination was set.
+ * The package's _facts.py states the same (a test compares). */
+#define FA_ENV_FIELD "env:"
+#define FA_ENV_NAME_MAX 128     /* bytes of NAME */
+#define FA_ENV_VALUE_MAX 128    /* bytes of a value, cut beyond */
+#define FA_ENV_UNSET "unset"    /* the value of an unset or empty variable */
+
 /* A place to write a dump: a descriptor, or a path template opened at dump
  * time (so `{pid}` is the pid of the process that dumps). */
 typedef struct {

@@ -327,7 +327,12 @@ py_watchdog_cancel(PyObject *self, PyObject *args)
 }
 
 /* In a forked child only the calling thread is left: each subsystem drops
- * what other threads held, and the watchdog starts over. */
+ * what other threads held, and the watchdog starts over.  A fork from a
+ * process that uses multiprocessing may be one of its children (start
+ * methods fork and forkserver): the package's _watch_multiprocessing names
+ * it for {worker}.  Looked up here, in the child, because a Python
+ * function in os.register_at_fork's list keeps its module's globals alive
+ * until late in finalization, which costs every process at exit. */
 static PyObject *
 py_after_fork_child(PyObject *self, PyObject *unused)
 {
@@ -341,6 +346,15 @@ py_after_fork_child(PyObject *self, PyObject *unused)
     fa_tree_after_fork();
     if (fa_watchdog_after_fork() < 0) {
         return PyErr_SetFromErrno(PyExc_RuntimeError);
+    }
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *package = PyDict_GetItemString(modules, "faulthandler_auto");
+    if (package != NULL && PyDict_GetItemString(modules, "multiprocessing.util") != NULL) {
+        PyObject *done = PyObject_CallMethod(package, "_watch_multiprocessing", NULL);
+        if (done == NULL) {
+            PyErr_Clear();  /* a name for dump files never fails a fork */
+        }
+        Py_XDECREF(done);
     }
     Py_RETURN_NONE;
 }
@@ -744,7 +758,11 @@ add_tables(PyObject *module)
         return -1;
     }
     if (add_constant(module, "FATAL_SIGNALS", tuple_of(nsignals, int_item, signals)) < 0
-        || add_constant(module, "TEMPLATE_FIELDS", tuple_of(nfields, str_item, fields)) < 0) {
+        || add_constant(module, "TEMPLATE_FIELDS", tuple_of(nfields, str_item, fields)) < 0
+        || add_constant(module, "ENV_FIELD", PyUnicode_FromString(FA_ENV_FIELD)) < 0
+        || add_constant(module, "ENV_NAME_MAX", PyLong_FromLong(FA_ENV_NAME_MAX)) < 0
+        || add_constant(module, "ENV_VALUE_MAX", PyLong_FromLong(FA_ENV_VALUE_MAX)) < 0
+        || add_constant(module, "ENV_UNSET", PyUnicode_FromString(FA_ENV_UNSET)) < 0) {
         return -1;
     }
     return 0;

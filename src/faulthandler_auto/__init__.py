@@ -2,7 +2,7 @@
 
 The names and signatures are CPython's ``faulthandler``'s, so code written
 for it runs unchanged; ``file`` may also be a path or a path template
-(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``, ``{worker}``) opened only when
+(``{pid}``, ``{ppid}``, ``{prog}``, ``{time}``, ``{host}``, ``{worker}``, ``{env:NAME}``) opened only when
 there is a dump to write.  The environment variables of the README are
 applied by :func:`configure`, which the start-up hook calls.
 
@@ -46,12 +46,16 @@ _files = {}
 # Whether the core knows this process (see _prepare); importing the package
 # changes nothing, so the CLI and code that only reads is_enabled() pay nothing.
 _prepared = False
+# The program name _prepare gave the core.
+_started_as = None
 
 
-def _program_name():
+def _program_name(argv0=None):
     """The program as a file name: the script's base name, the module of
-    ``-m``, or ``python`` for ``-c`` and the interactive prompt."""
-    argv0 = sys.argv[0] if getattr(sys, "argv", None) else ""
+    ``-m``, or ``python`` for ``-c`` and the interactive prompt; of this
+    process, or of one whose ``sys.argv[0]`` was ``argv0``."""
+    if argv0 is None:
+        argv0 = sys.argv[0] if getattr(sys, "argv", None) else ""
     if argv0 in ("", "-", "-c"):
         return "python"
     if argv0 == "-m":
@@ -139,12 +143,39 @@ def _prepare():
     if _prepared:
         return
     _prepared = True
-    _native.setup(_program_name(), sys.version.split()[0], _hidden_names())
+    global _started_as
+    _started_as = _program_name()
+    _native.setup(_started_as, sys.version.split()[0], _hidden_names())
     if fallback_reason:  # fallback mode: the interpreter's dumps name no threads
         return
     _install_thread_hook()
     if hasattr(os, "register_at_fork"):
+        # it calls _watch_multiprocessing in a child of a multiprocessing user
         os.register_at_fork(after_in_child=_native.after_fork_child)
+    # multiprocessing's spawn children start as `python -c ...
+    # --multiprocessing-fork` (its spawn.is_forking() test) and import
+    # multiprocessing next anyway; a process that has imported it may be a
+    # child already running (the first dump armed in its code).  Other
+    # processes pay these two tests only.
+    if ((len(sys.argv) >= 2 and sys.argv[1] == "--multiprocessing-fork")
+            or "multiprocessing.process" in sys.modules):
+        _watch_multiprocessing()
+
+
+def _watch_multiprocessing():
+    """{worker} (and {prog}, for a child started as ``python -c``) from
+    multiprocessing, in a process that may be one of its children."""
+    from faulthandler_auto import _workers
+
+    _workers.watch(set_worker, _rename_program if _started_as == "python" else None)
+
+
+def _rename_program(argv0, module):
+    """The program name of a spawn or forkserver child's parent, from its
+    ``sys.argv[0]`` or its ``-m`` module, as _program_name found it there."""
+    prog = module or _program_name(argv0)
+    if prog != "python":
+        _native.setup(prog, sys.version.split()[0], _hidden_names())
 
 
 def _install_thread_hook():

@@ -63,6 +63,14 @@ TREE_WAIT = 5.0
 TREE_TOTAL_WAIT = 30.0
 
 TEMPLATE_FIELDS = ("pid", "ppid", "prog", "time", "host", "worker")
+# {env:NAME}: the variable's value when the destination is set (enable(),
+# register(), ... or start-up), cut to ENV_VALUE_MAX bytes, or ENV_UNSET for
+# an unset or empty variable.  NAME: ASCII letters, digits and '_', not
+# starting with a digit, at most ENV_NAME_MAX characters.
+ENV_FIELD = "env:"
+ENV_NAME_MAX = 128
+ENV_VALUE_MAX = 128
+ENV_UNSET = "unset"
 # The file a dump goes to when the path names a directory.
 DIRECTORY_FILE_NAME = "{prog}-{host}-{pid}.log"
 # The core's buffer holds this many bytes and a NUL, for the template and for its expansion.
@@ -97,10 +105,12 @@ def check_path_template(path):
         if start < 0 or end < start:
             raise ValueError("unbalanced '{' or '}' in path template")
         field = rest[start + 1:end]
-        if field not in TEMPLATE_FIELDS:
+        if field.startswith(ENV_FIELD):
+            _check_env_name(field[len(ENV_FIELD):])
+        elif field not in TEMPLATE_FIELDS:
             raise ValueError(
                 "unknown field {%s} in path template (known: %s)"
-                % (field, ", ".join("{%s}" % f for f in TEMPLATE_FIELDS)))
+                % (field, ", ".join(["{%s}" % f for f in TEMPLATE_FIELDS] + ["{env:NAME}"])))
         rest = rest[end + 1:]
     path = os.path.expanduser(path)
     if path.endswith(os.sep) or ("{" not in path and os.path.isdir(path)):
@@ -113,3 +123,14 @@ def check_path_template(path):
         raise ValueError("path template longer than %d bytes" % PATH_MAX)
     _checked.add(path)
     return path
+
+
+def _check_env_name(name):
+    """Raise ValueError unless ``name`` may follow ``env:`` in a template."""
+    if not (0 < len(name) <= ENV_NAME_MAX and name.isascii()
+            and (name[0].isalpha() or name[0] == "_")
+            and all(c.isalnum() or c == "_" for c in name)):
+        raise ValueError(
+            "bad variable name %r in {%sNAME} (accepted: ASCII letters, digits and _, "
+            "not starting with a digit, at most %d)"
+            % (name[:40] + ("..." if len(name) > 40 else ""), ENV_FIELD, ENV_NAME_MAX))

@@ -107,10 +107,28 @@ def expand_path(template, pid, ppid, prog, when):
         start = rest.index(b"{")
         end = rest.index(b"}", start)
         out.append(rest[:start])
-        out.append(values[rest[start + 1:end]].replace(b"/", b"_"))
+        field = rest[start + 1:end]
+        if field.startswith(b"env:"):
+            out.append(_env_value(field[4:]))
+        else:
+            out.append(values[field].replace(b"/", b"_"))
         rest = rest[end + 1:]
     out.append(rest)
     return b"".join(out)
+
+
+def _env_value(name):
+    """{env:NAME}'s value as the core gives it: made safe for a file name
+    (no '/', braces or control bytes, no leading '.'), cut to
+    ENV_VALUE_MAX bytes, ENV_UNSET when unset or empty."""
+    from faulthandler_auto import _facts
+
+    raw = os.environb.get(name) or _facts.ENV_UNSET.encode()
+    n = min(len(raw), _facts.ENV_VALUE_MAX)
+    while 0 < n < len(raw) and raw[n] & 0xC0 == 0x80:
+        n -= 1  # cut inside a UTF-8 character: leave all of it out
+    value = bytes(0x5F if c in b"/{}" or c < 0x20 or c == 0x7F else c for c in raw[:n])
+    return b"_" + value[1:] if value.startswith(b".") else value
 
 
 def path_problem(path):

@@ -41,32 +41,29 @@ def summarize_file(path, described):
     where (words for the crash site, only in the first record of a group:
     ``described`` holds the (event, signature) pairs described so far)."""
     records = []
+    mtime = None
     try:
-        f = parse.open_regular(path)
+        for dump in parse.read_dumps(path, None, SUMMARY_FRAMES, SUMMARY_C_FRAMES):
+            when = dump.time
+            if when is None:
+                if mtime is None:
+                    mtime = _iso(os.stat(path, follow_symlinks=False).st_mtime)
+                when = mtime
+            event = dump.event or "explicit"
+            # a dump that printed its signature is grouped without its C
+            # stack being parsed (parse reads it only when asked)
+            sig = signature.signature_of(dump) or "-"
+            # a group is described by its first dump: the rest need no words
+            where = None
+            if (event, sig) not in described:
+                described.add((event, sig))
+                where = signature.describe(dump)
+            records.append((
+                event, sig, when, dump.python, dump.host, dump.program,
+                None if dump.signal is None else str(dump.signal), dump.truncated, _location(dump),
+                where))
     except OSError as e:
         return records, e.strerror or str(e)
-    with f:
-        mtime = None
-        try:
-            for dump in parse.read_dumps(path, f, SUMMARY_FRAMES, SUMMARY_C_FRAMES):
-                when = dump.time
-                if when is None:
-                    if mtime is None:
-                        mtime = _iso(os.fstat(f.fileno()).st_mtime)
-                    when = mtime
-                event = dump.event or "explicit"
-                sig = signature.signature_of(dump) or "-"
-                # a group is described by its first dump: the rest need no words
-                where = None
-                if (event, sig) not in described:
-                    described.add((event, sig))
-                    where = signature.describe(dump)
-                records.append((
-                    event, sig, when, dump.python, dump.host, dump.program,
-                    None if dump.signal is None else str(dump.signal), dump.truncated, _location(dump),
-                    where))
-        except OSError as e:
-            return records, e.strerror or str(e)
     return records, None
 
 
