@@ -35,7 +35,8 @@ first = threading.Lock()
 second = threading.Lock()
 holding = threading.Barrier(2)
 spun = threading.Event()
-stop = threading.Event()
+# cleared at the end; a list item, so that the spinning loop calls nothing
+spinning = [True]
 
 
 def note_id():
@@ -58,11 +59,16 @@ def sleeper():
 def spinner():
     note_id()
     start = time.thread_time()
+    while time.thread_time() - start < SPIN_CPU:
+        pass
+    spun.set()
+    # No call from here on: a timeout dump reads this thread's frames while
+    # it runs, and a Python call pushing or popping a frame meanwhile would
+    # make the top frame unreadable ("File ???"), which is right for a dump
+    # but not what this test is about.
     n = 0
-    while not stop.is_set():
+    while spinning[0]:
         n += 1
-        if not spun.is_set() and time.thread_time() - start >= SPIN_CPU:
-            spun.set()
 
 
 def start(name, target, *args):
@@ -106,7 +112,7 @@ def main():
         import gc
         gc.callbacks.append(crash_in_gc)
         gc.collect()
-    stop.set()
+    spinning[0] = False
 
 
 main()
