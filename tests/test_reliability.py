@@ -161,8 +161,10 @@ def test_dumps_never_change_a_disposition(venv_python, tmp_path, foreign, fatal)
 # 2. A signal dump nested in an explicit dump
 # ---------------------------------------------------------------------------
 
-NESTED = r"""
-import importlib.util, signal, sys, threading
+# A thread named "broken" whose frames every dump faults on reading;
+# SIGUSR1 is blocked there so that a process-directed one lands elsewhere.
+BROKEN_THREAD = r"""
+import importlib.util, signal, sys, threading, time
 import faulthandler_auto as fa
 spec = importlib.util.spec_from_file_location("corrupt_frames", sys.argv[1])
 corrupt_frames = importlib.util.module_from_spec(spec)
@@ -173,11 +175,13 @@ ready = threading.Event()
 def broken():
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     ready.set()
-    corrupt_frames.corrupt_frames_for(120)   # every dump faults reading this thread
+    corrupt_frames.corrupt_frames_for(120)
 
-t = threading.Thread(target=broken, name="broken", daemon=True)
-t.start()
+threading.Thread(target=broken, name="broken", daemon=True).start()
 ready.wait()
+"""
+
+NESTED = BROKEN_THREAD + r"""
 sys.stdout.write("go\n")
 sys.stdout.flush()
 
@@ -216,6 +220,54 @@ def test_signal_dump_inside_an_explicit_dump(venv_python, tmp_path, shared_libra
     assert explicit.threads[1].other == ["  <unreadable frame>"]
     signal_dump = only_dump(read_text(log))
     assert signal_dump.signal.group(1) == "SIGUSR1"
+
+
+DISABLED_MID_DUMP = BROKEN_THREAD + r"""
+def deep(n):    # its own frames, listed first, fill the pipe
+    if n:
+        return deep(n - 1)
+    time.sleep(3600)
+
+dumper = threading.Thread(target=deep, args=(300,), name="dumper", daemon=True)
+dumper.start()
+fa.enable()
+fa.register(signal.SIGUSR1, sys.stdout.fileno())
+signal.pthread_kill(dumper.ident, signal.SIGUSR1)
+sys.stderr.write("sent\n")
+sys.stderr.flush()
+sys.stdin.readline()
+fa.unregister(signal.SIGUSR1)
+fa.disable()                  # the dump in flight still needs its probes
+sys.stderr.write("disabled\n")
+sys.stderr.flush()
+sys.stdin.readline()
+sys.stderr.write("survived\n")
+"""
+
+
+def test_disable_while_a_signal_dump_is_in_flight(venv_python, tmp_path, shared_library):
+    """unregister() and disable() while the last registered signal's dump
+    is held in write(): the rest of that dump, which faults reading a
+    broken thread, is still caught by its probes (disable() once gave
+    SIGSEGV back to SIG_DFL here, and the process died)."""
+    corrupt_frames = shared_library("corrupt_frames", extension=True)
+    proc = popen_script(venv_python, tmp_path, DISABLED_MID_DUMP, corrupt_frames,
+                        env={"PYTHONFAULTHANDLER_FORMAT": "json",
+                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
+    shrink_pipe(proc.stdout)
+    assert read_until(proc.stderr, b"sent\n") == b"sent\n"
+    wait_blocked_in_write(proc, 1)
+    proc.stdin.write(b"\n")
+    proc.stdin.flush()
+    assert read_until(proc.stderr, b"disabled\n") == b"disabled\n"
+    dump = read_until(proc.stdout, b"}\n")    # one JSON line: the dump is over
+    proc.stdin.write(b"\n")
+    proc.stdin.flush()
+    rc, out, err = finish(proc, 120)
+    assert (rc, out, err) == (0, "", "survived\n")
+    (parsed,) = json_dumps(dump.decode())
+    assert [t["name"] for t in parsed["threads"]] == ["dumper", "broken", "MainThread"]
+    assert parsed["threads"][1]["unreadable"] is True
 
 
 # ---------------------------------------------------------------------------

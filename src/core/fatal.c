@@ -63,6 +63,11 @@ static struct {
      * the init of a PID namespace.  The process is ending (the next fault
      * kills it), so no further dump: it would be a second, false one. */
     int spent;
+    /* SIGSEGV/SIGBUS were taken for the probes of other dumps: kept for
+     * good, since a dump armed before may still be running on another
+     * thread (a signal handler, the watchdog) when the last one is
+     * unregistered or cancelled and disable() is called */
+    int faults_held;
 } fatal;
 
 /* The give-up: a thread of ours that ends the process by the crash's
@@ -481,6 +486,7 @@ fa_fatal_hold_faults(void)
 {
     (void)install(entry_of(SIGSEGV));
     (void)install(entry_of(SIGBUS));
+    fatal.faults_held = 1;
 }
 
 /* Dump fatal signals to `dest` from now on; -1 with errno set when a
@@ -510,17 +516,17 @@ fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_thre
 }
 
 /* Give the fatal signals back; returns whether they were ours.  SIGSEGV
- * and SIGBUS stay with us (passed on) while `keep_faults`: a dump that is
- * still armed needs them for its probes.  A handler someone installed
- * over ours since is left in place. */
+ * and SIGBUS stay with us (passing faults on) once the probes have needed
+ * them (fa_fatal_hold_faults).  A handler someone installed over ours
+ * since is left in place. */
 int
-fa_fatal_disable(int keep_faults)
+fa_fatal_disable(void)
 {
     int was = fatal.enabled;
     for (int i = 0; i < FA_NFATAL; i++) {
         fa_fatal_signal *h = &fatal_signals[i];
         h->enabled = 0;
-        if (keep_faults && (h->signum == SIGSEGV || h->signum == SIGBUS)) {
+        if (fatal.faults_held && (h->signum == SIGSEGV || h->signum == SIGBUS)) {
             continue;
         }
         struct sigaction cur;

@@ -13,7 +13,7 @@ const char *fa_fatal_error_name(int signum);
 void fa_fatal_unblock(sigset_t *set);
 int fa_fatal_signal_numbers(int *out, int size);
 int fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_threads);
-int fa_fatal_disable(int keep_faults);
+int fa_fatal_disable(void);
 int fa_fatal_is_enabled(void);
 void fa_fatal_hold_faults(void);
 int fa_fatal_claim_exit(void);

@@ -103,7 +103,7 @@ py_set_asyncio(PyObject *self, PyObject *arg)
     if (main_interpreter_only() < 0) {
         return NULL;
     }
-    int mode = PyLong_AsLong(arg);
+    long mode = PyLong_AsLong(arg);
     if (mode == -1 && PyErr_Occurred()) {
         return NULL;
     }
@@ -142,8 +142,7 @@ py_disable(PyObject *self, PyObject *unused)
     if (main_interpreter_only() < 0) {
         return NULL;
     }
-    /* the probes of an armed timeout or signal still need SIGSEGV/SIGBUS */
-    return PyBool_FromLong(fa_fatal_disable(fa_watchdog_armed() || fa_user_any_registered()));
+    return PyBool_FromLong(fa_fatal_disable());
 }
 
 static PyObject *

@@ -264,7 +264,8 @@ step_task_begin(fa_dump *d, void *arg)
     d->emit->task_begin(&d->w, &info);
 }
 
-/* Whether `obj` is a coroutine or generator, whose frame is read. */
+/* signal-safe (probed): whether `obj` is a coroutine or generator, whose
+ * frame is read. */
 static FA_RACY_READ int
 is_coroutine(PyObject *obj)
 {

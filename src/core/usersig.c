@@ -175,18 +175,6 @@ fa_user_register(int signum, const fa_dest *dest, int all_threads, int chain, lo
     return 0;
 }
 
-/* Whether some signal is registered.  Called with the GIL. */
-int
-fa_user_any_registered(void)
-{
-    for (int s = 1; s < FA_NSIG; s++) {
-        if (user[s].enabled) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Give `signum` (0 < signum < FA_NSIG) back; returns whether it was ours. */
 int
 fa_user_unregister(int signum)

@@ -314,16 +314,6 @@ fa_watchdog_named_cancel(int slot, unsigned long generation)
     pthread_mutex_unlock(&wd.mutex);
 }
 
-/* Whether a timeout of either timer is armed.  Called with the GIL. */
-int
-fa_watchdog_armed(void)
-{
-    pthread_mutex_lock(&wd.mutex);
-    int armed = next_timer_locked() != NULL;
-    pthread_mutex_unlock(&wd.mutex);
-    return armed;
-}
-
 /* Cancel `timer`'s timeout, and stop its dump if one is being written.
  * Call it without the GIL. */
 void

@@ -26,7 +26,6 @@ int fa_watchdog_named_arm(const fa_dest *dest, long long timeout_us, int do_exit
                           const char *header, const char *name, size_t name_len,
                           int *slot, unsigned long *generation);
 void fa_watchdog_named_cancel(int slot, unsigned long generation);
-int fa_watchdog_armed(void);
 int fa_watchdog_after_fork(void);
 
 FA_HIDDEN_END
