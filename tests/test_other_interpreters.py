@@ -6,11 +6,14 @@ import subprocess
 
 import pytest
 
-from conftest import clean_environ
+from conftest import clean_environ, interpreter_independent
 from test_packaging import copy_project
 
 PYPY = shutil.which("pypy3")
-pytestmark = pytest.mark.skipif(PYPY is None, reason="no pypy3 on PATH (Debian: apt-get install pypy3 pypy3-venv)")
+pytestmark = [
+    interpreter_independent,
+    pytest.mark.skipif(PYPY is None, reason="no pypy3 on PATH (Debian: apt-get install pypy3 pypy3-venv)"),
+]
 
 
 @pytest.fixture(scope="module")

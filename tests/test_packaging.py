@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOOK_FILES, ROOT, run, site_packages
+from conftest import HOOK_FILES, ROOT, interpreter_independent, run, site_packages
 
 # each wheel holds the one hook its interpreter runs
 HOOK = "faulthandler_auto.start" if sys.version_info >= (3, 15) else "faulthandler_auto.pth"
@@ -173,6 +173,7 @@ ARM64_ROOT = os.environ.get("ARM64_ROOT", "/var/tmp/faulthandler-auto/arm64-root
 QEMU = shutil.which("qemu-aarch64-static")
 
 
+@interpreter_independent
 @pytest.mark.skipif(QEMU is None or not os.path.exists(os.path.join(ARM64_ROOT, "usr/bin/python3.11")),
                     reason="needs qemu-aarch64-static and an arm64 root (see tools/build-wheels.sh)")
 def test_aarch64_wheel_under_qemu(tmp_path):

@@ -381,7 +381,7 @@ cmd_test() {
     if tox_has_envs "$envs"; then
         log "tox -e $envs (work dir /var/tmp/sid-tox inside the root)"
         (chroot_exec "$ROOT_ARG" /bin/sh -c \
-            'cd "$SID_REPO" && envs=$1 && shift && exec tox --workdir /var/tmp/sid-tox $SID_TOX_ARGS -e "$envs" -- "$@"' sh \
+            'cd "$SID_REPO" && envs=$1 && shift && if [ $# -gt 0 ]; then set -- -- "$@"; fi && exec tox --workdir /var/tmp/sid-tox $SID_TOX_ARGS -e "$envs" "$@"' sh \
             "$envs" "${CMD_ARGS[@]}") || status=$?
         (chroot_exec "$ROOT_ARG" /bin/bash -c "$(check_ext_script)" sh "$envs") || status=${status/#0/1}
     else
