@@ -112,6 +112,44 @@ def test_no_dump_leaves_no_file(run_py, fallback_python, tmp_path):
     assert list(logs.iterdir()) == []
 
 
+def test_forked_child_that_exits_keeps_the_parents_file(run_py, fallback_python, tmp_path):
+    """A forked child shares its parent's file (it was opened at start-up);
+    the child's normal exit does not remove it, so the parent's later crash
+    is still dumped into it."""
+    logs = tmp_path / "logs"
+    code = ("import os, sys, ctypes\n"
+            "if os.fork() == 0:\n"
+            "    sys.exit(0)\n"
+            "os.wait()\n"
+            "ctypes.string_at(0)\n")
+    proc = run_py(code, python=fallback_python,
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(logs / "{prog}-{pid}.log")})
+    assert proc.returncode == -11, proc
+    (dump_file,) = logs.iterdir()
+    assert dump_file.read_text().startswith("Fatal Python error: Segmentation fault\n\n")
+
+
+def test_forked_child_crashing_after_its_parent_exited(run_py, fallback_python, tmp_path):
+    """The daemon pattern: the parent exits normally after fork() and the
+    child crashes later; the parent's exit does not remove the file the
+    child's dump goes to.  The child waits for the parent's end on a pipe
+    whose only writer is the parent (the write end closes when it is gone);
+    the run ends when the child has closed the output pipes, as it crashes."""
+    logs = tmp_path / "logs"
+    code = ("import os, sys, ctypes\n"
+            "r, w = os.pipe()\n"
+            "if os.fork() == 0:\n"
+            "    os.close(w)\n"
+            "    os.read(r, 1)\n"
+            "    ctypes.string_at(0)\n"
+            "sys.exit(0)\n")
+    proc = run_py(code, python=fallback_python,
+                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(logs / "{prog}-{pid}.log")})
+    assert (proc.returncode, proc.stderr) == (0, ""), proc
+    (dump_file,) = logs.iterdir()
+    assert dump_file.read_text().startswith("Fatal Python error: Segmentation fault\n\n")
+
+
 def test_timeout_dump_then_exit(run_py, fallback_python):
     proc = run_py("import time; time.sleep(60)", python=fallback_python,
                   env={"PYTHONFAULTHANDLER_TIMEOUT": "0.5", "PYTHONFAULTHANDLER_EXIT": "1"})

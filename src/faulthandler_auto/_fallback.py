@@ -36,7 +36,8 @@ LOST = tuple(
         "the asyncio tasks of each running event loop (PYTHONFAULTHANDLER_ASYNCIO)",
         "process-tree dumps (PYTHONFAULTHANDLER_TREE)",
         "a file per dumping process: PATH's file is opened at start-up, so {time} is the "
-        "start time and a forked child writes into its parent's file",
+        "start time, a forked child writes into its parent's file, and a process that "
+        "forked leaves that file at exit even when nothing was dumped",
         None if hasattr(faulthandler, "register") else "PYTHONFAULTHANDLER_SIGNAL (no "
         "faulthandler.register on this platform)",
     ) if item
@@ -55,6 +56,10 @@ _set = {}
 # by the fatal, timeout and signal dumps as the core shares its template
 _opened = {}
 _reason = None
+# fork()s since start-up (counted from the first file opened): a file shared
+# with a forked child is left at exit even when empty
+_forks = 0
+_fork_counted = False
 
 
 def reason(import_error=None):
@@ -153,8 +158,18 @@ def path_problem(path):
     return None if os.access(path, os.W_OK) else "permission denied"
 
 
-def _remove_if_empty(path, fd):
-    """At exit: a file nobody dumped into is not left behind."""
+def _count_fork():
+    global _forks
+    _forks += 1
+
+
+def _remove_if_empty(path, fd, owner, forks):
+    """At exit: a file nobody dumped into is not left behind.  Only by the
+    process that opened it (`owner`), and only if it has not forked since
+    (`forks` then still the count): a forked child shares the descriptor and
+    may still dump into the file after this process is gone."""
+    if os.getpid() != owner or _forks != forks:
+        return
     try:
         st = os.fstat(fd)
         if st.st_size == 0:
@@ -191,7 +206,11 @@ def _fd(dest):
             return _std.get(2, 2)
         _opened[dest] = fd
         import atexit
-        atexit.register(_remove_if_empty, path, fd)
+        global _fork_counted
+        if not _fork_counted and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_parent=_count_fork)
+            _fork_counted = True
+        atexit.register(_remove_if_empty, path, fd, os.getpid(), _forks)
     return fd
 
 
