@@ -267,3 +267,33 @@ def test_isolated_mode_has_no_watchdog(run_py, flag):
     assert proc.returncode == 0, proc
     assert proc.stdout.split("\n")[1] == "[]", proc.stdout
     assert proc.stderr == ""
+
+
+# Signal dumps spend the whole byte budget (RATE_BYTES=1: the first dump
+# spends it, the next are skipped), then a timeout that ends the process
+# fires: the process timer or a named watchdog, with exit.
+BUDGET_SPENT_THEN_EXIT = """
+import signal, threading, time
+import faulthandler_auto
+for _ in range(3):
+    signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+{arm}
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("arm", [
+    "faulthandler_auto.dump_traceback_later(0.2, exit=True)",
+    "faulthandler_auto.watchdog('job', 0.2, exit=True).start()",
+], ids=["timer", "watchdog"])
+def test_exit_dump_is_written_over_the_budget(run_py, arm):
+    """A dump that ends the process is its last word: the byte budget the
+    signal dumps used up does not skip it."""
+    proc = run_py(BUDGET_SPENT_THEN_EXIT.format(arm=arm),
+                  env={"PYTHONFAULTHANDLER_SIGNAL": "USR1", "PYTHONFAULTHANDLER_RATE_BYTES": "1"})
+    assert proc.returncode == 1, proc
+    signal_dump, exit_dump = split_dumps(proc.stderr)
+    assert signal_dump.timeout is None, proc.stderr
+    assert exit_dump.timeout == "0:00:00.200000", proc.stderr
+    assert exit_dump.threads[0].frames[0][2] == "<module>", proc.stderr
+

@@ -2,6 +2,8 @@
  * timeouts): per signal, at most `rate` dumps a second (a burst of as many
  * at once), and for all of them together at most `bytes` a minute.  A dump
  * over budget is skipped and counted; the next one written says how many.
+ * A timeout dump that ends the process is written whatever it answers
+ * (watchdog.c).
  * Everything but fa_limits_set is signal-safe, and is called only by the
  * holder of the dump lock, so the counters need no lock of their own. */
 #ifndef FA_BUDGET_H

@@ -123,9 +123,12 @@ watchdog_main(void *arg)
         pthread_mutex_unlock(&wd.mutex);
 
         /* never inside another dump: wait for it a while (a cancel stops
-         * the wait), then skip this one and say so in the next */
+         * the wait), then skip this one and say so in the next.  A dump
+         * that ends the process is its last word: the byte budget, there to
+         * bound what goes on being written, never skips it (what it writes
+         * is still counted). */
         int locked = dump_lock_acquire(5000, &wd.abort);
-        if (locked && fa_limits_allow(NULL)) {
+        if (locked && (fa_limits_allow(NULL) || do_exit)) {
             /* the descendants dump first, each to its own destination,
              * and this dump lists them (tree.h) */
             const fa_tree_report *tree = fa_tree_enabled() ? fa_tree_ask(&wd.abort) : NULL;
