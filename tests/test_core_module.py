@@ -24,6 +24,10 @@ def test_template_fields_agree():
     assert _native.TEMPLATE_FIELDS == _facts.TEMPLATE_FIELDS
 
 
+def test_tree_signal_agrees():
+    assert _native.TREE_SIGNAL == _facts.TREE_SIGNAL == signal.SIGRTMAX - 3
+
+
 def test_every_template_field_expands(tmp_path):
     """Each field the core lists is one it expands: a dump to a template made
     of all of them lands in a file whose name holds no brace."""

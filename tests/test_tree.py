@@ -228,6 +228,74 @@ def test_signal_without_cookie_is_ignored_not_fatal(run_py):
     assert proc.returncode == -(signal.SIGRTMAX - 3), proc
 
 
+TREE_SIGNAL_LINE = ("faulthandler-auto: PYTHONFAULTHANDLER_SIGNAL entry %d ignored: with "
+                    "PYTHONFAULTHANDLER_TREE on, SIGRTMAX-3 is the process-tree request signal"
+                    % (signal.SIGRTMAX - 3))
+
+
+@pytest.mark.parametrize("value", [str(signal.SIGRTMAX - 3), "USR1,%d" % (signal.SIGRTMAX - 3)])
+def test_signal_naming_the_tree_signal_is_dropped(run_py, value):
+    """SIGNAL may not take the tree's request signal from TREE: one line
+    says so, the other entries still apply, and the signal stays the
+    tree's (sent without a request's cookie it neither dumps nor kills)."""
+    code = ("import os, signal\n"
+            "os.kill(os.getpid(), signal.SIGRTMAX - 3)\n"
+            "print('alive')\n")
+    proc = run_py(code, env={"PYTHONFAULTHANDLER_TREE": "1", "PYTHONFAULTHANDLER_SIGNAL": value})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "alive\n", TREE_SIGNAL_LINE + "\n"), proc
+    if value.startswith("USR1"):
+        proc = run_py("import os, signal; os.kill(os.getpid(), signal.SIGUSR1); print('alive')",
+                      env={"PYTHONFAULTHANDLER_TREE": "1", "PYTHONFAULTHANDLER_SIGNAL": value})
+        assert (proc.returncode, proc.stdout) == (0, "alive\n"), proc
+        assert proc.stderr.startswith(TREE_SIGNAL_LINE + "\n"), proc.stderr
+        (dump,) = split_dumps(proc.stderr[len(TREE_SIGNAL_LINE) + 1:])
+        assert dump.threads[0].frames[-1][2] == "<module>", proc.stderr
+
+
+def test_status_reports_the_tree_signal_in_signal(run_py):
+    code = "from faulthandler_auto.cli import main; main(['status'])"
+    proc = run_py(code, env={"PYTHONFAULTHANDLER_TREE": "1",
+                             "PYTHONFAULTHANDLER_SIGNAL": str(signal.SIGRTMAX - 3)})
+    assert TREE_SIGNAL_LINE[len("faulthandler-auto: "):] in proc.stdout, proc
+    assert "on demand: nothing" in proc.stdout, proc.stdout
+    # without TREE the signal is an ordinary one to dump on
+    proc = run_py(code, env={"PYTHONFAULTHANDLER_SIGNAL": str(signal.SIGRTMAX - 3)})
+    assert "process-tree request signal" not in proc.stdout, proc
+    assert "on demand: dump on " in proc.stdout, proc.stdout
+
+
+API_TREE_SIGNAL = """
+import signal
+import faulthandler_auto as f
+tree = signal.SIGRTMAX - 3
+f.{first}
+try:
+    f.{second}
+except RuntimeError as exc:
+    print(exc)
+else:
+    print("accepted")
+f.{undo}
+f.{second}
+print("after undo: accepted")
+"""
+
+
+@pytest.mark.parametrize("first,second,undo,refusal", [
+    ("set_tree(True)", "register(tree)", "set_tree(False)",
+     "signal %d is the process-tree request signal (SIGRTMAX-3) while set_tree() is on: "
+     "it cannot be registered"),
+    ("register(tree)", "set_tree(True)", "unregister(tree)",
+     "set_tree() asks with signal %d (SIGRTMAX-3), which is registered: unregister() it first"),
+], ids=["register-while-tree", "tree-while-registered"])
+def test_api_refuses_the_tree_signal_while_tree_is_on(run_py, first, second, undo, refusal):
+    """As CPython refuses to register a fatal signal: RuntimeError, and the
+    call is accepted once the other is undone."""
+    proc = run_py(API_TREE_SIGNAL.format(first=first, second=second, undo=undo))
+    assert proc.returncode == 0 and proc.stderr == "", proc
+    assert proc.stdout == refusal % (signal.SIGRTMAX - 3) + "\nafter undo: accepted\n", proc.stdout
+
+
 def test_fallback_mode_says_tree_is_not_applied(run_py, fallback_python):
     proc = run_py("print('ran')", python=fallback_python, env={"PYTHONFAULTHANDLER_TREE": "1"})
     assert proc.returncode == 0 and proc.stdout == "ran\n", proc

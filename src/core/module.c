@@ -761,7 +761,8 @@ add_tables(PyObject *module)
         || add_constant(module, "ENV_FIELD", PyUnicode_FromString(FA_ENV_FIELD)) < 0
         || add_constant(module, "ENV_NAME_MAX", PyLong_FromLong(FA_ENV_NAME_MAX)) < 0
         || add_constant(module, "ENV_VALUE_MAX", PyLong_FromLong(FA_ENV_VALUE_MAX)) < 0
-        || add_constant(module, "ENV_UNSET", PyUnicode_FromString(FA_ENV_UNSET)) < 0) {
+        || add_constant(module, "ENV_UNSET", PyUnicode_FromString(FA_ENV_UNSET)) < 0
+        || add_constant(module, "TREE_SIGNAL", PyLong_FromLong(FA_TREE_SIGNAL)) < 0) {
         return -1;
     }
     return 0;

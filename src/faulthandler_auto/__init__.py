@@ -48,6 +48,10 @@ _files = {}
 _prepared = False
 # The program name _prepare gave the core.
 _started_as = None
+# set_tree() is on, and the tree's request signal is registered: at most
+# one of the two at a time, as each needs the signal for its own handler.
+_tree_on = False
+_tree_signal_registered = False
 
 
 def _program_name(argv0=None):
@@ -369,20 +373,29 @@ def cancel_dump_traceback_later():
 def register(signum, file=None, all_threads=True, chain=False, *, max_threads=None):
     """Dump the traceback when ``signum`` arrives; the process goes on.
     With ``chain``, the handler that was there before is called too."""
+    global _tree_signal_registered
     _check_signum(signum)
+    if signum == _facts.TREE_SIGNAL and _tree_on:
+        raise RuntimeError("signal %d is the process-tree request signal (SIGRTMAX-3) while "
+                           "set_tree() is on: it cannot be registered" % signum)
     limit = _thread_limit(max_threads)
     dest = _destination(file)
     _prepare()
     _native.register(signum, dest, bool(all_threads), bool(chain), limit)
     _keep(("signal", signum), file)
+    if signum == _facts.TREE_SIGNAL:
+        _tree_signal_registered = True
 
 
 def unregister(signum):
     """Give ``signum`` back to its previous handler; return whether it was
     registered."""
+    global _tree_signal_registered
     _check_signum(signum)
     was = _native.unregister(signum)
     _files.pop(("signal", signum), None)
+    if signum == _facts.TREE_SIGNAL:
+        _tree_signal_registered = False
     return was
 
 
@@ -392,10 +405,15 @@ def set_tree(enabled=True, file=None):
     every descendant with what became of it; and this process answers such
     a request from an ancestor with a dump to ``file``.  It catches the
     real-time signal SIGRTMAX-3 for that (see the README)."""
+    global _tree_on
+    if enabled and _tree_signal_registered:
+        raise RuntimeError("set_tree() asks with signal %d (SIGRTMAX-3), which is registered: "
+                           "unregister() it first" % _facts.TREE_SIGNAL)
     dest = _destination(file)
     _prepare()
     _native.set_tree(bool(enabled), dest, int(_facts.TREE_WAIT * 1000),
                      int(_facts.TREE_TOTAL_WAIT * 1000))
+    _tree_on = bool(enabled)
     if enabled:
         _keep("tree", file)
     else:

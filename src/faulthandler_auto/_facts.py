@@ -57,6 +57,10 @@ MAX_RATE = 100000
 DEFAULT_RATE_BYTES = 64 << 20
 MAX_RATE_BYTES = 1 << 62
 
+# PYTHONFAULTHANDLER_TREE's request to a descendant: this real-time signal,
+# SIGRTMAX-3 (the C core's FA_TREE_SIGNAL), so while TREE is on it cannot be
+# a SIGNAL to dump on.  NSIG-1 is SIGRTMAX on Linux where _signal lacks it.
+TREE_SIGNAL = getattr(_signal, "SIGRTMAX", _signal.NSIG - 1) - 3
 # PYTHONFAULTHANDLER_TREE: a timeout dump waits this long for each
 # descendant's answer, and this long for all of them together.
 TREE_WAIT = 5.0

@@ -280,6 +280,10 @@ def parse(environ):
         except (ValueError, OSError) as exc:
             warnings.append("%s=%s ignored: %s" % (key, _show(value), _cut(str(exc), 300)))
     config = Config(**fields)
+    if config.tree and _facts.TREE_SIGNAL in config.signals:
+        config.signals = tuple(s for s in config.signals if s != _facts.TREE_SIGNAL)
+        warnings.append("%s_SIGNAL entry %d ignored: with %s_TREE on, SIGRTMAX-3 is the "
+                        "process-tree request signal" % (PREFIX, _facts.TREE_SIGNAL, PREFIX))
     for field, key, needed_field, needed_key in _DEPENDENT:
         if getattr(config, field) and not getattr(config, needed_field):
             warnings.append(
