@@ -364,6 +364,40 @@ def test_dump_unknown_pid(cli):
     assert "no such process: %d" % dead.pid in one_error_line(proc)
 
 
+@pytest.mark.parametrize("pid", ["99999999999999999999", str(2 ** 31), "0", "-5", "12x"])
+def test_dump_pid_that_cannot_be_a_process(cli, pid):
+    """A number no process can have is a usage error, not an internal one."""
+    proc = cli("dump", "--", pid)
+    assert proc.returncode == 2, proc
+    line = one_error_line(proc)
+    assert "not a process id: %r" % pid in line, line
+    assert "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["report", "."],
+                                  ["symbolize", "-"], ["demo", "signal"], ["dump", "1"]])
+def test_closed_stdout_is_one_line(venv_python, args):
+    """`faulthandler-auto ... >&-`: every command writes its result on
+    stdout, so none can do its work; each says so in one line, status 2."""
+    proc = subprocess.run(
+        [str(venv_python), "-m", "faulthandler_auto", *args], env=clean_environ(None),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=60,
+        preexec_fn=lambda: os.close(1))
+    assert (proc.returncode, proc.stderr) == (
+        2, "faulthandler-auto: error: standard output is closed: nothing to write the result to\n"), proc
+
+
+def test_symbolize_closed_stdin_is_one_line(venv_python):
+    proc = subprocess.run(
+        [str(venv_python), "-m", "faulthandler_auto", "symbolize", "-"], env=clean_environ(None),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=60, preexec_fn=lambda: os.close(0))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2, "", "faulthandler-auto: symbolize: standard input is closed: nothing to read the dump "
+        "from\n"), proc
+
+
 def test_dump_process_without_hook(cli, sleeper):
     child = sleeper()  # no variable: the package is never loaded
     for args in ([], ["--signal", "USR1"]):

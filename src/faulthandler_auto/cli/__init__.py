@@ -28,6 +28,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, "%s: error: %s (see '%s --help')\n" % (PROG, message, self.prog))
 
 
+def _pid(text):
+    """A process id as argparse's type: a number a process can have (pid_t
+    is a C int), else a usage error rather than an OverflowError later."""
+    try:
+        pid = int(text)
+    except ValueError:
+        pid = 0
+    if not 0 < pid < 2 ** 31:
+        raise argparse.ArgumentTypeError("not a process id: %r (a positive integer below 2**31)" % text)
+    return pid
+
+
 def build_parser():
     parser = _Parser(
         prog=PROG,
@@ -65,7 +77,7 @@ def build_parser():
                     "or --signal, wait for the dump and print it: from the file of its "
                     "PYTHONFAULTHANDLER_PATH, or from its stderr when that is a regular file.  "
                     "The process keeps running.  No ptrace needed.")
-    p.add_argument("pid", type=int, metavar="PID", help="the process id")
+    p.add_argument("pid", type=_pid, metavar="PID", help="the process id")
     p.add_argument("--signal", metavar="SIG",
                    help="the signal to send (USR1, SIGUSR2, 12); default: the process's "
                         "PYTHONFAULTHANDLER_SIGNAL")
@@ -93,6 +105,9 @@ def main(argv=None):
     _quiet_own_watchdog()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if sys.stdout is None:  # started with fd 1 closed (`>&-`)
+        say("error: standard output is closed: nothing to write the result to")
+        return 2
     try:
         return args.func(args)
     except CLIError as exc:

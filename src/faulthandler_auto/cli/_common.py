@@ -23,6 +23,8 @@ class CLIError(Exception):
 
 def say(message, stream=None):
     stream = stream or sys.stderr
+    if stream is None:  # started with fd 2 closed: nobody to tell
+        return
     stream.write("%s: %s\n" % (PROG, message))
     stream.flush()
 

@@ -108,8 +108,6 @@ def _target_path_value(pid, value, environ):
 
 def cmd_dump(args):
     pid = args.pid
-    if pid <= 0:
-        raise CLIError("PID must be a positive process id, not %d" % pid, 2)
     if args.timeout <= 0:
         raise CLIError("--timeout must be greater than 0", 2)
     linux = os.path.isdir("/proc/self")

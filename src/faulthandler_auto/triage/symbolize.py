@@ -388,6 +388,9 @@ def run(args, stdout=None, stderr=None):
     def say(message):
         stderr.write("faulthandler-auto: symbolize: %s\n" % message)
 
+    if args.file == "-" and sys.stdin is None:  # started with fd 0 closed (`<&-`)
+        say("standard input is closed: nothing to read the dump from")
+        return 2
     try:
         _elftools()
     except MissingDependency as e:
