@@ -204,6 +204,22 @@ def test_signal_numbers_out_of_range(entry):
         % (P, entry, signal.NSIG - 1))
 
 
+RESERVED = [n for n in range(1, signal.NSIG) if n not in signal.valid_signals()]
+
+
+@pytest.mark.parametrize("entry", [str(n) for n in RESERVED])
+def test_signal_numbers_the_c_library_reserves(entry):
+    """In range, but kept by the C library (32 and 33 on glibc, for its
+    threads): the line says that, not that the number is out of range."""
+    assert warned({P + "_SIGNAL": entry}).startswith(
+        "%s_SIGNAL entry %r ignored: the C library reserves signal %s for itself (not in "
+        "signal.valid_signals()); accepted:" % (P, entry, entry))
+
+
+def test_glibc_reserves_32_and_33():
+    assert RESERVED == [32, 33]
+
+
 @pytest.mark.parametrize("entry", ["FOO", "SIG_DFL", "SIG_IGN", "-1", "USR1.5", "SIGSIGUSR1", "١٢"])
 def test_unknown_signals(entry):
     assert warned({P + "_SIGNAL": entry}) == (

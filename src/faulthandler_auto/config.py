@@ -165,7 +165,11 @@ def _parse_signals(value, key, warnings):
         if entry.isascii() and entry.isdigit():
             # Signal numbers have at most 3 digits; this also keeps int() off huge strings.
             signum = int(entry) if len(entry) <= 3 else -1
-            unknown = "no usable signal number on this system (range 1..%d)" % (_signal.NSIG - 1,)
+            if 0 < signum < _signal.NSIG:  # in range, not usable: glibc's 32 and 33
+                unknown = ("the C library reserves signal %d for itself (not in "
+                           "signal.valid_signals())" % signum)
+            else:
+                unknown = "no usable signal number on this system (range 1..%d)" % (_signal.NSIG - 1,)
         else:
             name = entry.upper()
             signum = names.get(name if name.startswith("SIG") else "SIG" + name)
