@@ -272,6 +272,32 @@ def test_report_reads_real_dumps_in_every_form(run_py, tmp_path):
     assert group["where"].startswith("string_at (__init__.py) / ")
 
 
+PROGRESS_THEN_CRASH = """\
+import ctypes, sys
+sys.stderr.write("starting\\n")
+sys.stderr.write(" 50%|##| 5/10")
+sys.stderr.flush()
+ctypes.string_at(0)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_report_finds_a_dump_after_a_progress_bar(run_py, tmp_path, fmt):
+    """A crash while a progress bar (no newline) stands on stderr: the dump
+    begins after it on the same line, and is still read as the crash."""
+    proc = run_py(PROGRESS_THEN_CRASH, env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_FORMAT": fmt})
+    assert proc.returncode == -11, proc
+    assert proc.stderr.startswith("starting\n 50%|##| 5/10" + ("Fatal Python error: " if fmt == "text"
+                                                                    else '{"schema":')), proc.stderr
+    (tmp_path / "stderr.log").write_text(proc.stderr)
+    status, result, err = run_report(tmp_path / "stderr.log")
+    assert (status, err) == (0, "")
+    assert result["dumps"] == 1, result
+    (group,) = result["groups"]
+    assert group["event"] == "fatal_signal" and group["signals"] == {"SIGSEGV": 1}, group
+    assert group["where"].startswith("string_at (__init__.py) / "), group
+
+
 def test_report_names_what_it_cannot_read(tmp_path):
     good = tmp_path / "d" / "python-h-1.log"
     good.parent.mkdir()

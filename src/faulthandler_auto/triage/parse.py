@@ -584,6 +584,27 @@ def _envelope(obj):
 
 # --- streams ------------------------------------------------------------------
 
+# Where a dump may begin after other output on its line: a progress bar or
+# prompt written without a newline before the crash.
+_LATE_HEADER_RE = re.compile(r'Fatal Python error: |Timeout \(|(?:Current thread|Thread) 0x|'
+                             r'Stack \(most recent call first\):|\{"schema":"' + SCHEMA_PREFIX)
+
+
+def _from_dump_header(line):
+    """``line`` from the dump header that follows other text on it, if one
+    does (the header must parse as one), else ``line`` itself."""
+    # substring tests first: a regex search costs ten times more, per line
+    if not ("Fatal Python error: " in line or "Timeout (" in line
+            or "(most recent call first):" in line or '{"schema":"' in line):
+        return line
+    for m in _LATE_HEADER_RE.finditer(line, 1):
+        rest = line[m.start():]
+        if (rest.startswith(("Fatal Python error: ", "{")) or rest == STACK_HEADER
+                or TIMEOUT_RE.match(rest) or THREAD_RE.match(rest)):
+            return rest
+    return line
+
+
 def iter_dumps(lines, path=None, frames=None, c_frames=None):
     """Dumps in an iterable of text lines (with or without line endings);
     ``frames`` and ``c_frames`` as for ``read_dumps``."""
@@ -602,6 +623,8 @@ def iter_dumps(lines, path=None, frames=None, c_frames=None):
         if len(line) > MAX_LINE:
             continue
         line = line.rstrip("\r\n")
+        if not line.startswith(("{", "  ")):
+            line = _from_dump_header(line)
         if line.startswith("{"):
             obj = loads_json(line)
             if obj is None:
