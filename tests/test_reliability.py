@@ -310,6 +310,30 @@ def test_give_up_fires_with_sigalrm_blocked_and_stderr_unread(venv_python, tmp_p
     assert err.startswith("Fatal Python error: Segmentation fault\n")
 
 
+FORK_IN_ONE_THREAD = r"""
+import os, signal
+import faulthandler_auto as fa
+fa.register(signal.SIGUSR1)     # a signal dump armed too
+# 3.12+ warns (DeprecationWarning, shown in __main__) at a fork() in a
+# multi-threaded process
+print(len(os.listdir("/proc/self/task")))
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+print("forked")
+"""
+
+
+def test_armed_fatal_dumps_start_no_thread(run_py):
+    """The give-up thread exists only while a fatal dump runs: a program
+    with fatal and signal dumps armed has one thread, and fork() gives no
+    "multi-threaded" DeprecationWarning (a failure under pytest's
+    filterwarnings = error)."""
+    proc = run_py(FORK_IN_ONE_THREAD, env={"PYTHONFAULTHANDLER": "1"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "1\nforked\n", "")
+
+
 # ---------------------------------------------------------------------------
 # 4. The watchdog's EXIT during a stuck fatal dump
 # ---------------------------------------------------------------------------

@@ -5,7 +5,8 @@
  * installed once, when the first dump is armed, and never swapped in and
  * out around a dump; a fault that is neither in one of our probes nor ours
  * to dump goes to the handler that was there before, as if we did not
- * exist.  A stuck fatal dump is ended by the give-up thread. */
+ * exist.  A stuck fatal dump is ended by the give-up thread, which the
+ * dump starts itself. */
 #include "fatal.h"
 #include "cstack.h"
 #include "probes.h"
@@ -13,7 +14,9 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <semaphore.h>
+#ifdef __linux__
+#  include <sched.h>
+#endif
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,15 +73,21 @@ static struct {
     int faults_held;
 } fatal;
 
-/* The give-up: a thread of ours that ends the process by the crash's
- * signal when a fatal dump has not finished after FA_FATAL_DUMP_SECONDS
- * (a lock held by the crashed code, a pipe nobody reads).  A thread, not
- * a timer signal: it needs no disposition, works with every signal blocked
- * in the crashing thread, and its own note cannot block it. */
+/* The give-up: a thread that ends the process by the crash's signal when
+ * a fatal dump has not finished after FA_FATAL_DUMP_SECONDS (a lock held
+ * by the crashed code, a pipe nobody reads).  A thread, not a timer
+ * signal: it needs no disposition, works with every signal blocked in the
+ * crashing thread, and its own note cannot block it.  It is not resident:
+ * the dump starts it with a bare clone() on a stack mapped at enable and
+ * waits for it to be gone at the end, because a thread of ours running all
+ * along makes CPython 3.12+ warn at every fork() that the process is
+ * multi-threaded, and pthread_create() may not be called in a handler.
+ * Linux only; elsewhere a stuck fatal dump stays stuck. */
+#define FA_GIVEUP_STACK (64 * 1024)
 static struct {
-    int running;
-    sem_t start;                /* posted by fatal_handler when a dump begins */
-    int done;                   /* set when that dump is over */
+    char *stack;                /* FA_GIVEUP_STACK bytes above a guard page */
+    int done;                   /* the dump it watches is over */
+    pid_t tid;                  /* nonzero while it exists (CLONE_CHILD_CLEARTID) */
 } giveup;
 
 /* signal-safe: CPython's words for fatal signal `signum`, or NULL. */
@@ -292,89 +301,107 @@ note_without_blocking(const char *msg, size_t len)
     }
 }
 
-/* The give-up thread: every signal blocked; wakes when a fatal dump
- * begins and, if it is not over after FA_FATAL_DUMP_SECONDS, ends the
- * process by the crash's signal, sent to itself with the default action
- * (the crashing thread may be stuck anywhere, with anything blocked).
- * Should even that be ignored (PID 1 of a namespace), it exits with the
- * shell's status for that signal. */
-static void *
+#ifdef __linux__
+/* The give-up thread's body.  signal-safe, and more: it runs on the
+ * crashing thread's thread-local storage (a bare clone() sets up none), so
+ * it calls only functions that read it at most (errno is written only on
+ * failures that cannot happen here), and it is gone before that thread
+ * goes on (giveup_disarm).  Every signal is blocked in it from the start
+ * (giveup_arm).  Should ending the process by the crash's signal be
+ * ignored (PID 1 of a namespace), it exits with the shell's status for
+ * that signal. */
+static int
 giveup_main(void *arg)
 {
     (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    for (;;) {
-        if (sem_wait(&giveup.start) != 0) {
-            continue;
+    struct timespec begun, now;
+    clock_gettime(CLOCK_MONOTONIC, &begun);
+    while (!__atomic_load_n(&giveup.done, __ATOMIC_ACQUIRE)) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - begun.tv_sec >= FA_FATAL_DUMP_SECONDS) {
+            static const char msg[] =
+                "\nfaulthandler-auto: the fatal dump took too long; giving up\n";
+            note_without_blocking(msg, sizeof(msg) - 1);
+            int signum = __atomic_load_n(&fatal.dumping_signum, __ATOMIC_ACQUIRE);
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof(dfl));
+            dfl.sa_handler = SIG_DFL;
+            sigaction(signum, &dfl, NULL);
+            sigset_t one;
+            sigemptyset(&one);
+            sigaddset(&one, signum);
+            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+            syscall(SYS_tgkill, getpid(), fa_gettid(), signum);
+            _exit(128 + signum);
         }
-        struct timespec begun, now;
-        clock_gettime(CLOCK_MONOTONIC, &begun);
-        for (;;) {
-            if (__atomic_load_n(&giveup.done, __ATOMIC_ACQUIRE)) {
-                break;
-            }
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec - begun.tv_sec >= FA_FATAL_DUMP_SECONDS) {
-                static const char msg[] =
-                    "\nfaulthandler-auto: the fatal dump took too long; giving up\n";
-                note_without_blocking(msg, sizeof(msg) - 1);
-                int signum = __atomic_load_n(&fatal.dumping_signum, __ATOMIC_ACQUIRE);
-                struct sigaction dfl;
-                memset(&dfl, 0, sizeof(dfl));
-                dfl.sa_handler = SIG_DFL;
-                sigaction(signum, &dfl, NULL);
-                sigset_t one;
-                sigemptyset(&one);
-                sigaddset(&one, signum);
-                pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-                syscall(SYS_tgkill, getpid(), fa_gettid(), signum);
-                _exit(128 + signum);
-            }
-            fa_sleep_ms(10);
-        }
+        /* the system call, not nanosleep(): glibc's marks a cancellation
+         * point in the thread-local storage this thread only borrows */
+        struct timespec tick = {0, 10 * 1000000L};
+        syscall(SYS_nanosleep, &tick, NULL);
     }
-    return NULL;
+    return 0;
 }
 
-/* Start the give-up thread unless it runs.  Not signal-safe. */
+/* Map the give-up thread's stack, once.  Not signal-safe (mmap). */
 static void
-giveup_start(void)
+giveup_prepare(void)
 {
-    if (giveup.running) {
+    if (giveup.stack != NULL) {
         return;
     }
-    if (sem_init(&giveup.start, 0, 0) != 0) {
+    size_t guard = altstack_guard();
+    char *mem = mmap(NULL, guard + FA_GIVEUP_STACK, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
         return;
     }
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_t thread;
-    if (pthread_create(&thread, &attr, giveup_main, NULL) == 0) {
-        giveup.running = 1;
+    if (mprotect(mem, guard, PROT_NONE) != 0) {
+        munmap(mem, guard + FA_GIVEUP_STACK);
+        return;
     }
-    pthread_attr_destroy(&attr);
+    giveup.stack = mem + guard;
 }
 
-/* signal-safe (sem_post is): the give-up's clock starts. */
+/* signal-safe (clone and sigprocmask are system calls; no lock, no
+ * allocation): start the give-up's clock in a thread of its own, with
+ * every signal blocked so that none is delivered to it.  Without a stack
+ * or when clone() fails the dump runs without one. */
 static void
 giveup_arm(void)
 {
-    __atomic_store_n(&giveup.done, 0, __ATOMIC_RELEASE);
-    if (giveup.running) {
-        sem_post(&giveup.start);
+    if (giveup.stack == NULL) {
+        return;
     }
+    __atomic_store_n(&giveup.done, 0, __ATOMIC_RELEASE);
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
+    __atomic_store_n(&giveup.tid, 1, __ATOMIC_RELEASE);
+    int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD
+                | CLONE_SYSVSEM | CLONE_CHILD_CLEARTID;
+    if (clone(giveup_main, giveup.stack + FA_GIVEUP_STACK, flags, NULL,
+              NULL, NULL, &giveup.tid) == -1) {
+        __atomic_store_n(&giveup.tid, 0, __ATOMIC_RELEASE);
+    }
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
 }
 
-/* signal-safe: the dump is over. */
+/* signal-safe: the dump is over; wait for the give-up thread to be gone
+ * (it looks every 10 ms), since it runs on this thread's thread-local
+ * storage and its stack serves the next dump. */
 static void
 giveup_disarm(void)
 {
     __atomic_store_n(&giveup.done, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&giveup.tid, __ATOMIC_ACQUIRE) != 0) {
+        fa_sleep_ms(1);
+    }
 }
+#else
+static void giveup_prepare(void) {}
+static void giveup_arm(void) {}
+static void giveup_disarm(void) {}
+#endif
 
 /* signal-safe: the handler for SIGSEGV, SIGFPE, SIGBUS, SIGILL, SIGABRT.
  * Runs on the alternate stack.  A fault in one of this thread's probes
@@ -504,7 +531,7 @@ fa_fatal_enable(const fa_dest *dest, int all_threads, int c_stack, long max_thre
     if (fatal.main_altstack == NULL) {
         fatal.main_altstack = fa_altstack_install();
     }
-    giveup_start();
+    giveup_prepare();
     for (int i = 0; i < FA_NFATAL; i++) {
         if (install(&fatal_signals[i]) < 0) {
             return -1;
@@ -556,14 +583,11 @@ fa_fatal_claim_exit(void)
                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/* In a forked child the thread that was dumping (if any) and the give-up
+/* In a forked child the thread that was dumping (if any) and its give-up
  * thread are gone. */
 void
 fa_fatal_after_fork(void)
 {
     fatal.dumping_tid = 0;
-    giveup.running = 0;
-    if (fatal.enabled) {
-        giveup_start();
-    }
+    giveup.tid = 0;
 }
