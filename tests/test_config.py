@@ -467,6 +467,15 @@ def test_configure_secure_mode(api, capsys, monkeypatch):
     assert api == []
 
 
+@pytest.mark.parametrize("environ", [{P + "_TIMEOUT": 5}, {P: None}, {1: "x"}, {b"PYTHONFAULTHANDLER": b"1"}])
+def test_configure_wants_a_mapping_of_str(api, capsys, environ):
+    """A caller's mapping that os.environ could not be is the caller's bug:
+    a TypeError naming the types, and nothing applied."""
+    with pytest.raises(TypeError, match="^environ maps str to str, as os.environ does, not "):
+        config.configure(environ)
+    assert (api, capsys.readouterr().err) == ([], "")
+
+
 def test_package_configure_is_config_configure(api):
     assert faulthandler_auto.configure({P + "_MAX_THREADS": "5"}).max_threads == 5
     assert api == [("set_output", (), {"format": "text", "max_frames": 100, "max_threads": 5})]

@@ -104,8 +104,6 @@ def _destination(file):
         file = sys.stderr
         if file is None:
             raise RuntimeError("sys.stderr is None")
-    if isinstance(file, bool):
-        raise TypeError("file must be a file object, a file descriptor or a path")
     if isinstance(file, int):
         if file > _INT_MAX:
             raise OverflowError("Python int too large to convert to C int")

@@ -349,6 +349,11 @@ def configure(environ=None):
     if environ is None:
         environ = {} if sys.flags.ignore_environment else os.environ
         by_option = _fatal_by_option()
+    else:
+        for key, value in environ.items():
+            if not (isinstance(key, str) and isinstance(value, str)):
+                raise TypeError("environ maps str to str, as os.environ does, not %s to %s"
+                                % (type(key).__name__, type(value).__name__))
     api = _api()
     if api.secure_mode():
         if any(k.startswith(PREFIX) for k in environ):

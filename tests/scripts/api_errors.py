@@ -38,6 +38,9 @@ CASES = {
     "enable(file=fileno -1)": lambda m: m.enable(file=BadFileno(-1)),
     "enable(file=fileno str)": lambda m: m.enable(file=BadFileno("2")),
     "enable(bogus=1)": lambda m: m.enable(bogus=1),
+    # a bool is an int: True is descriptor 1, as for CPython
+    "enable(file=True); disable()": lambda m: (m.enable(file=True), m.disable())[1],
+    "register(USR1, file=False); unregister": lambda m: (m.register(USR1, file=False), m.unregister(USR1))[1],
     "dump_traceback(file=-1)": lambda m: m.dump_traceback(file=-1),
     "dump_traceback(file=object())": lambda m: m.dump_traceback(file=object()),
     "dump_traceback(file=closed)": lambda m: m.dump_traceback(file=closed_file()),
