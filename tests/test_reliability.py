@@ -292,12 +292,19 @@ deep(2000)
 """
 
 
-def test_give_up_fires_with_sigalrm_blocked_and_stderr_unread(venv_python, tmp_path):
+@pytest.mark.parametrize("threads", ["a thread", "no thread"])
+def test_give_up_fires_with_sigalrm_blocked_and_stderr_unread(venv_python, tmp_path,
+                                                              shared_library, threads):
     """The fatal dump blocks on a stderr pipe nobody reads, in a program
     that blocks SIGALRM everywhere: the give-up still ends the process, by
-    the crash's own signal, without blocking on its own message."""
+    the crash's own signal, without blocking on its own message; also
+    where its thread cannot be made (clone() refused: a timer stands in)."""
+    env = {"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"}
+    mark = tmp_path / "clone-refused"
+    if threads == "no thread":
+        env.update(LD_PRELOAD=str(shared_library("no_clone")), NO_CLONE_MARK=str(mark))
     proc = popen_script(venv_python, tmp_path, STUCK_FATAL, tmp_path / "unused", "block-alarm",
-                        env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
+                        env=env)
     shrink_pipe(proc.stderr)
     try:
         rc = proc.wait(timeout=GIVE_UP_SECONDS + 60)
@@ -308,6 +315,7 @@ def test_give_up_fires_with_sigalrm_blocked_and_stderr_unread(venv_python, tmp_p
     err = proc.communicate()[1].decode(errors="replace")
     assert rc == SIGSEGV_RC, (rc, err[-2000:])
     assert err.startswith("Fatal Python error: Segmentation fault\n")
+    assert mark.exists() == (threads == "no thread")
 
 
 FORK_IN_ONE_THREAD = r"""

@@ -22,6 +22,16 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+/* For code that runs in the give-up thread, which ASan does not know. */
+#if defined(__has_attribute)
+#  if __has_attribute(no_sanitize_address)
+#    define FA_NO_ASAN __attribute__((no_sanitize_address))
+#  endif
+#endif
+#ifndef FA_NO_ASAN
+#  define FA_NO_ASAN
+#endif
+
 #define FA_ALTSTACK_SIZE (256 * 1024)  /* a dump needs ~50 KiB, more under ASan */
 #define FA_ALTSTACK_MIN (128 * 1024)   /* someone else's alternate stack that will do */
 #define FA_FATAL_DUMP_SECONDS 30       /* a fatal dump stuck longer gives up */
@@ -88,7 +98,8 @@ static struct {
     char *stack;                /* FA_GIVEUP_STACK bytes above a guard page */
     int done;                   /* the dump it watches is over */
     pid_t tid;                  /* nonzero while it exists (CLONE_CHILD_CLEARTID) */
-} giveup;
+    int timer;                  /* the stand-in when no thread can be made, or -1 */
+} giveup = {.timer = -1};
 
 /* signal-safe: CPython's words for fatal signal `signum`, or NULL. */
 const char *
@@ -275,42 +286,49 @@ pass_on(fa_fatal_signal *h, int signum, siginfo_t *si, void *uctx)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* signal-safe: a note on stderr that can never block, whatever stderr is:
- * a file takes it at once, a socket gets MSG_DONTWAIT, and a pipe or
+#ifdef __linux__
+/* signal-safe, and made of bare system calls for the give-up thread (see
+ * giveup_main): a note on stderr that can never block, whatever stderr
+ * is: a file takes it at once, a socket gets MSG_DONTWAIT, and a pipe or
  * terminal is opened again (a new open file, so O_NONBLOCK touches no one
  * else's) to write it without waiting.  Skipped when none of that works. */
-static void
+FA_NO_ASAN static void
 note_without_blocking(const char *msg, size_t len)
 {
     struct stat st;
-    if (fstat(STDERR_FILENO, &st) != 0) {
+    if (syscall(SYS_fstat, STDERR_FILENO, &st) != 0) {
         return;
     }
     if (S_ISREG(st.st_mode)) {
-        (void)!write(STDERR_FILENO, msg, len);
+        (void)syscall(SYS_write, STDERR_FILENO, msg, len);
         return;
     }
     if (S_ISSOCK(st.st_mode)) {
-        (void)send(STDERR_FILENO, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)syscall(SYS_sendto, STDERR_FILENO, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
         return;
     }
-    int fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/fd/2",
+                      O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd >= 0) {
-        (void)!write(fd, msg, len);
-        close(fd);
+        (void)syscall(SYS_write, fd, msg, len);
+        (void)syscall(SYS_close, fd);
     }
 }
+#endif
 
 #ifdef __linux__
 /* The give-up thread's body.  signal-safe, and more: it runs on the
- * crashing thread's thread-local storage (a bare clone() sets up none), so
- * it calls only functions that read it at most (errno is written only on
- * failures that cannot happen here), and it is gone before that thread
- * goes on (giveup_disarm).  Every signal is blocked in it from the start
- * (giveup_arm).  Should ending the process by the crash's signal be
- * ignored (PID 1 of a namespace), it exits with the shell's status for
- * that signal. */
-static int
+ * crashing thread's thread-local storage (a bare clone() sets up none),
+ * which it reads at most (the stack protector's canary): it makes bare
+ * system calls, whose failures would otherwise set that thread's errno,
+ * and none of glibc's cancellation points, which mark that thread's
+ * cancellation state.  It is gone before that thread goes on
+ * (giveup_disarm), and every signal is blocked in it from the start
+ * (giveup_arm), so nothing interrupts it.  Not instrumented by ASan, which
+ * does not know this thread.  Should ending the process by the crash's
+ * signal be ignored (PID 1 of a namespace), it exits with the shell's
+ * status for that signal. */
+FA_NO_ASAN static int
 giveup_main(void *arg)
 {
     (void)arg;
@@ -323,19 +341,15 @@ giveup_main(void *arg)
                 "\nfaulthandler-auto: the fatal dump took too long; giving up\n";
             note_without_blocking(msg, sizeof(msg) - 1);
             int signum = __atomic_load_n(&fatal.dumping_signum, __ATOMIC_ACQUIRE);
-            struct sigaction dfl;
+            struct sigaction dfl;      /* glibc's sigaction(): no TLS but errno */
             memset(&dfl, 0, sizeof(dfl));
             dfl.sa_handler = SIG_DFL;
             sigaction(signum, &dfl, NULL);
-            sigset_t one;
-            sigemptyset(&one);
-            sigaddset(&one, signum);
-            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
-            syscall(SYS_tgkill, getpid(), fa_gettid(), signum);
-            _exit(128 + signum);
+            unsigned long one = 1UL << (signum - 1);
+            syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &one, NULL, sizeof(one));
+            syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), signum);
+            syscall(SYS_exit_group, 128 + signum);
         }
-        /* the system call, not nanosleep(): glibc's marks a cancellation
-         * point in the thread-local storage this thread only borrows */
         struct timespec tick = {0, 10 * 1000000L};
         syscall(SYS_nanosleep, &tick, NULL);
     }
@@ -362,28 +376,58 @@ giveup_prepare(void)
     giveup.stack = mem + guard;
 }
 
-/* signal-safe (clone and sigprocmask are system calls; no lock, no
- * allocation): start the give-up's clock in a thread of its own, with
- * every signal blocked so that none is delivered to it.  Without a stack
- * or when clone() fails the dump runs without one. */
+/* signal-safe (system calls only; no lock, no allocation): when no
+ * thread can be made (a pids limit, a sandbox), a timer sends the crash's
+ * signal to the crashing thread itself after FA_FATAL_DUMP_SECONDS, and
+ * every second after that (a signal landing in a probe is taken for that
+ * probe's fault); the handler, which runs nested (SA_NODEFER), sees its own
+ * dump in flight and ends the process by that signal.  Without the note,
+ * and not as PID 1, where the kernel ignores it. */
 static void
-giveup_arm(void)
+giveup_timer_arm(int signum)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = signum;
+    sev._sigev_un._tid = fa_gettid();
+    int id;
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &id) != 0) {
+        return;
+    }
+    struct itimerspec when = {{1, 0}, {FA_FATAL_DUMP_SECONDS, 0}};
+    if (syscall(SYS_timer_settime, id, 0, &when, NULL) != 0) {
+        (void)syscall(SYS_timer_delete, id);
+        return;
+    }
+    giveup.timer = id;
+}
+
+/* signal-safe (clone and rt_sigprocmask are system calls; no lock, no
+ * allocation): start the give-up's clock in a thread of its own.  Every
+ * signal is blocked around clone() with the bare system call, so that the
+ * thread starts with all of them blocked (glibc's sigfillset() and
+ * pthread_sigmask() leave out the two it keeps for itself).  Without a
+ * stack the dump runs without a give-up. */
+static void
+giveup_arm(int signum)
 {
     if (giveup.stack == NULL) {
         return;
     }
     __atomic_store_n(&giveup.done, 0, __ATOMIC_RELEASE);
-    sigset_t all, before;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &before);
+    unsigned long all = ~0UL, before;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &before, sizeof(all));
     __atomic_store_n(&giveup.tid, 1, __ATOMIC_RELEASE);
     int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD
                 | CLONE_SYSVSEM | CLONE_CHILD_CLEARTID;
-    if (clone(giveup_main, giveup.stack + FA_GIVEUP_STACK, flags, NULL,
-              NULL, NULL, &giveup.tid) == -1) {
+    int started = clone(giveup_main, giveup.stack + FA_GIVEUP_STACK, flags, NULL,
+                        NULL, NULL, &giveup.tid) != -1;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &before, NULL, sizeof(before));
+    if (!started) {
         __atomic_store_n(&giveup.tid, 0, __ATOMIC_RELEASE);
+        giveup_timer_arm(signum);
     }
-    pthread_sigmask(SIG_SETMASK, &before, NULL);
 }
 
 /* signal-safe: the dump is over; wait for the give-up thread to be gone
@@ -396,10 +440,14 @@ giveup_disarm(void)
     while (__atomic_load_n(&giveup.tid, __ATOMIC_ACQUIRE) != 0) {
         fa_sleep_ms(1);
     }
+    if (giveup.timer != -1) {
+        (void)syscall(SYS_timer_delete, giveup.timer);
+        giveup.timer = -1;
+    }
 }
 #else
 static void giveup_prepare(void) {}
-static void giveup_arm(void) {}
+static void giveup_arm(int signum) { (void)signum; }
 static void giveup_disarm(void) {}
 #endif
 
@@ -448,7 +496,7 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     sigfillset(&quiet);
     fa_fatal_unblock(&quiet);
     pthread_sigmask(SIG_BLOCK, &quiet, &old_mask);
-    giveup_arm();
+    giveup_arm(signum);
     /* a dump in flight stops writing at once and leaves the lock to us */
     int locked = dump_lock_acquire_fatal(2000);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
@@ -590,4 +638,5 @@ fa_fatal_after_fork(void)
 {
     fatal.dumping_tid = 0;
     giveup.tid = 0;
+    giveup.timer = -1;
 }
