@@ -978,6 +978,9 @@ fa_start(PyObject *module)
         Py_RETURN_FALSE;    /* config.py says what it ignores */
     }
 #endif
+    if (modules_get("faulthandler_auto") != NULL) {
+        Py_RETURN_FALSE;    /* imported already (a .pth before ours): its state rules */
+    }
     PyObject *environ = read_environment();
     if (environ == NULL) {
         Py_RETURN_FALSE;
