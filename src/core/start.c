@@ -970,8 +970,8 @@ fatal_by_option(void)
 PyObject *
 fa_start(PyObject *module)
 {
-    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
-        Py_RETURN_TRUE;     /* the hook and the core are the main interpreter's */
+    if (done.started || PyInterpreterState_Get() != PyInterpreterState_Main()) {
+        Py_RETURN_TRUE;     /* done once; the hook and the core are the main interpreter's */
     }
 #ifdef AT_SECURE
     if (getauxval(AT_SECURE)) {
