@@ -11,9 +11,9 @@ the README with tools/update-readme-tables.py.
 
 Then, for PYTHONFAULTHANDLER=1, where the instructions go: the hook line
 is replaced by lines that stop after each step (``import sys`` alone, then
-importing the start-up module, the package with ``_facts`` and
-``_native``, ``config``, then ``start()``, then the real line), and each
-row is what that step adds to the one before.
+importing the start-up module, loading the C core without the package,
+then ``start()``, which reads and applies the variable in C, then the real
+line), and each row is what that step adds to the one before.
 
 The sid root's interpreters run inside it (tools/sid-root.sh run), which
 needs valgrind there; an interpreter that cannot be measured gets a row
@@ -53,11 +53,9 @@ def measure(python, runs):
 STEPS = (
     ("`import sys` .pth (the floor)", "import sys"),
     ("import `_faulthandler_auto_startup`", "import _faulthandler_auto_startup"),
-    ("import the package (with `_facts`, `_native`)",
-     "import _faulthandler_auto_startup, faulthandler_auto"),
-    ("import `faulthandler_auto.config`",
-     "import _faulthandler_auto_startup, faulthandler_auto.config"),
-    ("`start()`: read, check, apply (enable)",
+    ("load the C core `_native` (not the package)",
+     "import _faulthandler_auto_startup; _faulthandler_auto_startup._core()"),
+    ("`start()`: read, check, apply (enable), in C",
      "import _faulthandler_auto_startup; _faulthandler_auto_startup.start()"),
     ("the real line's test instead of none", None),
 )

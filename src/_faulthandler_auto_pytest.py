@@ -40,12 +40,14 @@ import sys
 import pytest
 
 # Active only where the start-up hook (or the program) has loaded the
-# package: elsewhere pytest must not even load the core, which costs start-up
-# time and, in a sanitised build, needs its runtime preloaded.  That is why
-# this plugin is a top-level module, not a submodule of the package.
-faulthandler_auto = sys.modules.get("faulthandler_auto")
-if faulthandler_auto is not None:
+# package, or its core alone (the hook's fast path): elsewhere pytest must
+# not even load the core, which costs start-up time and, in a sanitised
+# build, needs its runtime preloaded.  That is why this plugin is a
+# top-level module, not a submodule of the package.
+faulthandler_auto = None
+if "faulthandler_auto" in sys.modules or "faulthandler_auto._native" in sys.modules:
     try:
+        import faulthandler_auto
         from faulthandler_auto import _facts, config as _config
     except Exception:  # pytest must run whatever happens to us; the hook has said why
         faulthandler_auto = None

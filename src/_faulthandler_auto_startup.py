@@ -49,6 +49,34 @@ def _wanted():
     return any(k.startswith(_PREFIX) for k in _environ)
 
 
+def _core():
+    """The C core, loaded without the package: the package's __init__ and
+    config.py cost more than the rest of start-up together.  It goes into
+    sys.modules under its own name, so the package, when something imports
+    it, gets this same module (one copy of the core's state).  None where it
+    cannot load (fallback mode: no compiler at install, PyPy, ...)."""
+    name = "faulthandler_auto._native"
+    core = sys.modules.get(name)
+    if core is not None:
+        return core
+    # the import machinery site itself runs on, already loaded
+    external = sys.modules.get("_frozen_importlib_external")
+    bootstrap = sys.modules.get("_frozen_importlib")
+    if external is None or bootstrap is None:
+        return None
+    path = "%s/faulthandler_auto/_native%s" % (
+        __file__.rpartition("/")[0], external.EXTENSION_SUFFIXES[0])
+    try:
+        spec = external.spec_from_file_location(
+            name, path, loader=external.ExtensionFileLoader(name, path))
+        core = bootstrap.module_from_spec(spec)
+        spec.loader.exec_module(core)
+    except ImportError:
+        return None
+    sys.modules[name] = core
+    return core
+
+
 def start():
     global _started
     # A .pth line runs again when its directory is on sys.path twice (lib and
@@ -58,6 +86,11 @@ def start():
     _started = True
     # where the C core is missing (PyPy, macOS, ...) the package runs in fallback mode
     try:
+        # the core applies the variables itself when it is sure of every
+        # one (start.c); anything else is config.py's
+        core = _core()
+        if core is not None and core.start():
+            return
         from faulthandler_auto import config
 
         # site runs this again in every subinterpreter; the hook and the

@@ -64,8 +64,17 @@ def test_importtime_shows_nothing_of_ours(run_py):
     assert "faulthandler" not in proc.stderr
 
 
-def test_variable_loads_config_without_heavy_imports(run_py, bare_python):
+def test_variable_loads_the_core_alone(run_py, bare_python):
+    """Values the core is sure of (the fast path, start.c): no Python module
+    of the package at all."""
     env = {P: "1", P + "_TIMEOUT": "1h", P + "_PATH": "/tmp/{pid}", P + "_FORMAT": "json"}
+    loaded = modules(run_py, env=env) - (modules(run_py, python=bare_python, env=env) - BASELINE_START)
+    assert loaded == {"_faulthandler_auto_startup", "faulthandler_auto._native"}
+
+
+def test_variable_loads_config_without_heavy_imports(run_py, bare_python):
+    # 1e3: a form config.py reads and the core leaves to it
+    env = {P: "1", P + "_TIMEOUT": "1e3", P + "_PATH": "/tmp/{pid}", P + "_FORMAT": "json"}
     loaded = modules(run_py, env=env) - (modules(run_py, python=bare_python, env=env) - BASELINE_START)
     assert {"_faulthandler_auto_startup", "faulthandler_auto", "faulthandler_auto.config",
             "faulthandler_auto._native"} <= loaded
@@ -155,7 +164,8 @@ def test_start_survives_a_broken_package(run_py, tmp_path, config):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "config.py").write_text(config)
-    proc = run_py("print('ok')", env={P: "1", "PYTHONPATH": str(tmp_path)})
+    # a value the core leaves to config.py (the fast path imports no package)
+    proc = run_py("print('ok')", env={P: "1", P + "_TIMEOUT": "1e3", "PYTHONPATH": str(tmp_path)})
     assert (proc.returncode, proc.stdout) == (0, "ok\n")
     assert proc.stderr == "faulthandler-auto: internal error while starting: KeyError('kaput')\n"
 

@@ -40,8 +40,11 @@ fa_process_setup(const char *prog, const char *python, PyObject *hidden_names)
     }
     PyObject *sys = PyImport_AddModule("sys");
     fa_process.sysdict = sys ? PyModule_GetDict(sys) : NULL;
-    fa_process.package = PyImport_AddModule("faulthandler_auto");
-    return fa_process.sysdict != NULL && fa_process.package != NULL ? 0 : -1;
+    /* not there yet when start() sets up without the package; the
+     * package calls setup again when it is imported */
+    fa_process.package = fa_process.modules
+                         ? PyDict_GetItemString(fa_process.modules, "faulthandler_auto") : NULL;
+    return fa_process.sysdict != NULL ? 0 : -1;
 }
 
 /* signal-safe (probed): is `key` a compact ASCII str equal to the `len`

@@ -12,6 +12,7 @@
 #include "faults.h"
 #include "budget.h"
 #include "probes.h"
+#include "start.h"
 #include "tasks.h"
 #include "threads.h"
 #include "tree.h"
@@ -347,13 +348,16 @@ py_after_fork_child(PyObject *self, PyObject *unused)
         return PyErr_SetFromErrno(PyExc_RuntimeError);
     }
     PyObject *modules = PyImport_GetModuleDict();
-    PyObject *package = PyDict_GetItemString(modules, "faulthandler_auto");
-    if (package != NULL && PyDict_GetItemString(modules, "multiprocessing.util") != NULL) {
-        PyObject *done = PyObject_CallMethod(package, "_watch_multiprocessing", NULL);
+    if (PyDict_GetItemString(modules, "multiprocessing.util") != NULL) {
+        /* imported here when start() prepared the process without it */
+        PyObject *package = PyImport_ImportModule("faulthandler_auto");
+        PyObject *done = package ? PyObject_CallMethod(package, "_watch_multiprocessing", NULL)
+                                 : NULL;
         if (done == NULL) {
             PyErr_Clear();  /* a name for dump files never fails a fork */
         }
         Py_XDECREF(done);
+        Py_XDECREF(package);
     }
     Py_RETURN_NONE;
 }
@@ -656,7 +660,45 @@ py_secure_mode(PyObject *self, PyObject *unused)
 #endif
 }
 
+static PyObject *
+py_start(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return fa_start(self);
+}
+
+static PyObject *
+py_started(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return fa_start_state();
+}
+
+static PyObject *
+py_stdlib_enable(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    return fa_start_stdlib_call("enable", args, kwargs);
+}
+
+static PyObject *
+py_stdlib_disable(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    return fa_start_stdlib_call("disable", args, kwargs);
+}
+
 static PyMethodDef native_methods[] = {
+    {"start", py_start, METH_NOARGS,
+     "start() -> bool: apply the PYTHONFAULTHANDLER* variables if sure of them all (start.c)"},
+    {"parse_environment", fa_start_parse_environment, METH_O,
+     "parse_environment(environ: dict) -> the Config fields start() applies, or None"},
+    {"started", py_started, METH_NOARGS, "started() -> what start() did, for the package"},
+    {"stdlib_enable", (PyCFunction)(void (*)(void))py_stdlib_enable, METH_VARARGS | METH_KEYWORDS,
+     "faulthandler.enable while start() holds it"},
+    {"stdlib_disable", (PyCFunction)(void (*)(void))py_stdlib_disable,
+     METH_VARARGS | METH_KEYWORDS, "faulthandler.disable while start() holds it"},
     {"setup", py_setup, METH_VARARGS, "setup(prog, python_version, hidden_names)"},
     {"set_output", py_set_output, METH_VARARGS, "set_output(format, max_frames, max_threads)"},
     {"set_asyncio", py_set_asyncio, METH_O, "set_asyncio(mode): -1 default, 0 off, 1 on"},
@@ -762,7 +804,8 @@ add_tables(PyObject *module)
         || add_constant(module, "ENV_NAME_MAX", PyLong_FromLong(FA_ENV_NAME_MAX)) < 0
         || add_constant(module, "ENV_VALUE_MAX", PyLong_FromLong(FA_ENV_VALUE_MAX)) < 0
         || add_constant(module, "ENV_UNSET", PyUnicode_FromString(FA_ENV_UNSET)) < 0
-        || add_constant(module, "TREE_SIGNAL", PyLong_FromLong(FA_TREE_SIGNAL)) < 0) {
+        || add_constant(module, "TREE_SIGNAL", PyLong_FromLong(FA_TREE_SIGNAL)) < 0
+        || fa_start_constants(module) < 0) {
         return -1;
     }
     return 0;

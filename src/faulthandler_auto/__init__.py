@@ -710,6 +710,33 @@ def _find_cpython_faulthandler():
 _cpython = _find_cpython_faulthandler()
 
 
+def _adopt_start():
+    """Take over what the start-up fast path (the core's start(), which ran
+    without this package) did in the place of _prepare(), set_output() and
+    _take_stdlib_fatal_api(), so the package goes on from the same state."""
+    global _prepared, _started_as, _cpython_handler_was_enabled, _fatal_path, _tree_on
+    state = _native.started() if _OWN_CORE else None
+    if state is None:
+        return
+    _output.update(max_frames=state["max_frames"], max_threads=state["max_threads"])
+    _tree_on = state["tree"]
+    if state["prog"] is not None:
+        _prepared = True
+        _started_as = state["prog"]
+        # the core learns this module, which a dump compares sys.modules with
+        _native.setup(_started_as, sys.version.split()[0], _hidden_names())
+    api = state["stdlib_api"]
+    if api is not None:
+        _stdlib_fatal_api.update(zip(_STDLIB_FATAL_API, api))
+        _cpython_handler_was_enabled = state["cpython_was_enabled"]
+        _fatal_path = state["fatal_path"]
+        module = sys.modules["faulthandler"]
+        module.enable, module.disable, module.is_enabled = _stdlib_enable, _stdlib_disable, is_enabled
+
+
+_adopt_start()
+
+
 def __getattr__(name):
     """CPython's private test helpers (``_sigsegv``, ``_read_null``,
     ``_fatal_error``, ...), so that code given this package as
