@@ -12,10 +12,13 @@ F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 GIVE_UP_SECONDS = 30
 
 
-def shrink_pipe(pipe):
-    """Make the pipe behind file object `pipe` one page big, so that a dump
-    of a few KiB fills it."""
-    fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, 4096)
+def shrink_pipe(fd):
+    """Make the pipe behind descriptor `fd` one page big, so that a dump of
+    a few KiB fills it.  Done in the child before it runs (a preexec_fn):
+    a pipe that already holds more than that cannot shrink (EBUSY), and a
+    child that crashes at once may have written that much before the
+    parent could do it."""
+    fcntl.fcntl(fd, F_SETPIPE_SZ, 4096)
 
 
 def blocked_in_write(pid, fd):

@@ -42,12 +42,16 @@ def run_script(venv_python, tmp_path, code, *args, env=None, timeout=120, preloa
                           universal_newlines=True, errors="backslashreplace", timeout=timeout)
 
 
-def popen_script(venv_python, tmp_path, code, *args, env=None):
+def popen_script(venv_python, tmp_path, code, *args, env=None, small=None):
+    """The script `code` running with pipes for its standard streams;
+    `small` ("stdout" or "stderr") names one made a page big before it runs."""
     path = tmp_path / "child.py"
     path.write_text(code)
+    fd = {None: None, "stdout": 1, "stderr": 2}[small]
     return subprocess.Popen([str(venv_python), str(path), *map(str, args)],
                             env=clean_environ(env), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=None if fd is None else lambda: shrink_pipe(fd))
 
 
 def finish(proc, timeout):
@@ -101,8 +105,7 @@ def test_foreign_runtime_recovers_its_faults_during_our_dumps(venv_python, tmp_p
            "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"}
     if fatal:
         env["PYTHONFAULTHANDLER"] = "1"
-    proc = popen_script(venv_python, tmp_path, FOREIGN_FAULTS, foreign, env=env)
-    shrink_pipe(proc.stderr)
+    proc = popen_script(venv_python, tmp_path, FOREIGN_FAULTS, foreign, env=env, small="stderr")
     head = read_until(proc.stderr, b"Timeout (")
     wait_blocked_in_write(proc, 2)
     proc.stdin.write(b"go\n")
@@ -205,8 +208,7 @@ def test_signal_dump_inside_an_explicit_dump(venv_python, tmp_path, shared_libra
     proc = popen_script(venv_python, tmp_path, NESTED, corrupt_frames,
                         env={"PYTHONFAULTHANDLER_SIGNAL": "USR1",
                              "PYTHONFAULTHANDLER_PATH": str(log),
-                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
-    shrink_pipe(proc.stdout)
+                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"}, small="stdout")
     # the dump's first bytes may come in the same read as the marker
     head = read_until(proc.stdout, b"go\n").split(b"go\n", 1)[1].decode()
     wait_blocked_in_write(proc, 1)   # the explicit dump is blocked in write()
@@ -253,8 +255,7 @@ def test_disable_while_a_signal_dump_is_in_flight(venv_python, tmp_path, shared_
     corrupt_frames = shared_library("corrupt_frames", extension=True)
     proc = popen_script(venv_python, tmp_path, DISABLED_MID_DUMP, corrupt_frames,
                         env={"PYTHONFAULTHANDLER_FORMAT": "json",
-                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
-    shrink_pipe(proc.stdout)
+                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"}, small="stdout")
     assert read_until(proc.stderr, b"sent\n") == b"sent\n"
     wait_blocked_in_write(proc, 1)
     proc.stdin.write(b"\n")
@@ -304,8 +305,7 @@ def test_give_up_fires_with_sigalrm_blocked_and_stderr_unread(venv_python, tmp_p
     if threads == "no thread":
         env.update(LD_PRELOAD=str(shared_library("no_clone")), NO_CLONE_MARK=str(mark))
     proc = popen_script(venv_python, tmp_path, STUCK_FATAL, tmp_path / "unused", "block-alarm",
-                        env=env)
-    shrink_pipe(proc.stderr)
+                        env=env, small="stderr")
     try:
         rc = proc.wait(timeout=GIVE_UP_SECONDS + 60)
     except subprocess.TimeoutExpired:
@@ -352,8 +352,8 @@ def test_watchdog_exit_keeps_the_crash_signal(venv_python, tmp_path):
     watchdog's status 1."""
     later = tmp_path / "later.log"
     proc = popen_script(venv_python, tmp_path, STUCK_FATAL, later, "exit-later",
-                        env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
-    shrink_pipe(proc.stderr)
+                        env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"},
+                        small="stderr")
     try:
         rc = proc.wait(timeout=GIVE_UP_SECONDS + 60)
     except subprocess.TimeoutExpired:
@@ -453,8 +453,7 @@ def test_fatal_dump_is_whole_under_a_signal_stream(venv_python, tmp_path):
     process by SIGSEGV."""
     proc = popen_script(venv_python, tmp_path, FATAL_UNDER_SIGNALS,
                         env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_SIGNAL": "USR1",
-                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
-    shrink_pipe(proc.stderr)
+                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"}, small="stderr")
     head = read_until(proc.stderr, b"Fatal Python error")
     wait_blocked_in_write(proc, 2)
     for _ in range(50):
