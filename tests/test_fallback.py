@@ -112,41 +112,38 @@ def test_no_dump_leaves_no_file(run_py, fallback_python, tmp_path):
     assert list(logs.iterdir()) == []
 
 
-def test_forked_child_that_exits_keeps_the_parents_file(run_py, fallback_python, tmp_path):
-    """A forked child shares its parent's file (it was opened at start-up);
-    the child's normal exit does not remove it, so the parent's later crash
-    is still dumped into it."""
-    logs = tmp_path / "logs"
-    code = ("import os, sys, ctypes\n"
-            "if os.fork() == 0:\n"
-            "    sys.exit(0)\n"
-            "os.wait()\n"
-            "ctypes.string_at(0)\n")
-    proc = run_py(code, python=fallback_python,
-                  env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(logs / "{prog}-{pid}.log")})
-    assert proc.returncode == -11, proc
-    (dump_file,) = logs.iterdir()
-    assert dump_file.read_text().startswith("Fatal Python error: Segmentation fault\n\n")
+# A forked child shares its parent's file (it was opened at start-up).
+FORKS = {
+    # the child's normal exit leaves the file to the parent's later crash
+    "child exits, parent crashes": ("import os, sys, ctypes\n"
+                                    "if os.fork() == 0:\n"
+                                    "    sys.exit(0)\n"
+                                    "os.wait()\n"
+                                    "ctypes.string_at(0)\n", -11),
+    # the daemon pattern: the parent's exit leaves the file to the child's
+    # later crash.  The child waits for the parent's end on a pipe whose
+    # only writer is the parent; the run ends when the child, crashing, has
+    # closed the output pipes.
+    "parent exits, child crashes": ("import os, sys, ctypes\n"
+                                    "r, w = os.pipe()\n"
+                                    "if os.fork() == 0:\n"
+                                    "    os.close(w)\n"
+                                    "    os.read(r, 1)\n"
+                                    "    ctypes.string_at(0)\n"
+                                    "sys.exit(0)\n", 0),
+}
 
 
-def test_forked_child_crashing_after_its_parent_exited(run_py, fallback_python, tmp_path):
-    """The daemon pattern: the parent exits normally after fork() and the
-    child crashes later; the parent's exit does not remove the file the
-    child's dump goes to.  The child waits for the parent's end on a pipe
-    whose only writer is the parent (the write end closes when it is gone);
-    the run ends when the child has closed the output pipes, as it crashes."""
+@pytest.mark.parametrize("case", sorted(FORKS))
+def test_a_forked_process_exit_keeps_the_file_the_other_dumps_to(run_py, fallback_python,
+                                                                  tmp_path, case):
+    code, status = FORKS[case]
     logs = tmp_path / "logs"
-    code = ("import os, sys, ctypes\n"
-            "r, w = os.pipe()\n"
-            "if os.fork() == 0:\n"
-            "    os.close(w)\n"
-            "    os.read(r, 1)\n"
-            "    ctypes.string_at(0)\n"
-            "sys.exit(0)\n")
     proc = run_py(code, python=fallback_python,
                   env={"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_PATH": str(logs / "{prog}-{pid}.log")})
-    assert (proc.returncode, proc.stderr) == (0, ""), proc
+    assert proc.returncode == status, proc
     (dump_file,) = logs.iterdir()
+    assert stat.S_IMODE(dump_file.stat().st_mode) == 0o600
     assert dump_file.read_text().startswith("Fatal Python error: Segmentation fault\n\n")
 
 
