@@ -299,9 +299,12 @@ def test_fifo_without_reader_falls_back(run_py, tmp_path):
     assert count_fatal(proc.stderr) == 1
 
 
-def test_forked_child_writes_its_own_file(run_py, tmp_path):
+@pytest.mark.parametrize("where, name", [("fork", "MainThread"), ("fork-in-thread", "forker")])
+def test_forked_child_writes_its_own_file(run_py, tmp_path, where, name):
+    """The child's crash goes to its own file; the thread that forked is the
+    child's main thread, under the name threading gives it there."""
     template = str(tmp_path / "{pid}.log")
-    proc = ours(run_py, "null", where="fork", env={"PYTHONFAULTHANDLER_PATH": template})
+    proc = ours(run_py, "null", where=where, env={"PYTHONFAULTHANDLER_PATH": template})
     assert proc.returncode == 0, proc
     out = proc.stdout.split()
     parent, child = int(out[0]), int(out[out.index("child") + 1])
@@ -309,7 +312,7 @@ def test_forked_child_writes_its_own_file(run_py, tmp_path):
     assert os.listdir(tmp_path) == ["%d.log" % child]
     dump = only_dump((tmp_path / ("%d.log" % child)).read_text())
     assert dump.pid == child != parent
-    assert dump.threads[0].current and dump.threads[0].name == "MainThread"
+    assert [(t.current, t.name) for t in dump.threads] == [(True, name)]
     assert (CRASH, line_of(CRASH, "null"), "crash") in dump.threads[0].frames
 
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from conftest import SANITIZER_PRELOAD, clean_environ
+from conftest import clean_environ
 from dumps import (PY, RETURNCODES, check_schema, count_fatal, json_dumps, only_dump, read_text,
-                   spawn, split_dumps, wait_for)
+                   split_dumps)
 from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, read_until, shrink_pipe,
                                  wait_blocked_in_write)
 

@@ -13,7 +13,7 @@ from dumps import (check_well_formed, json_dumps, line_of, only_dump, script, sp
 WAITER = script("waiter.py")
 UID = os.getuid()
 # where the main thread of waiter.py can be when a signal arrives
-MAIN_FRAMES = [(WAITER, line_of(WAITER, marker), "<module>") for marker in ("pid", "readline", "ack")]
+MAIN_FRAMES = [(WAITER, line_of(WAITER, marker), "<module>") for marker in ("pid", "loop", "readline", "ack")]
 
 
 class Waiter:

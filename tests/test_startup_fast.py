@@ -1,10 +1,8 @@
 """The start-up fast path (src/core/start.c): the core reads and applies the
 variables without the package when it is sure of every one, and config.py,
 the owner of their meaning, agrees with whatever it accepted."""
-import itertools
 import os
 import signal
-import sys
 
 import pytest
 from hypothesis import given, settings

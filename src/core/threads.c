@@ -58,22 +58,24 @@ slot_at(long i)
 }
 
 /* signal-safe (atomic loads of the published chunks): the name of the
- * thread with `ident` and its length in bytes, or NULL. */
+ * thread with `ident` and its length in bytes, or NULL.  The slot comes
+ * first: a thread that forked is the child's main thread and keeps its
+ * name there, as threading says; the first main thread has no slot. */
 const char *
 thread_name(unsigned long ident, int is_main, size_t *len)
 {
     static const char main_name[] = "MainThread";
-    if (is_main) {
-        *len = sizeof(main_name) - 1;
-        return main_name;
-    }
     fa_thread_slot *s;
     for (long i = 0; (s = slot_at(i)) != NULL; i++) {
         if (__atomic_load_n(&s->ident, __ATOMIC_ACQUIRE) == ident
-            && __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE)) {
+            && __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE) && s->name_len) {
             *len = s->name_len;
-            return s->name_len ? s->name : NULL;
+            return s->name;
         }
+    }
+    if (is_main) {
+        *len = sizeof(main_name) - 1;
+        return main_name;
     }
     return NULL;
 }

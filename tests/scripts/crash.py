@@ -69,6 +69,15 @@ def crasher(main_thread, lock):
         lock.release()  # only reached if the crash did not happen
 
 
+def fork_and_crash_the_child():
+    pid = os.fork()
+    if pid == 0:
+        print("child", os.getpid(), flush=True)
+        outer()
+    _, status = os.waitpid(pid, 0)
+    print("child-signal", os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, flush=True)
+
+
 def main():
     print(os.getpid(), flush=True)
     where = os.environ.get("FA_WHERE", "main")
@@ -87,12 +96,12 @@ def main():
         import atexit
         atexit.register(outer)
     elif where == "fork":
-        pid = os.fork()
-        if pid == 0:
-            print("child", os.getpid(), flush=True)
-            outer()
-        _, status = os.waitpid(pid, 0)
-        print("child-signal", os.WTERMSIG(status) if os.WIFSIGNALED(status) else None, flush=True)
+        fork_and_crash_the_child()
+    elif where == "fork-in-thread":
+        # threading makes the forking thread the child's main thread, keeping its name
+        t = threading.Thread(target=fork_and_crash_the_child, name="forker")
+        t.start()
+        t.join()
     elif where == "clean":
         pass
     else:
