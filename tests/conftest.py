@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HOOK_FILES = ("faulthandler_auto.pth", "faulthandler_auto.start")
 
 # Tests whose subject does not depend on the interpreter that runs them (the
-# install on PyPy, the aarch64 wheel under qemu) run once in a tox matrix: in
-# the env tox.ini names in FAULTHANDLER_AUTO_ONCE_ENV.  Outside tox they run.
+# install on PyPy, the aarch64 wheel under qemu, the editable layout, the
+# report over 10,000 files) run once in a tox matrix: in the env tox.ini
+# names in FAULTHANDLER_AUTO_ONCE_ENV.  Outside tox they run.
 _ONCE_ENV = os.environ.get("FAULTHANDLER_AUTO_ONCE_ENV")
 interpreter_independent = pytest.mark.skipif(
     bool(_ONCE_ENV) and os.environ.get("TOX_ENV_NAME") != _ONCE_ENV,

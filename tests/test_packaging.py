@@ -95,8 +95,11 @@ def test_uninstall_removes_the_hook(tmp_path, wheel_path, new_venv, venv_pip):
     assert not (packages / "faulthandler_auto").exists()
 
 
+@interpreter_independent
 def test_editable_install(source_tree, tmp_path, new_venv, venv_pip, run_py):
-    """pip install -e . builds this PEP 660 wheel: the hook is in it, runs, and uninstalls."""
+    """pip install -e . builds this PEP 660 wheel: the hook is in it, runs, and uninstalls.
+    Once per matrix: setuptools' editable layout is the same on every
+    version, and the sdist test below compiles the core with gcc on each."""
     wheel = backend(source_tree, "build_editable", tmp_path / "dist")
     names = assert_hook_at_root(wheel)
     assert not any(n.startswith(("faulthandler_auto/", "_faulthandler_auto_startup")) for n in names)

@@ -18,7 +18,7 @@ import types
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, interpreter_independent
 from dumps import check_schema
 
 from faulthandler_auto.triage import parse, report, signature, symbolize
@@ -206,7 +206,10 @@ def run_report(*args, jobs=1):
     return status, json.loads(out.getvalue()), err.getvalue()
 
 
+@interpreter_independent
 def test_report_groups_a_generated_fleet_corpus(tmp_path):
+    """10,000 dumps: once per matrix, as the report's Python does the same
+    on every version; the smaller report tests run on each."""
     counts, seen = corpus.make_corpus(str(tmp_path), dumps=10000, seed=18)
     status, result, err = run_report(tmp_path, jobs=2)      # in worker processes
     assert (status, err) == (0, "")
