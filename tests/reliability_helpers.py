@@ -42,6 +42,18 @@ def blocked_in_write(pid, fd):
     return False
 
 
+def main_thread_sleeping(pid):
+    """Whether the main thread of process `pid` sleeps in nanosleep() or
+    clock_nanosleep() (x86-64: 35, 230), as exit() does while it waits for
+    another thread's dump."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] in ("35", "230")
+
+
 def wait_blocked_in_write(proc, fd, timeout=60):
     """Wait until a thread of `proc` is held writing to its `fd` (a pipe the
     test does not read), so a dump is known to be in flight."""

@@ -16,9 +16,9 @@ import pytest
 
 from conftest import clean_environ
 from dumps import (PY, RETURNCODES, check_schema, count_fatal, json_dumps, only_dump, read_text,
-                   split_dumps)
-from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, read_until, shrink_pipe,
-                                 wait_blocked_in_write)
+                   split_dumps, wait_for)
+from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, main_thread_sleeping,
+                                 read_until, shrink_pipe, wait_blocked_in_write)
 
 SIGSEGV_RC = RETURNCODES["SIGSEGV"]
 SIGABRT_RC = RETURNCODES["SIGABRT"]
@@ -942,3 +942,48 @@ def test_pid_1_gets_one_dump_and_its_own_status(venv_python, crash, name):
     assert ours.returncode == plain.returncode, (plain.returncode, ours.stderr[-3000:])
     assert count_fatal(ours.stderr) == 1, ours.stderr
     assert only_dump(ours.stderr).fatal_error == name
+
+
+# ---------------------------------------------------------------------------
+# 12. exit() while another thread writes a dump
+# ---------------------------------------------------------------------------
+
+EXIT_DURING_DUMP = r"""
+import ctypes, os, signal, sys, threading
+parked = threading.Event()
+for _ in range(20):     # a dump several times the size of the pipe
+    threading.Thread(target=parked.wait, daemon=True).start()
+if sys.argv[1] == "signal":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})    # another thread takes it
+    os.kill(os.getpid(), signal.SIGUSR1)
+else:   # a crash in native code, without the GIL
+    threading.Thread(target=ctypes.memset, args=(0, 0, 1), name="crasher", daemon=True).start()
+sys.stdin.readline()    # the dump is held in write(): now end the program
+"""
+
+
+@pytest.mark.parametrize("event", ["signal", "crash"])
+def test_exit_waits_for_another_threads_dump(venv_python, tmp_path, event):
+    """The main thread returns while another thread's dump is held on a
+    stderr pipe nobody reads yet: exit() would end that thread in the
+    middle of it.  It waits instead, so the dump is written whole once the
+    pipe is read, and a crash still ends the process by its signal, not
+    with status 0."""
+    env = {"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_SIGNAL": "USR1",
+           "PYTHONFAULTHANDLER_FORMAT": "json"}
+    proc = popen_script(venv_python, tmp_path, EXIT_DURING_DUMP, event, env=env, small="stderr")
+    wait_blocked_in_write(proc, 2)
+    proc.stdin.write(b"\n")
+    proc.stdin.flush()
+    # exit() has begun (the main thread waits in it), or is over
+    assert wait_for(lambda: proc.poll() is not None or main_thread_sleeping(proc.pid), timeout=60)
+    code, out, err = finish(proc, 60)
+    dumps = json_dumps(err)
+    assert len(dumps) == len(err.splitlines()) == 1, err[-3000:]
+    if event == "signal":
+        assert code == 0 and dumps[0]["event"] == "signal", (code, err[-3000:])
+        assert dumps[0]["signal"] == "SIGUSR1"
+    else:
+        assert code == SIGSEGV_RC and dumps[0]["event"] == "fatal_signal", (code, err[-3000:])
+        assert dumps[0]["signal"] == "SIGSEGV"
+        assert dumps[0]["threads"][0]["name"] == "crasher" and dumps[0]["threads"][0]["current"]

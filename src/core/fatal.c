@@ -631,6 +631,25 @@ fa_fatal_claim_exit(void)
                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
+/* signal-safe (atomic load, nanosleep): called by exit() (see module.c),
+ * which would end a crash being dumped on another thread with status 0
+ * and cut its dump short.  Waits for that dump: its end raises the
+ * crash's signal, which ends the process here too, or its give-up does
+ * after FA_FATAL_DUMP_SECONDS (the bound is for a give-up that could not
+ * start). */
+void
+fa_fatal_wait_at_exit(void)
+{
+    pid_t me = fa_gettid();
+    for (long waited = 0; waited < (FA_FATAL_DUMP_SECONDS + 2) * 1000L; waited++) {
+        pid_t tid = __atomic_load_n(&fatal.dumping_tid, __ATOMIC_ACQUIRE);
+        if (tid == 0 || tid == me || tid == FA_EXITING) {
+            return;
+        }
+        fa_sleep_ms(1);
+    }
+}
+
 /* In a forked child the thread that was dumping (if any) and its give-up
  * thread are gone. */
 void

@@ -811,6 +811,23 @@ add_tables(PyObject *module)
     return 0;
 }
 
+/* exit() ends every thread at once, in the middle of whatever it
+ * writes: a signal's dump on another thread would be lost, and a crash on
+ * another thread would end with status 0 and half a dump.  So exit() (an
+ * atexit function: after Py_Finalize, without the GIL) first lets them
+ * finish, then writes any delivery counted but not dumped yet (its thread
+ * stopped between the two).  A dump still held after FA_EXIT_WAIT_MS (a
+ * pipe nobody reads) is left; a crash's ends the process itself. */
+#define FA_EXIT_WAIT_MS 5000
+
+static void
+finish_dumps_at_exit(void)
+{
+    fa_fatal_wait_at_exit();
+    dump_wait_at_exit(FA_EXIT_WAIT_MS);
+    fa_user_serve();
+}
+
 /* The state is the process's, not the module's: a second interpreter that
  * imports the module shares it, so it is set up once. */
 static int
@@ -820,6 +837,7 @@ native_exec(PyObject *module)
     if (!done) {
         fa_watchdog_init();
         fa_cstack_init((void *)&native_exec);
+        (void)atexit(finish_dumps_at_exit);
         done = 1;
     }
     return add_tables(module);

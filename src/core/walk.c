@@ -108,6 +108,22 @@ dump_lock_release(int taken)
     }
 }
 
+/* signal-safe (atomic load, nanosleep): called by exit() (see module.c),
+ * which ends every thread at once: wait up to `ms` for the dump another
+ * thread is writing, so that it is not cut short. */
+void
+dump_wait_at_exit(long ms)
+{
+    pid_t me = fa_gettid();
+    for (long waited = 0; waited < ms; waited++) {
+        pid_t owner = __atomic_load_n(&dump_owner, __ATOMIC_SEQ_CST);
+        if (owner == 0 || owner == me) {
+            return;
+        }
+        fa_sleep_ms(1);
+    }
+}
+
 /* In a forked child no other thread is left to hold the dump flag. */
 void
 fa_dump_after_fork(void)
