@@ -78,6 +78,8 @@ main() {
     install_pypy
     install_tox
     use_pyenv_pythons
+    # our tox before any that a pyenv CPython's bin directory may hold
+    PATH="$PWD/$TOOLS_VENV/bin:$PATH"
     # warnings are errors in every build of the C core
     export FAULTHANDLER_AUTO_CFLAGS="${FAULTHANDLER_AUTO_CFLAGS:--Wall -Wextra -Werror}"
     # tox -e asan loads the sanitizer runtimes first into each interpreter
