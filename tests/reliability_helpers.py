@@ -54,6 +54,19 @@ def main_thread_sleeping(pid):
     return bool(fields) and fields[0] in ("35", "230")
 
 
+def gone_or_sleeping(pid):
+    """"gone" once process `pid` has ended (a zombie, or reaped),
+    "sleeping" while its main thread sleeps in exit()'s wait (see
+    main_thread_sleeping), else None: for wait_for()."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return "gone"
+    except FileNotFoundError:
+        return "gone"
+    return "sleeping" if main_thread_sleeping(pid) else None
+
+
 def wait_blocked_in_write(proc, fd, timeout=60):
     """Wait until a thread of `proc` is held writing to its `fd` (a pipe the
     test does not read), so a dump is known to be in flight."""

@@ -17,8 +17,9 @@ import pytest
 from conftest import clean_environ
 from dumps import (PY, RETURNCODES, check_schema, count_fatal, json_dumps, only_dump, read_text,
                    split_dumps, wait_for)
-from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, main_thread_sleeping,
-                                 read_until, shrink_pipe, wait_blocked_in_write)
+from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, gone_or_sleeping,
+                                 main_thread_sleeping, read_until, shrink_pipe,
+                                 wait_blocked_in_write)
 
 SIGSEGV_RC = RETURNCODES["SIGSEGV"]
 SIGABRT_RC = RETURNCODES["SIGABRT"]
@@ -917,12 +918,15 @@ def test_budget_variables_refused(variable, value):
 # ---------------------------------------------------------------------------
 
 def _unshare_pid():
+    """The command that runs a program as PID 1 of a new PID namespace:
+    as root, or else inside a user namespace of one's own (-Ur)."""
     unshare = shutil.which("unshare")
-    if unshare is None or subprocess.run([unshare, "-fp", "--mount-proc", "true"],
-                                         stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL).returncode != 0:
-        pytest.skip("cannot make a PID namespace here (unshare -fp --mount-proc)")
-    return unshare
+    for flags in (["-fp"], ["-Urfp"]):
+        cmd = [unshare, *flags, "--mount-proc"] if unshare else None
+        if cmd and subprocess.run(cmd + ["true"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL).returncode == 0:
+            return cmd
+    pytest.skip("cannot make a PID namespace here (unshare -fp or -Urfp --mount-proc)")
 
 
 @pytest.mark.parametrize("crash,name", [
@@ -933,7 +937,7 @@ def test_pid_1_gets_one_dump_and_its_own_status(venv_python, crash, name):
     unshare = _unshare_pid()
 
     def run(env):
-        return subprocess.run([unshare, "-fp", "--mount-proc", str(venv_python), "-c", crash],
+        return subprocess.run([*unshare, str(venv_python), "-c", crash],
                               env=clean_environ(env), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
 
@@ -942,6 +946,39 @@ def test_pid_1_gets_one_dump_and_its_own_status(venv_python, crash, name):
     assert ours.returncode == plain.returncode, (plain.returncode, ours.stderr[-3000:])
     assert count_fatal(ours.stderr) == 1, ours.stderr
     assert only_dump(ours.stderr).fatal_error == name
+
+
+
+SENT_TO_PID_1 = r"""
+import signal, threading
+helper = threading.Thread(target=threading.Event().wait, daemon=True)
+helper.start()
+# sent, not a fault: once dumped and raised again, the kernel ignores it in
+# PID 1 and the process lives on
+signal.pthread_kill(helper.ident, signal.SIGSEGV)
+syscall = "/proc/self/task/%d/syscall" % helper.native_id
+while open(syscall).read().split()[0] != "202":     # x86-64 futex: back in wait()
+    pass
+print("returning", flush=True)
+"""
+
+
+def test_pid_1_exits_at_once_after_a_crash_it_survived(venv_python, tmp_path):
+    """PID 1 lives on after a sent SIGSEGV that the kernel ignored once it
+    was dumped; when it later exits, exit() does not wait for that crash
+    to end the process."""
+    unshare = _unshare_pid()
+    path = tmp_path / "child.py"
+    path.write_text(SENT_TO_PID_1)
+    proc = subprocess.Popen([*unshare, str(venv_python), str(path)],
+                            env=clean_environ({"PYTHONFAULTHANDLER": "1"}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"returning\n"
+    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+        python = int(f.read().split()[0])
+    assert wait_for(lambda: gone_or_sleeping(python), timeout=60) == "gone"
+    code, out, err = finish(proc, 60)
+    assert code == 0 and count_fatal(err) == 1, (code, err[-2000:])
 
 
 # ---------------------------------------------------------------------------
@@ -987,3 +1024,75 @@ def test_exit_waits_for_another_threads_dump(venv_python, tmp_path, event):
         assert code == SIGSEGV_RC and dumps[0]["event"] == "fatal_signal", (code, err[-3000:])
         assert dumps[0]["signal"] == "SIGSEGV"
         assert dumps[0]["threads"][0]["name"] == "crasher" and dumps[0]["threads"][0]["current"]
+
+
+CRASH_REPORTER_BEFORE_US = r"""
+import ctypes, sys, threading
+ctypes.CDLL(sys.argv[1]).install_crash_reporter(int(sys.argv[2]))
+import faulthandler_auto
+faulthandler_auto.enable()      # after the reporter: a crash goes on to it
+threading.Thread(target=ctypes.memset, args=(0, 0, 1), name="crasher", daemon=True).start()
+sys.stdin.readline()            # the reporter is running: now end the program
+"""
+
+
+def test_exit_waits_for_the_crash_reporter_before_us(venv_python, tmp_path, shared_library):
+    """A fault is dumped, then runs again into the handler that was there
+    before ours, a crash reporter that takes its time.  The main thread
+    returns meanwhile: exit() waits (up to 5 s after the fault was given
+    back), so the crash still ends the process by its signal."""
+    release_r, release_w = os.pipe()
+    path = tmp_path / "child.py"
+    path.write_text(CRASH_REPORTER_BEFORE_US)
+    proc = subprocess.Popen([str(venv_python), str(path), str(shared_library("crash_reporter")),
+                             str(release_r)], env=clean_environ({"PYTHONFAULTHANDLER_FORMAT": "json"}),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            pass_fds=(release_r,))
+    os.close(release_r)
+    try:
+        assert proc.stdout.readline() == b"reporter running\n"
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        assert wait_for(lambda: proc.poll() is not None or main_thread_sleeping(proc.pid),
+                        timeout=60)
+        os.write(release_w, b"x")
+    finally:
+        os.close(release_w)
+    code, out, err = finish(proc, 60)
+    assert code == SIGSEGV_RC, (code, err[-2000:])
+    dumps = json_dumps(err)
+    assert len(dumps) == len(err.splitlines()) == 1 and dumps[0]["signal"] == "SIGSEGV", err[-2000:]
+    assert dumps[0]["threads"][0]["name"] == "crasher"
+
+
+FORK_DURING_A_DUMP = r"""
+import ctypes, os, signal, sys, threading
+parked = threading.Event()
+for _ in range(20):     # a dump several times the size of the pipe
+    threading.Thread(target=parked.wait, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})    # another thread takes it
+os.kill(os.getpid(), signal.SIGUSR1)
+sys.stdin.readline()    # the dump is held in write()
+libc = ctypes.CDLL(None)
+pid = libc.fork()       # a bare fork(): none of Python's at-fork hooks run
+if pid == 0:
+    libc.exit(0)
+print(pid, flush=True)
+os.waitpid(pid, 0)
+"""
+
+
+def test_child_of_a_bare_fork_does_not_wait_for_the_parents_dump(venv_python, tmp_path):
+    """C code forks while another thread writes a dump, and the child calls
+    exit() (execvp failed, say): the thread writing it is not in the child,
+    so the child's exit() does not wait for it."""
+    env = {"PYTHONFAULTHANDLER_SIGNAL": "USR1"}
+    proc = popen_script(venv_python, tmp_path, FORK_DURING_A_DUMP, env=env, small="stderr")
+    wait_blocked_in_write(proc, 2)
+    proc.stdin.write(b"\n")
+    proc.stdin.flush()
+    child = int(proc.stdout.readline())
+    assert wait_for(lambda: gone_or_sleeping(child), timeout=60) == "gone"
+    code, out, err = finish(proc, 60)
+    assert code == 0, err[-2000:]
+    only_dump(err)

@@ -63,7 +63,7 @@ int dump_lock_acquire(long wait_ms, int *abort);
 int dump_lock_acquire_fatal(long wait_ms);
 int dump_lock_try(void);
 void dump_lock_release(int taken);
-void dump_wait_at_exit(long ms);
+int dump_lock_held_elsewhere(void);
 void fa_dump_after_fork(void);
 
 FA_HIDDEN_END

@@ -70,6 +70,10 @@ static struct {
     fa_dest dest;
     void *main_altstack;
     pid_t dumping_tid;          /* thread inside a fatal dump, 0 when none */
+    /* the last fault given back to the action before ours, to run again
+     * (kernel_fault): by which thread, when (fa_now_ms) */
+    pid_t passed_on_tid;
+    long long passed_on_ms;
     int dumping_signum;         /* the fatal signal it is dumping */
     /* a fatal signal we gave back and raised came back to us: the kernel
      * ignores a default-action signal a process sends itself when it is
@@ -516,6 +520,8 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     if (kernel_fault(signum, si)) {
         /* returning runs the instruction again: it faults into the action
          * before ours, with its real siginfo (pass_on) */
+        __atomic_store_n(&fatal.passed_on_ms, fa_now_ms(), __ATOMIC_RELAXED);
+        __atomic_store_n(&fatal.passed_on_tid, me, __ATOMIC_RELAXED);
         __atomic_store_n(&fatal.dumping_tid, 0, __ATOMIC_RELEASE);
         return;
     }
@@ -631,19 +637,30 @@ fa_fatal_claim_exit(void)
                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/* signal-safe (atomic load, nanosleep): called by exit() (see module.c),
- * which would end a crash being dumped on another thread with status 0
- * and cut its dump short.  Waits for that dump: its end raises the
- * crash's signal, which ends the process here too, or its give-up does
- * after FA_FATAL_DUMP_SECONDS (the bound is for a give-up that could not
- * start). */
+/* signal-safe (atomic loads, clock_gettime, tgkill, nanosleep): called by
+ * exit() (see module.c), which would end a crash being handled on another
+ * thread with status 0.  Waits while another thread dumps a crash: the
+ * dump's end raises the signal, which ends the process here too, or its
+ * give-up does within FA_FATAL_DUMP_SECONDS (the bound is for a give-up
+ * that could not start).  Not after a dump whose raise the kernel ignored
+ * (spent: PID 1), which lets the process live.  A fault given back to the
+ * action before ours ends the process when it runs again into that
+ * action, which may take time (a crash reporter): up to `grace_ms` after
+ * it was given back. */
 void
-fa_fatal_wait_at_exit(void)
+fa_fatal_wait_at_exit(long grace_ms)
 {
     pid_t me = fa_gettid();
-    for (long waited = 0; waited < (FA_FATAL_DUMP_SECONDS + 2) * 1000L; waited++) {
+    long long end = fa_now_ms() + (FA_FATAL_DUMP_SECONDS + 2) * 1000LL;
+    for (;;) {
+        long long now = fa_now_ms();
         pid_t tid = __atomic_load_n(&fatal.dumping_tid, __ATOMIC_ACQUIRE);
-        if (tid == 0 || tid == me || tid == FA_EXITING) {
+        int dumping = tid != 0 && tid != me && tid != FA_EXITING
+                      && !__atomic_load_n(&fatal.spent, __ATOMIC_ACQUIRE) && fa_thread_alive(tid);
+        pid_t passer = __atomic_load_n(&fatal.passed_on_tid, __ATOMIC_RELAXED);
+        int passing = passer != 0 && passer != me && fa_thread_alive(passer)
+                      && now - __atomic_load_n(&fatal.passed_on_ms, __ATOMIC_RELAXED) < grace_ms;
+        if ((!dumping && !passing) || now >= end) {
             return;
         }
         fa_sleep_ms(1);
@@ -656,6 +673,7 @@ void
 fa_fatal_after_fork(void)
 {
     fatal.dumping_tid = 0;
+    fatal.passed_on_tid = 0;
     giveup.tid = 0;
     giveup.timer = -1;
 }

@@ -17,7 +17,7 @@ int fa_fatal_disable(void);
 int fa_fatal_is_enabled(void);
 void fa_fatal_hold_faults(void);
 int fa_fatal_claim_exit(void);
-void fa_fatal_wait_at_exit(void);
+void fa_fatal_wait_at_exit(long grace_ms);
 void fa_fatal_after_fork(void);
 
 void *fa_altstack_install(void);

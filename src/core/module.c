@@ -17,6 +17,7 @@
 #include "threads.h"
 #include "tree.h"
 #include "usersig.h"
+#include "util.h"
 #include "watchdog.h"
 
 #ifdef __linux__
@@ -814,18 +815,27 @@ add_tables(PyObject *module)
 /* exit() ends every thread at once, in the middle of whatever it
  * writes: a signal's dump on another thread would be lost, and a crash on
  * another thread would end with status 0 and half a dump.  So exit() (an
- * atexit function: after Py_Finalize, without the GIL) first lets them
- * finish, then writes any delivery counted but not dumped yet (its thread
- * stopped between the two).  A dump still held after FA_EXIT_WAIT_MS (a
- * pipe nobody reads) is left; a crash's ends the process itself. */
+ * atexit function: after Py_Finalize when the program returns, without
+ * the GIL; with it when C code calls exit()) lets them finish first: a
+ * crash until it ends the process, any other dump for FA_EXIT_WAIT_MS at
+ * most (a dump held longer, on a pipe nobody reads, is left).  Deliveries
+ * counted and not dumped yet are written here, unless the thread writing
+ * a dump takes them: it may take the lock again for them (fa_user_serve),
+ * so the wait ends only when nothing is left to anyone. */
 #define FA_EXIT_WAIT_MS 5000
 
 static void
 finish_dumps_at_exit(void)
 {
-    fa_fatal_wait_at_exit();
-    dump_wait_at_exit(FA_EXIT_WAIT_MS);
-    fa_user_serve();
+    fa_fatal_wait_at_exit(FA_EXIT_WAIT_MS);
+    long long deadline = fa_now_ms() + FA_EXIT_WAIT_MS;
+    for (;;) {
+        int left = fa_user_serve();
+        if ((!left && !dump_lock_held_elsewhere()) || fa_now_ms() >= deadline) {
+            return;
+        }
+        fa_sleep_ms(1);
+    }
 }
 
 /* The state is the process's, not the module's: a second interpreter that

@@ -418,15 +418,6 @@ fa_tree_serve_locked(void)
     (void)sigqueue(requester, FA_TREE_SIGNAL, value);
 }
 
-/* signal-safe: the milliseconds of CLOCK_MONOTONIC. */
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* signal-safe: copy what `e`'s process answered (its answer record) into
  * e->where; when that memory cannot be read, say why. */
 static void
@@ -450,7 +441,7 @@ read_answer(fa_tree_entry *e, uintptr_t at)
 static void
 ask_one(fa_tree_entry *e, long long deadline, int *abort)
 {
-    long long start = now_ms();
+    long long start = fa_now_ms();
     __atomic_store_n(&tree.answered, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&tree.asked, (pid_t)e->pid, __ATOMIC_SEQ_CST);
     union sigval value;
@@ -468,7 +459,7 @@ ask_one(fa_tree_entry *e, long long deadline, int *abort)
             read_answer(e, tree.answer_at);
             break;
         }
-        long long left = deadline - now_ms();
+        long long left = deadline - fa_now_ms();
         if (left <= 0 || (abort && __atomic_load_n(abort, __ATOMIC_ACQUIRE))) {
             break;
         }
@@ -487,7 +478,7 @@ ask_one(fa_tree_entry *e, long long deadline, int *abort)
         }
     }
     __atomic_store_n(&tree.asked, 0, __ATOMIC_SEQ_CST);
-    e->waited_ms = (long)(now_ms() - start);
+    e->waited_ms = (long)(fa_now_ms() - start);
 }
 
 /* signal-safe: list the descendants of this process, breadth first, and
@@ -502,7 +493,7 @@ fa_tree_ask(int *abort)
     report.count = 0;
     report.omitted = 0;
     report.wait_ms = tree.wait_ms;
-    long long total_deadline = now_ms() + tree.total_ms;
+    long long total_deadline = fa_now_ms() + tree.total_ms;
     pid_t self = getpid();
     /* breadth first: the parents listed so far are the queue */
     for (int parent = -1; parent < report.count; parent++) {
@@ -534,11 +525,11 @@ fa_tree_ask(int *abort)
         else if (!catches_tree_signal(e->pid)) {
             e->result = FA_TREE_NO_HOOK;
         }
-        else if (now_ms() >= total_deadline || (abort && __atomic_load_n(abort, __ATOMIC_ACQUIRE))) {
+        else if (fa_now_ms() >= total_deadline || (abort && __atomic_load_n(abort, __ATOMIC_ACQUIRE))) {
             e->result = FA_TREE_NOT_ASKED;
         }
         else {
-            long long deadline = now_ms() + tree.wait_ms;
+            long long deadline = fa_now_ms() + tree.wait_ms;
             ask_one(e, deadline < total_deadline ? deadline : total_deadline, abort);
         }
     }

@@ -69,13 +69,14 @@ any_pending(void)
 /* signal-safe: write the dumps of the deliveries that are waiting, unless
  * another dump is being written: its writer calls this when it is done.
  * Called after every dump (and by the handler itself), and it looks again
- * after giving the lock back, so no delivery is left waiting. */
-void
+ * after giving the lock back, so no delivery is left waiting.  Returns 1
+ * when deliveries are left to the dump being written, else 0. */
+int
 fa_user_serve(void)
 {
     while (any_pending() || fa_tree_pending()) {
         if (!dump_lock_try()) {
-            return;
+            return 1;
         }
         fa_tree_serve_locked();
         for (int s = 1; s < FA_NSIG; s++) {
@@ -97,6 +98,7 @@ fa_user_serve(void)
         }
         dump_lock_release(1);
     }
+    return 0;
 }
 
 /* signal-safe: the handler for registered signals.  Other registered

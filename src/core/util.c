@@ -42,6 +42,27 @@ fa_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* signal-safe: the milliseconds of CLOCK_MONOTONIC. */
+long long
+fa_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* signal-safe (tgkill with signal 0 sends nothing): is `tid` a thread of
+ * this process?  In a child of a bare fork() (no at-fork hooks), a thread
+ * id noted by the parent is not one.  errno is kept. */
+int
+fa_thread_alive(pid_t tid)
+{
+    int saved_errno = errno;
+    int alive = syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH;
+    errno = saved_errno;
+    return alive;
+}
+
 /* signal-safe (sigaction and raise are): give `signum` its default action
  * and raise it, so the process ends the way it would have without us. */
 void

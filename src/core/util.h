@@ -10,6 +10,8 @@ pid_t fa_gettid(void);
 size_t fa_strnlen(const char *s, size_t max);
 void fa_strlcpy(char *dst, const char *src, size_t size);
 void fa_sleep_ms(long ms);
+long long fa_now_ms(void);
+int fa_thread_alive(pid_t tid);
 void fa_raise_default(int signum);
 
 FA_HIDDEN_END

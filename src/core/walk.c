@@ -108,20 +108,14 @@ dump_lock_release(int taken)
     }
 }
 
-/* signal-safe (atomic load, nanosleep): called by exit() (see module.c),
- * which ends every thread at once: wait up to `ms` for the dump another
- * thread is writing, so that it is not cut short. */
-void
-dump_wait_at_exit(long ms)
+/* signal-safe (atomic load, gettid, tgkill): is a dump being written by
+ * another thread of this process?  (In a child of a bare fork() during a
+ * dump, the holder is a thread of the parent.) */
+int
+dump_lock_held_elsewhere(void)
 {
-    pid_t me = fa_gettid();
-    for (long waited = 0; waited < ms; waited++) {
-        pid_t owner = __atomic_load_n(&dump_owner, __ATOMIC_SEQ_CST);
-        if (owner == 0 || owner == me) {
-            return;
-        }
-        fa_sleep_ms(1);
-    }
+    pid_t owner = __atomic_load_n(&dump_owner, __ATOMIC_SEQ_CST);
+    return owner != 0 && owner != fa_gettid() && fa_thread_alive(owner);
 }
 
 /* In a forked child no other thread is left to hold the dump flag. */
