@@ -820,8 +820,7 @@ add_tables(PyObject *module)
  * crash until it ends the process, any other dump for FA_EXIT_WAIT_MS at
  * most (a dump held longer, on a pipe nobody reads, is left).  Deliveries
  * counted and not dumped yet are written here, unless the thread writing
- * a dump takes them: it may take the lock again for them (fa_user_serve),
- * so the wait ends only when nothing is left to anyone. */
+ * a dump takes them. */
 #define FA_EXIT_WAIT_MS 5000
 
 static void
@@ -831,7 +830,16 @@ finish_dumps_at_exit(void)
     long long deadline = fa_now_ms() + FA_EXIT_WAIT_MS;
     for (;;) {
         int left = fa_user_serve();
-        if ((!left && !dump_lock_held_elsewhere()) || fa_now_ms() >= deadline) {
+        if (!dump_lock_held_elsewhere()) {
+            /* a holder that let go may be taking the lock again for what
+             * was left to it: one more try takes it first, or finds it
+             * held.  Left with the lock held by no thread of this process
+             * (a bare fork()'s child), nobody will write it. */
+            if (!left || !fa_user_serve() || !dump_lock_held_elsewhere()) {
+                return;
+            }
+        }
+        if (fa_now_ms() >= deadline) {
             return;
         }
         fa_sleep_ms(1);
