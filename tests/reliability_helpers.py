@@ -4,10 +4,16 @@ flight (blocked in write()) while the test does something to the process;
 and the subinterpreter API of each CPython version."""
 import fcntl
 import os
+import platform
+
+import pytest
 
 from dumps import wait_for
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+# the tests that read /proc/PID/task/TID/syscall know x86-64's numbers
+x86_64_only = pytest.mark.skipif(platform.machine() != "x86_64",
+                                 reason="reads x86-64 system call numbers in /proc")
 # how long a stuck fatal dump waits before it gives up (README, "How it behaves")
 GIVE_UP_SECONDS = 30
 
@@ -21,14 +27,15 @@ def shrink_pipe(fd):
     fcntl.fcntl(fd, F_SETPIPE_SZ, 4096)
 
 
-def blocked_in_write(pid, fd):
-    """Whether a thread of process `pid` is inside write(fd, ...) now, or in
-    poll() (where a watchdog dump waits for room in a pipe), as
+def blocked_in_write(pid, fd, threads=1):
+    """Whether `threads` threads of process `pid` are inside write(fd, ...)
+    now, or in poll() (where a watchdog dump waits for room in a pipe), as
     /proc/PID/task/TID/syscall says (x86-64: write is 1, poll 7)."""
     try:
         tasks = os.listdir("/proc/%d/task" % pid)
     except FileNotFoundError:
         return False
+    found = 0
     for tid in tasks:
         try:
             with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
@@ -36,20 +43,22 @@ def blocked_in_write(pid, fd):
         except OSError:
             continue
         if len(fields) > 1 and fields[0] == "1" and int(fields[1], 16) == fd:
-            return True
-        if fields and fields[0] == "7":
-            return True
-    return False
+            found += 1
+        elif fields and fields[0] == "7":
+            found += 1
+    return found >= threads
 
 
 def main_thread_sleeping(pid):
     """Whether the main thread of process `pid` sleeps in nanosleep() or
     clock_nanosleep() (x86-64: 35, 230), as exit() does while it waits for
-    another thread's dump."""
+    another thread's dump.  A process that is gone does not; one whose
+    state cannot be read (ptrace_scope) fails the test, which could not
+    tell otherwise."""
     try:
         with open("/proc/%d/syscall" % pid) as f:
             fields = f.read().split()
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
     return bool(fields) and fields[0] in ("35", "230")
 
@@ -67,11 +76,12 @@ def gone_or_sleeping(pid):
     return "sleeping" if main_thread_sleeping(pid) else None
 
 
-def wait_blocked_in_write(proc, fd, timeout=60):
-    """Wait until a thread of `proc` is held writing to its `fd` (a pipe the
-    test does not read), so a dump is known to be in flight."""
-    assert wait_for(lambda: blocked_in_write(proc.pid, fd), timeout=timeout), (
-        "no thread of %d blocked in write(%d)" % (proc.pid, fd))
+def wait_blocked_in_write(proc, fd, timeout=60, threads=1):
+    """Wait until `threads` threads of `proc` are held writing to its `fd`
+    (a pipe the test does not read), so their dumps are known to be in
+    flight."""
+    assert wait_for(lambda: blocked_in_write(proc.pid, fd, threads), timeout=timeout), (
+        "not %d threads of %d blocked in write(%d)" % (threads, proc.pid, fd))
 
 
 def read_until(pipe, marker, limit=1 << 20):

@@ -19,7 +19,7 @@ from dumps import (PY, RETURNCODES, check_schema, count_fatal, json_dumps, only_
                    split_dumps, wait_for)
 from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, gone_or_sleeping,
                                  main_thread_sleeping, read_until, shrink_pipe,
-                                 wait_blocked_in_write)
+                                 wait_blocked_in_write, x86_64_only)
 
 SIGSEGV_RC = RETURNCODES["SIGSEGV"]
 SIGABRT_RC = RETURNCODES["SIGABRT"]
@@ -963,6 +963,7 @@ print("returning", flush=True)
 """
 
 
+@x86_64_only
 def test_pid_1_exits_at_once_after_a_crash_it_survived(venv_python, tmp_path):
     """PID 1 lives on after a sent SIGSEGV that the kernel ignored once it
     was dumped; when it later exits, exit() does not wait for that crash
@@ -999,6 +1000,7 @@ sys.stdin.readline()    # the dump is held in write(): now end the program
 """
 
 
+@x86_64_only
 @pytest.mark.parametrize("event", ["signal", "crash"])
 def test_exit_waits_for_another_threads_dump(venv_python, tmp_path, event):
     """The main thread returns while another thread's dump is held on a
@@ -1026,6 +1028,54 @@ def test_exit_waits_for_another_threads_dump(venv_python, tmp_path, event):
         assert dumps[0]["threads"][0]["name"] == "crasher" and dumps[0]["threads"][0]["current"]
 
 
+CRASH_WHILE_EXIT_WAITS = r"""
+import ctypes, os, signal, sys, threading
+crash_later = ctypes.CDLL(sys.argv[1]).crash_after_byte
+# the crashing thread (which inherits the mask) must not take the signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+threading.Thread(target=crash_later, args=(int(sys.argv[2]),), daemon=True).start()
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+parked = threading.Event()
+for _ in range(20):
+    threading.Thread(target=parked.wait, daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})    # a parked thread takes it
+os.kill(os.getpid(), signal.SIGUSR1)
+sys.stdin.readline()    # the dump is held in write(): now end the program
+"""
+
+
+@x86_64_only
+def test_exit_waits_for_a_crash_that_comes_while_it_waits(venv_python, tmp_path, shared_library):
+    """exit() waits for a signal dump held on a pipe nobody reads; then
+    another thread crashes, and its dump is held on that pipe too.  When
+    the pipe is read, the signal dump lets go of the lock (cut short for
+    the crash's) before the crash's dump is over: exit() still waits for
+    the crash, which ends the process by its signal."""
+    crash_r, crash_w = os.pipe()
+    path = tmp_path / "child.py"
+    path.write_text(CRASH_WHILE_EXIT_WAITS)
+    env = {"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_SIGNAL": "USR1",
+           "PYTHONFAULTHANDLER_FORMAT": "json"}
+    proc = subprocess.Popen([str(venv_python), str(path), str(shared_library("crash_later")),
+                             str(crash_r)], env=clean_environ(env), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(crash_r,),
+                            preexec_fn=lambda: shrink_pipe(2))
+    os.close(crash_r)
+    try:
+        wait_blocked_in_write(proc, 2)
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        assert wait_for(lambda: proc.poll() is not None or main_thread_sleeping(proc.pid),
+                        timeout=60)
+        os.write(crash_w, b"x")
+        wait_blocked_in_write(proc, 2, threads=2)
+    finally:
+        os.close(crash_w)
+    code, out, err = finish(proc, 60)
+    assert code == SIGSEGV_RC, (code, err[-2000:])
+    assert '"event":"fatal_signal"' in err
+
+
 CRASH_REPORTER_BEFORE_US = r"""
 import ctypes, sys, threading
 ctypes.CDLL(sys.argv[1]).install_crash_reporter(int(sys.argv[2]))
@@ -1036,6 +1086,7 @@ sys.stdin.readline()            # the reporter is running: now end the program
 """
 
 
+@x86_64_only
 def test_exit_waits_for_the_crash_reporter_before_us(venv_python, tmp_path, shared_library):
     """A fault is dumped, then runs again into the handler that was there
     before ours, a crash reporter that takes its time.  The main thread
@@ -1085,6 +1136,7 @@ os.waitpid(pid, 0)
 """
 
 
+@x86_64_only
 def test_child_of_a_bare_fork_does_not_wait_for_the_parents_dump(venv_python, tmp_path):
     """C code forks while another thread writes a dump, with a second
     signal left to that thread, and the child calls exit() (execvp failed,

@@ -63,7 +63,8 @@ int dump_lock_acquire(long wait_ms, int *abort);
 int dump_lock_acquire_fatal(long wait_ms);
 int dump_lock_try(void);
 void dump_lock_release(int taken);
-int dump_lock_held_elsewhere(void);
+enum { FA_LOCK_FREE, FA_LOCK_OTHER, FA_LOCK_STUCK };
+int dump_lock_holder(void);
 void fa_dump_after_fork(void);
 
 FA_HIDDEN_END

@@ -521,7 +521,7 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
         /* returning runs the instruction again: it faults into the action
          * before ours, with its real siginfo (pass_on) */
         __atomic_store_n(&fatal.passed_on_ms, fa_now_ms(), __ATOMIC_RELAXED);
-        __atomic_store_n(&fatal.passed_on_tid, me, __ATOMIC_RELAXED);
+        __atomic_store_n(&fatal.passed_on_tid, me, __ATOMIC_RELEASE);
         __atomic_store_n(&fatal.dumping_tid, 0, __ATOMIC_RELEASE);
         return;
     }
@@ -657,7 +657,7 @@ fa_fatal_wait_at_exit(long grace_ms)
         pid_t tid = __atomic_load_n(&fatal.dumping_tid, __ATOMIC_ACQUIRE);
         int dumping = tid != 0 && tid != me && tid != FA_EXITING
                       && !__atomic_load_n(&fatal.spent, __ATOMIC_ACQUIRE) && fa_thread_alive(tid);
-        pid_t passer = __atomic_load_n(&fatal.passed_on_tid, __ATOMIC_RELAXED);
+        pid_t passer = __atomic_load_n(&fatal.passed_on_tid, __ATOMIC_ACQUIRE);
         int passing = passer != 0 && passer != me && fa_thread_alive(passer)
                       && now - __atomic_load_n(&fatal.passed_on_ms, __ATOMIC_RELAXED) < grace_ms;
         if ((!dumping && !passing) || now >= end) {

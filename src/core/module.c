@@ -179,7 +179,7 @@ explicit_dump(PyObject *dest_obj, int event, int all_threads, int skip, long max
     fa_event ev = {event, 0, NULL, 0, NULL, all_threads, 0, skip, 0, 0, 0, max_threads, NULL, NULL, 0};
     dump_to_dest(&dest, &ev, NULL);
     dump_lock_release(locked);
-    fa_user_serve();
+    fa_user_serve(0);
     Py_RETURN_NONE;
 }
 
@@ -817,33 +817,31 @@ add_tables(PyObject *module)
  * another thread would end with status 0 and half a dump.  So exit() (an
  * atexit function: after Py_Finalize when the program returns, without
  * the GIL; with it when C code calls exit()) lets them finish first: a
- * crash until it ends the process, any other dump for FA_EXIT_WAIT_MS at
- * most (a dump held longer, on a pipe nobody reads, is left).  Deliveries
- * counted and not dumped yet are written here, unless the thread writing
- * a dump takes them. */
+ * crash until it ends the process, even one that comes while exit()
+ * waits; any other dump, and the deliveries counted meanwhile, for
+ * FA_EXIT_WAIT_MS at most (a dump held longer, on a pipe nobody reads, is
+ * left). */
 #define FA_EXIT_WAIT_MS 5000
 
 static void
 finish_dumps_at_exit(void)
 {
-    fa_fatal_wait_at_exit(FA_EXIT_WAIT_MS);
     long long deadline = fa_now_ms() + FA_EXIT_WAIT_MS;
     for (;;) {
-        int left = fa_user_serve();
-        if (!dump_lock_held_elsewhere()) {
-            /* a holder that let go may be taking the lock again for what
-             * was left to it: one more try takes it first, or finds it
-             * held.  Left with the lock held by no thread of this process
-             * (a bare fork()'s child), nobody will write it. */
-            if (!left || !fa_user_serve() || !dump_lock_held_elsewhere()) {
-                return;
-            }
-        }
-        if (fa_now_ms() >= deadline) {
-            return;
+        fa_fatal_wait_at_exit(FA_EXIT_WAIT_MS);
+        /* deliveries counted and not dumped yet: written here when no
+         * other thread holds the lock (that one writes them) */
+        int left = fa_user_serve(deadline);
+        int holder = dump_lock_holder();
+        /* FA_LOCK_FREE with some left: the holder let go after our try
+         * and may be taking the lock again for them: look again */
+        if ((holder != FA_LOCK_OTHER && (!left || holder == FA_LOCK_STUCK))
+            || fa_now_ms() >= deadline) {
+            break;
         }
         fa_sleep_ms(1);
     }
+    fa_fatal_wait_at_exit(FA_EXIT_WAIT_MS);
 }
 
 /* The state is the process's, not the module's: a second interpreter that

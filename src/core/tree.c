@@ -271,7 +271,7 @@ tree_receive(int signum, siginfo_t *si, void *uctx)
         if ((uintptr_t)si->si_value.sival_ptr == TREE_COOKIE) {
             if (__atomic_load_n(&tree.enabled, __ATOMIC_ACQUIRE)) {
                 __atomic_store_n(&tree.pending, si->si_pid, __ATOMIC_SEQ_CST);
-                fa_user_serve();
+                fa_user_serve(0);
             }
             return;
         }

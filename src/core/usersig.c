@@ -9,6 +9,7 @@
 #include "fatal.h"
 #include "budget.h"
 #include "tree.h"
+#include "util.h"
 
 typedef struct {
     int enabled;
@@ -69,13 +70,15 @@ any_pending(void)
 /* signal-safe: write the dumps of the deliveries that are waiting, unless
  * another dump is being written: its writer calls this when it is done.
  * Called after every dump (and by the handler itself), and it looks again
- * after giving the lock back, so no delivery is left waiting.  Returns 1
- * when deliveries are left to the dump being written, else 0. */
+ * after giving the lock back, so no delivery is left waiting.  A stream
+ * of signals can keep it going: `until_ms` (of fa_now_ms; 0: no end) ends
+ * it.  Returns 1 when deliveries are left (to the dump being written, or
+ * at `until_ms`), else 0. */
 int
-fa_user_serve(void)
+fa_user_serve(long long until_ms)
 {
     while (any_pending() || fa_tree_pending()) {
-        if (!dump_lock_try()) {
+        if ((until_ms != 0 && fa_now_ms() >= until_ms) || !dump_lock_try()) {
             return 1;
         }
         fa_tree_serve_locked();
@@ -114,7 +117,7 @@ user_handler(int signum, siginfo_t *si, void *uctx)
     if (__atomic_fetch_add(&u->pending, 1, __ATOMIC_SEQ_CST) == 0 && si != NULL) {
         u->si = *si;
     }
-    fa_user_serve();
+    fa_user_serve(0);
     if (u->chain) {
         errno = saved_errno;
         user_chain(signum, si, uctx, u);

@@ -108,14 +108,19 @@ dump_lock_release(int taken)
     }
 }
 
-/* signal-safe (atomic load, gettid, tgkill): is a dump being written by
- * another thread of this process?  (In a child of a bare fork() during a
- * dump, the holder is a thread of the parent.) */
+/* signal-safe (atomic load, gettid, tgkill): who holds the dump lock:
+ * nobody (FA_LOCK_FREE), another thread of this process (FA_LOCK_OTHER),
+ * or no thread that will let go of it while this one waits
+ * (FA_LOCK_STUCK): this very thread, or, in the child of a bare fork()
+ * during a dump, a thread of the parent. */
 int
-dump_lock_held_elsewhere(void)
+dump_lock_holder(void)
 {
     pid_t owner = __atomic_load_n(&dump_owner, __ATOMIC_SEQ_CST);
-    return owner != 0 && owner != fa_gettid() && fa_thread_alive(owner);
+    if (owner == 0) {
+        return FA_LOCK_FREE;
+    }
+    return owner != fa_gettid() && fa_thread_alive(owner) ? FA_LOCK_OTHER : FA_LOCK_STUCK;
 }
 
 /* In a forked child no other thread is left to hold the dump flag. */

@@ -141,7 +141,7 @@ watchdog_main(void *arg)
             t->skipped++;
         }
         dump_lock_release(locked);
-        fa_user_serve();
+        fa_user_serve(0);
         /* a crash being dumped ends the process by its own signal instead */
         if (do_exit && !__atomic_load_n(&wd.abort, __ATOMIC_ACQUIRE) && fa_fatal_claim_exit()) {
             _exit(1);
