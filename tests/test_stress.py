@@ -102,9 +102,8 @@ def test_dumps_under_churn_signals_and_meddling(venv_python, tmp_path):
     assert not broken, "%d of %d dumps are not whole JSON, the first:\n%s" % (
         len(broken), len(lines), broken[0])
     dumps = json_dumps("\n".join(lines))
-    events = {d["event"] for d in dumps}
-    assert events <= {"signal", "timeout"}
-    assert len(dumps) > 100
+    # both kinds came through the meddling (how many depends on timing)
+    assert {d["event"] for d in dumps} == {"signal", "timeout"}
     for dump in dumps:
         assert dump["pid"] == child.pid
         assert 1 <= len(dump["threads"]) <= 20

@@ -68,8 +68,9 @@ is_hidden_name(PyObject *key)
     if (names == NULL) {
         return 0;
     }
-    const char *p = PyBytes_AS_STRING(names);
-    const char *end = p + PyBytes_GET_SIZE(names);
+    /* our own bytes, read as FA_TYPE says */
+    const char *p = ((PyBytesObject *)names)->ob_sval;
+    const char *end = p + FA_SIZE(names);
     while (p < end) {
         size_t n = fa_strnlen(p, (size_t)(end - p));
         if (ascii_equal(key, p, n)) {

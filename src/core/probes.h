@@ -30,11 +30,29 @@ ptr_ok(const void *p)
     return v >= 4096 && (v & (sizeof(void *) - 1)) == 0;
 }
 
+/* An object's header, read in racy code.  CPython's Py_TYPE and Py_SIZE,
+ * and the accessors built on them, are inline functions, and GCC does not
+ * inline a sanitized function into one that is not (FA_RACY_READ): kept
+ * out of line, they would be instrumented, and AddressSanitizer would
+ * report the very reads the probes allow (a dump that goes on while
+ * Py_Finalize frees what it reads). */
+#define FA_TYPE(obj) (((PyObject *)(obj))->ob_type)
+#define FA_SIZE(obj) (((PyVarObject *)(obj))->ob_size)
+
 /* signal-safe: `obj` looks like an object exactly of `type`. */
 static inline FA_RACY_READ int
 obj_ok(PyObject *obj, PyTypeObject *type)
 {
-    return ptr_ok(obj) && Py_TYPE(obj) == type;
+    return ptr_ok(obj) && FA_TYPE(obj) == type;
+}
+
+/* signal-safe (probed; PyType_IsSubtype only reads the type's MRO): `obj`
+ * looks like an instance of `type` or of a subclass. */
+static inline FA_RACY_READ int
+instance_ok(PyObject *obj, PyTypeObject *type)
+{
+    return ptr_ok(obj) && ptr_ok(FA_TYPE(obj))
+           && (FA_TYPE(obj) == type || PyType_IsSubtype(FA_TYPE(obj), type));
 }
 
 void racy_copy(void *dst, const void *src, size_t n);

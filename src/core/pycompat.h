@@ -156,10 +156,10 @@ static inline FA_RACY_READ Py_ssize_t
 fa_compat_code_nbytes(PyCodeObject *code)
 {
 #if PY_VERSION_HEX >= 0x030B0000
-    return Py_SIZE(code) * (Py_ssize_t)sizeof(_Py_CODEUNIT);
+    return FA_SIZE(code) * (Py_ssize_t)sizeof(_Py_CODEUNIT);
 #else
     PyObject *bytecode = code->co_code;
-    return obj_ok(bytecode, &PyBytes_Type) ? PyBytes_GET_SIZE(bytecode) : -1;
+    return obj_ok(bytecode, &PyBytes_Type) ? FA_SIZE(bytecode) : -1;
 #endif
 }
 

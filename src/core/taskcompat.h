@@ -256,8 +256,8 @@ fa_compat_gen_awaits(PyObject *gen, fa_frame *live, const fa_frame *copy)
     PyObject **stack = copy->f_valuestack;
     int depth = ptr_ok(copy->f_stacktop) ? (int)(copy->f_stacktop - stack) : 0;
 #  endif
-    if (at >= PyBytes_GET_SIZE(bytecode)
-        || (unsigned char)PyBytes_AS_STRING(bytecode)[at] != YIELD_FROM
+    if (at >= FA_SIZE(bytecode)
+        || (unsigned char)((PyBytesObject *)bytecode)->ob_sval[at] != YIELD_FROM
         || depth < 1 || depth > (1 << 20) || !ptr_ok(stack)) {
         return NULL;
     }
@@ -319,7 +319,7 @@ typedef struct {
 static inline FA_RACY_READ PyObject *
 fa_compat_values_get(PyObject *obj, fa_dict_values *values, const char *name, size_t len)
 {
-    fa_dict_keys *keys = (fa_dict_keys *)((PyHeapTypeObject *)Py_TYPE(obj))->ht_cached_keys;
+    fa_dict_keys *keys = (fa_dict_keys *)((PyHeapTypeObject *)FA_TYPE(obj))->ht_cached_keys;
     if (!ptr_ok(keys) || !ptr_ok(values) || keys->kind != 2 || keys->log2_index_bytes > 40) {
         return NULL;
     }
@@ -341,7 +341,7 @@ fa_compat_values_get(PyObject *obj, fa_dict_values *values, const char *name, si
 static inline FA_RACY_READ PyObject *
 fa_compat_attr(PyObject *obj, const char *name, size_t len)
 {
-    PyTypeObject *type = Py_TYPE(obj);
+    PyTypeObject *type = FA_TYPE(obj);
     if (!ptr_ok(type) || !(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         return NULL;
     }
@@ -397,8 +397,13 @@ static inline FA_RACY_READ long long
 fa_compat_name_number(PyObject *name)
 {
 #if PY_VERSION_HEX >= 0x030C0000
-    if (obj_ok(name, &PyLong_Type) && _PyLong_IsCompact((PyLongObject *)name)) {
-        return (long long)_PyLong_CompactValue((PyLongObject *)name);
+    /* _PyLong_IsCompact and _PyLong_CompactValue, read here (see FA_TYPE) */
+    if (obj_ok(name, &PyLong_Type)) {
+        const PyLongObject *v = (const PyLongObject *)name;
+        uintptr_t tag = v->long_value.lv_tag;
+        if (tag < (2 << _PyLong_NON_SIZE_BITS)) {
+            return (1 - (long long)(tag & _PyLong_SIGN_MASK)) * (long long)v->long_value.ob_digit[0];
+        }
     }
 #else
     (void)name;

@@ -40,12 +40,12 @@ step_registry(fa_dump *d, void *arg)
     fa_registry *r = arg;
     PyObject *modules = fa_process.modules;
     PyObject *mod = fa_compat_dict_get(modules, "_asyncio", 8);
-    if (!ptr_ok(mod) || !PyModule_Check(mod)) {
+    if (!instance_ok(mod, &PyModule_Type)) {
         return;
     }
     PyObject *dict = PyModule_GetDict(mod);
     PyObject *type = fa_compat_dict_get(dict, "Task", 4);
-    if (!ptr_ok(type) || !PyType_Check(type)) {
+    if (!instance_ok(type, &PyType_Type)) {
         return;
     }
     r->task_type = (PyTypeObject *)type;
@@ -70,7 +70,7 @@ is_task(const fa_registry *r, PyObject *obj)
     if (!ptr_ok(obj)) {
         return 0;
     }
-    PyTypeObject *t = Py_TYPE(obj);
+    PyTypeObject *t = FA_TYPE(obj);
     for (int depth = 0; depth < 64 && ptr_ok(t); depth++, t = t->tp_base) {
         if (t == r->task_type) {
             return 1;
@@ -254,8 +254,8 @@ step_task_begin(fa_dump *d, void *arg)
     info.awaiting_type = NULL;
     info.awaiting_name = NULL;
     info.awaiting_number = -1;
-    if (ptr_ok(waiter) && ptr_ok(Py_TYPE(waiter))) {
-        info.awaiting_type = Py_TYPE(waiter)->tp_name;
+    if (ptr_ok(waiter) && ptr_ok(FA_TYPE(waiter))) {
+        info.awaiting_type = FA_TYPE(waiter)->tp_name;
         if (is_task(reg, waiter)) {
             info.awaiting_name = task_name((fa_task_obj *)waiter, &info.awaiting_number);
         }

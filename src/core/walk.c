@@ -782,7 +782,7 @@ is_extension_module(const fa_dump *d, PyObject *key, PyObject *value)
     if (value == fa_process.package) {
         return is_stand_in(key, value);
     }
-    if (!PyModule_Check(value)) {
+    if (!instance_ok(value, &PyModule_Type)) {
         return 0;
     }
     PyModuleDef *def = PyModule_GetDef(value);

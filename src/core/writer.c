@@ -281,7 +281,9 @@ w_pystr(fa_writer *w, PyObject *s, int json)
     }
     else {
         for (Py_ssize_t i = 0; i < len; i++) {
-            w_codepoint(w, PyUnicode_READ(kind, data, i), json);
+            Py_UCS4 c = kind == 1 ? ((const Py_UCS1 *)data)[i]
+                        : kind == 2 ? ((const Py_UCS2 *)data)[i] : ((const Py_UCS4 *)data)[i];
+            w_codepoint(w, c, json);
         }
         if (truncated) {
             w_puts(w, "...");
