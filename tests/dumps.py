@@ -456,6 +456,15 @@ def spawn(python, code, env=None, args=(), **kwargs):
     return subprocess.Popen(cmd, env=clean_environ(env), text=True, **kwargs)
 
 
+def alive(pid):
+    """Whether `pid` runs (not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def wait_for(predicate, timeout=10.0, interval=0.01):
     """Poll ``predicate`` until it returns a true value or ``timeout`` passes."""
     deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ import platform
 
 import pytest
 
-from dumps import wait_for
+from dumps import alive, wait_for
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 # the tests that read /proc/PID/task/TID/syscall know x86-64's numbers
@@ -67,11 +67,7 @@ def gone_or_sleeping(pid):
     """"gone" once process `pid` has ended (a zombie, or reaped),
     "sleeping" while its main thread sleeps in exit()'s wait (see
     main_thread_sleeping), else None: for wait_for()."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return "gone"
-    except FileNotFoundError:
+    if not alive(pid):
         return "gone"
     return "sleeping" if main_thread_sleeping(pid) else None
 

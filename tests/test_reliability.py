@@ -43,15 +43,16 @@ def run_script(venv_python, tmp_path, code, *args, env=None, timeout=120, preloa
                           universal_newlines=True, errors="backslashreplace", timeout=timeout)
 
 
-def popen_script(venv_python, tmp_path, code, *args, env=None, small=None):
+def popen_script(venv_python, tmp_path, code, *args, env=None, small=None, pass_fds=()):
     """The script `code` running with pipes for its standard streams;
-    `small` ("stdout" or "stderr") names one made a page big before it runs."""
+    `small` ("stdout" or "stderr") names one made a page big before it runs;
+    `pass_fds` are left open in it."""
     path = tmp_path / "child.py"
     path.write_text(code)
     fd = {None: None, "stdout": 1, "stderr": 2}[small]
     return subprocess.Popen([str(venv_python), str(path), *map(str, args)],
                             env=clean_environ(env), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
                             preexec_fn=None if fd is None else lambda: shrink_pipe(fd))
 
 
@@ -1052,14 +1053,11 @@ def test_exit_waits_for_a_crash_that_comes_while_it_waits(venv_python, tmp_path,
     the crash's) before the crash's dump is over: exit() still waits for
     the crash, which ends the process by its signal."""
     crash_r, crash_w = os.pipe()
-    path = tmp_path / "child.py"
-    path.write_text(CRASH_WHILE_EXIT_WAITS)
     env = {"PYTHONFAULTHANDLER": "1", "PYTHONFAULTHANDLER_SIGNAL": "USR1",
            "PYTHONFAULTHANDLER_FORMAT": "json"}
-    proc = subprocess.Popen([str(venv_python), str(path), str(shared_library("crash_later")),
-                             str(crash_r)], env=clean_environ(env), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(crash_r,),
-                            preexec_fn=lambda: shrink_pipe(2))
+    proc = popen_script(venv_python, tmp_path, CRASH_WHILE_EXIT_WAITS,
+                        shared_library("crash_later"), crash_r, env=env, small="stderr",
+                        pass_fds=(crash_r,))
     os.close(crash_r)
     try:
         wait_blocked_in_write(proc, 2)
@@ -1093,12 +1091,9 @@ def test_exit_waits_for_the_crash_reporter_before_us(venv_python, tmp_path, shar
     returns meanwhile: exit() waits (up to 5 s after the fault was given
     back), so the crash still ends the process by its signal."""
     release_r, release_w = os.pipe()
-    path = tmp_path / "child.py"
-    path.write_text(CRASH_REPORTER_BEFORE_US)
-    proc = subprocess.Popen([str(venv_python), str(path), str(shared_library("crash_reporter")),
-                             str(release_r)], env=clean_environ({"PYTHONFAULTHANDLER_FORMAT": "json"}),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            pass_fds=(release_r,))
+    proc = popen_script(venv_python, tmp_path, CRASH_REPORTER_BEFORE_US,
+                        shared_library("crash_reporter"), release_r,
+                        env={"PYTHONFAULTHANDLER_FORMAT": "json"}, pass_fds=(release_r,))
     os.close(release_r)
     try:
         assert proc.stdout.readline() == b"reporter running\n"

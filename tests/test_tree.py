@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import clean_environ
-from dumps import json_dumps, script, split_dumps, wait_for
+from dumps import alive, json_dumps, script, split_dumps, wait_for
 from test_fallback import fallback_python, no_compiler_build  # noqa: F401 (fixtures)
 from test_pytest import HAVE_XDIST, pytest_python, project, run_pytest, start_up  # noqa: F401 (fixtures)
 
@@ -20,15 +20,6 @@ TREE = script("tree.py")
 ENTRY_RE = re.compile(r"^  pid (\d+) \(parent (\d+), (\S)\) (.*): (dumped to .*|no hook|no answer in [\d.]+ s"
                       r"|stopped, not asked|zombie, not asked|exited before answering"
                       r"|not asked: the total wait was spent)$")
-
-
-def alive(pid):
-    """Whether `pid` runs (not a zombie)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture
