@@ -7,7 +7,9 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -28,9 +30,14 @@ def tree(venv_python, tmp_path):
     stdout and stderr in files (its orphans keep them open); every process
     it started is killed afterwards, by pid."""
     started = []
+    scratch = tempfile.mkdtemp(prefix="fa-tree-")
 
     def run(mode, env=None):
-        environ = {"PYTHONFAULTHANDLER_TREE": "1", "FA_MODE": mode, "FA_DIR": str(tmp_path)}
+        # TMPDIR: the forkserver's socket directory, which a tree ended by
+        # its watchdog leaves behind, goes where it is removed afterwards
+        # (short: a socket's path has at most 107 bytes)
+        environ = {"PYTHONFAULTHANDLER_TREE": "1", "FA_MODE": mode, "FA_DIR": str(tmp_path),
+                   "TMPDIR": scratch}
         environ.update(env or {})
         with open(tmp_path / "stdout", "wb") as out, open(tmp_path / "stderr", "wb") as err:
             proc = subprocess.Popen([str(venv_python), TREE], env=clean_environ(environ),
@@ -55,6 +62,7 @@ def tree(venv_python, tmp_path):
                         os.kill(int(entry), signal.SIGKILL)
                 except OSError:
                     pass
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def tree_lines(text):

@@ -477,12 +477,17 @@ def frame_line(lib, build_id, module_offset, symbol=None):
 
 
 def run_symbolize(text, debug_dirs=None):
-    path = text if isinstance(text, str) and os.path.exists(text) else None
-    if path is None:
-        import tempfile
-        fd, path = tempfile.mkstemp()
-        with os.fdopen(fd, "w") as f:
+    if isinstance(text, str) and os.path.exists(text):
+        return _symbolize_file(text, debug_dirs)
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "dump.txt")
+        with open(path, "w") as f:
             f.write(text)
+        return _symbolize_file(path, debug_dirs)
+
+
+def _symbolize_file(path, debug_dirs):
     out, err = io.StringIO(), io.StringIO()
     status = symbolize.run(types.SimpleNamespace(file=path, debug_dir=debug_dirs), out, err)
     return status, out.getvalue(), err.getvalue()
@@ -507,6 +512,32 @@ def test_symbolize_static_function(symlib, build):
     rest = out.replace("\nCrash signature: %s\n" % after.signature, "")
     assert [line for line in rest.splitlines() if "Binary file" not in line] == [
         line for line in before.splitlines() if "Binary file" not in line]
+
+
+@pytest.mark.parametrize("layout", [["-g"], ["-g", "-ffunction-sections"]], ids=["low-high", "ranges"])
+def test_symbolize_without_aranges(symlib, tmp_path, layout):
+    """An address that .debug_aranges leaves out (an LTO build's
+    partitions: most of Debian's libpython) is found through the units' own
+    ranges -- DW_AT_low_pc/high_pc, or DW_AT_ranges when a unit's code is
+    in several sections -- with the same file:line."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    lib = tmp_path / "libsym.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wl,--build-id", *layout, "-o", lib, symlib.source], check=True)
+    subprocess.run([tool("objcopy"), "--remove-section", ".debug_aranges", lib], check=True)
+    sections = subprocess.run([tool("readelf"), "-S", "-W", lib], stdout=subprocess.PIPE, text=True).stdout
+    assert ".debug_aranges" not in sections and ".debug_line" in sections
+    info = subprocess.run([tool("readelf"), "--debug-dump=info", lib], stdout=subprocess.PIPE, text=True).stdout
+    unit = info.split("DW_TAG_compile_unit", 1)[1].split("<1>", 1)[0]
+    assert ("DW_AT_ranges" in unit) == ("-ffunction-sections" in layout), unit
+    notes = subprocess.run([tool("readelf"), "-n", lib], stdout=subprocess.PIPE, text=True).stdout
+    build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
+    symbols = subprocess.run([tool("nm"), lib], stdout=subprocess.PIPE, text=True).stdout
+    static = int(re.search(r"^([0-9a-f]+) t symlib_parse_record$", symbols, re.M).group(1), 16)
+    status, out, err = run_symbolize(fatal_text([frame_line(lib, build_id, static + 6)]))
+    assert (status, err) == (0, "")
+    [frame] = one(out).c_stack
+    assert (frame.symbol, frame.source_file, frame.source_line) == (
+        "symlib_parse_record", str(symlib.source), symlib.fault_line)
 
 
 def test_symbolize_refuses_a_file_with_another_build_id(symlib):

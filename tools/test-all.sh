@@ -2,8 +2,8 @@
 # The project's test command (the README's, and what CI runs): every tox env
 # of tox.ini -- CPython 3.9-3.13 from pyenv, the sanitizer run, and 3.14,
 # 3.15 and 3.14-dbg in a Debian sid root -- on a machine that has only
-# python3, pyenv and gcc.  The envs run two at a time (`tox p`), and each runs
-# its tests in parallel (pytest-xdist).
+# python3, pyenv and gcc.  The envs run one more at a time than there are
+# cores (`tox p`), and each runs its tests in parallel (pytest-xdist).
 #
 #   tools/test-all.sh [--quick] [--load] [--serial] [TOX ARGS...] [-- PYTEST ARGS...]
 #
@@ -99,7 +99,11 @@ main() {
     fi
     local cmd=(tox run)
     if [ "$serial" = 0 ]; then
-        cmd=(tox run-parallel --parallel "${TOX_PARALLEL:-auto}" --parallel-no-spinner)
+        # one env more than there are cores: an env's tests spend most of
+        # their time waiting for the processes they watch (one env alone
+        # keeps 2 cores 30% busy), and with one env per core the last ones
+        # left the machine half idle
+        cmd=(tox run-parallel --parallel "${TOX_PARALLEL:-$(($(nproc) + 1))}" --parallel-no-spinner)
     fi
     if [ "$load" = 1 ]; then
         cmd=(tools/under-load.sh -- "${cmd[@]}")

@@ -74,7 +74,8 @@ class ElfInfo:
         self._symbols = None
         self._dwarf = False     # False: not read yet; None: there is none
         self._cu_rows = {}      # CU offset -> sorted rows
-        self._all_rows = None
+        self._cu_index = None   # sorted (start, end, CU offset) from the CUs' own ranges
+        self._unranged_rows = None
 
     def close(self):
         self._file.close()
@@ -131,22 +132,80 @@ class ElfInfo:
         dwarf = self._dwarf_info()
         if dwarf is None:
             return None
-        rows = None
         aranges = dwarf.get_aranges()
         offset = aranges.cu_offset_at_addr(vaddr) if aranges is not None else None
+        if offset is None:
+            offset = self._cu_offset_by_ranges(dwarf, vaddr)
         if offset is not None:
             rows = self._cu_rows.get(offset)
             if rows is None:
                 rows = self._cu_rows[offset] = _line_rows(dwarf, dwarf.get_CU_at(offset))
         else:
-            if self._all_rows is None:
-                self._all_rows = sorted(row for cu in dwarf.iter_CUs() for row in _line_rows(dwarf, cu))
-            rows = self._all_rows
+            rows = self._unranged_rows
         i = bisect.bisect_right(rows, (vaddr, float("inf"))) - 1
         if i < 0:
             return None
         start, end, file, line = rows[i]
         return (file, line) if start <= vaddr < end else None
+
+    def _cu_offset_by_ranges(self, dwarf, vaddr):
+        """The CU whose own address ranges hold ``vaddr``, for an address
+        .debug_aranges leaves out (LTO partitions: most of a distribution's
+        libpython).  Reading the CUs' top DIEs costs seconds; decoding every
+        line program, as a lookup without this would, costs a minute."""
+        if self._cu_index is None:
+            index, unranged = [], []
+            for cu in dwarf.iter_CUs():
+                ranges = _cu_ranges(dwarf, cu)
+                if ranges is None:
+                    unranged.append(cu)
+                index.extend((start, end, cu.cu_offset) for start, end in ranges or ())
+            index.sort()
+            self._cu_index = index
+            # a CU whose ranges are given as indexes (split DWARF) can only
+            # be searched through its line program
+            self._unranged_rows = sorted(row for cu in unranged for row in _line_rows(dwarf, cu))
+        i = bisect.bisect_right(self._cu_index, (vaddr, float("inf"), 0)) - 1
+        # ranges of different CUs do not nest, but an empty one may precede
+        while i >= 0 and self._cu_index[i][0] <= vaddr:
+            start, end, offset = self._cu_index[i]
+            if vaddr < end:
+                return offset
+            i -= 1
+        return None
+
+
+def _cu_ranges(dwarf, cu):
+    """[(start, end)] of a CU from its top DIE (DW_AT_ranges, or
+    DW_AT_low_pc/DW_AT_high_pc); [] for a CU without code; None when they
+    are indexes into .debug_addr or .debug_rnglists, not read here."""
+    attrs = cu.get_top_DIE().attributes
+    low = attrs.get("DW_AT_low_pc")
+    if low is not None and low.form.startswith("DW_FORM_addrx"):
+        return None
+    base = low.value if low is not None else 0
+    ranges = attrs.get("DW_AT_ranges")
+    if ranges is not None:
+        lists = dwarf.range_lists()
+        if lists is None or ranges.form == "DW_FORM_rnglistx":
+            return None
+        out = []
+        for entry in lists.get_range_list_at_offset(ranges.value, cu=cu):
+            if hasattr(entry, "base_address"):
+                base = entry.base_address
+            elif entry.is_absolute:
+                out.append((entry.begin_offset, entry.end_offset))
+            else:
+                out.append((base + entry.begin_offset, base + entry.end_offset))
+        return out
+    high = attrs.get("DW_AT_high_pc")
+    if low is None or high is None:
+        # no code of its own: types and abstract functions only, as LTO's
+        # early-debug units (three quarters of Debian's libpython)
+        return []
+    # DWARF 4+: a constant high_pc is the length, an address one the end
+    end = high.value if high.form == "DW_FORM_addr" else low.value + high.value
+    return [(low.value, end)]
 
 
 def _line_rows(dwarf, cu):
