@@ -17,6 +17,7 @@ import threading
 import time
 
 import faulthandler_auto
+from faulthandler_auto._facts import TREE_SIGNAL
 
 MODE = os.environ["FA_MODE"]
 DIR = os.environ["FA_DIR"]
@@ -63,11 +64,42 @@ def arm_and_hang(pids):
     deadlock()
 
 
+def descendants():
+    """The pids of every live descendant of this process (from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (ValueError, OSError):
+            continue
+    found, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def catches_tree_signal(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            mask = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+    except (OSError, StopIteration):
+        return True     # gone: nothing to wait for
+    return bool(int(mask, 16) >> (TREE_SIGNAL - 1) & 1)
+
+
 def pool(method):
     import multiprocessing
     with multiprocessing.get_context(method).Pool(2) as workers:
         result = workers.apply_async(stuck_worker)
-        arm_and_hang({"worker": wait_ready("worker")})
+        pids = {"worker": wait_ready("worker")}
+        # the idle worker and the helpers (resource tracker, forkserver) may
+        # still be starting: a timeout now would rightly find them without
+        # the hook, which is not what this tree tests
+        while not all(catches_tree_signal(pid) for pid in descendants()):
+            time.sleep(0.01)
+        arm_and_hang(pids)
         result.get()
 
 
