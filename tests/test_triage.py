@@ -514,30 +514,67 @@ def test_symbolize_static_function(symlib, build):
         line for line in before.splitlines() if "Binary file" not in line]
 
 
-@pytest.mark.parametrize("layout", [["-g"], ["-g", "-ffunction-sections"]], ids=["low-high", "ranges"])
-def test_symbolize_without_aranges(symlib, tmp_path, layout):
-    """An address that .debug_aranges leaves out (an LTO build's
-    partitions: most of Debian's libpython) is found through the units' own
-    ranges -- DW_AT_low_pc/high_pc, or DW_AT_ranges when a unit's code is
-    in several sections -- with the same file:line."""
+SPLIT_SOURCES = {
+    "split_a.c": "#include <stdlib.h>\n"
+                 "int split_helper(int x);\n"
+                 "int split_a(int x)\n{\n"
+                 "    if (__builtin_expect(x < 0, 0)) {\n        abort();\n    }\n"
+                 "    return split_helper(x) * 2;\n}\n",
+    "split_b.c": "#include <stdlib.h>\n"
+                 "int split_helper(int x)\n{\n"
+                 "    if (__builtin_expect(x == 42, 0)) {\n        abort();\n    }\n"
+                 "    return x + 1;\n}\n"
+                 "int split_b(int x)\n{\n    return split_helper(x) - 1;\n}\n",
+}
+
+
+@pytest.mark.parametrize("flags, aranges", [(["-O2", "-g"], False), (["-O2", "-g", "-ffunction-sections"], False),
+                                            (["-O2", "-gdwarf-4"], False), (["-O1", "-g"], False),
+                                            (["-O2", "-g"], True)],
+                         ids=["hot-cold", "function-sections", "dwarf-4", "low-high", "hot-cold-with-aranges"])
+def test_symbolize_agrees_with_addr2line(tmp_path, flags, aranges):
+    """Every function of a two-unit library, .cold parts included, gets the
+    file:line binutils' addr2line gives.  Without .debug_aranges -- as in
+    an LTO build's partitions (most of Debian's libpython) and whatever
+    clang builds -- the units' own ranges (DW_AT_low_pc/high_pc, or
+    DW_AT_ranges when a unit's code is in several sections) find the unit."""
+    pytest.importorskip("elftools", reason="pyelftools (faulthandler-auto[symbolize]) is not installed")
     cc = shutil.which("cc") or shutil.which("gcc")
-    lib = tmp_path / "libsym.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-Wl,--build-id", *layout, "-o", lib, symlib.source], check=True)
-    subprocess.run([tool("objcopy"), "--remove-section", ".debug_aranges", lib], check=True)
+    if cc is None:
+        pytest.skip("no C compiler")
+    sources = []
+    for name, text in SPLIT_SOURCES.items():
+        (tmp_path / name).write_text(text)
+        sources.append(str(tmp_path / name))
+    lib = tmp_path / "libsplit.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-Wl,--build-id", *flags, "-o", lib, *sources], check=True)
+    if not aranges:
+        subprocess.run([tool("objcopy"), "--remove-section", ".debug_aranges", lib], check=True)
     sections = subprocess.run([tool("readelf"), "-S", "-W", lib], stdout=subprocess.PIPE, text=True).stdout
-    assert ".debug_aranges" not in sections and ".debug_line" in sections
-    info = subprocess.run([tool("readelf"), "--debug-dump=info", lib], stdout=subprocess.PIPE, text=True).stdout
-    unit = info.split("DW_TAG_compile_unit", 1)[1].split("<1>", 1)[0]
-    assert ("DW_AT_ranges" in unit) == ("-ffunction-sections" in layout), unit
+    assert (".debug_aranges" in sections) == aranges and ".debug_line" in sections
     notes = subprocess.run([tool("readelf"), "-n", lib], stdout=subprocess.PIPE, text=True).stdout
     build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
     symbols = subprocess.run([tool("nm"), lib], stdout=subprocess.PIPE, text=True).stdout
-    static = int(re.search(r"^([0-9a-f]+) t symlib_parse_record$", symbols, re.M).group(1), 16)
-    status, out, err = run_symbolize(fatal_text([frame_line(lib, build_id, static + 6)]))
+    functions = {m.group(2): int(m.group(1), 16)
+                 for m in re.finditer(r"^([0-9a-f]+) [tT] (split_\w+(?:\.cold)?)$", symbols, re.M)}
+    assert {"split_a", "split_b", "split_helper"} <= set(functions), symbols
+    if flags[0] == "-O2":
+        assert any(name.endswith(".cold") for name in functions), symbols
+    addresses = sorted(start + 1 for start in functions.values())
+    lines = subprocess.run([tool("addr2line"), "-e", lib, *("%x" % a for a in addresses)],
+                           stdout=subprocess.PIPE, text=True, check=True).stdout.splitlines()
+    expected = []
+    for line in lines:
+        path, _, number = line.split(" ")[0].rpartition(":")
+        expected.append((path, int(number)))
+    assert all(path in sources for path, _ in expected), lines
+    # the first frame of a fatal dump is looked up as it is, the others as
+    # return addresses (one byte back)
+    frames = [frame_line(lib, build_id, addresses[0])] + [frame_line(lib, build_id, a + 1) for a in addresses[1:]]
+    status, out, err = run_symbolize(fatal_text(frames))
     assert (status, err) == (0, "")
-    [frame] = one(out).c_stack
-    assert (frame.symbol, frame.source_file, frame.source_line) == (
-        "symlib_parse_record", str(symlib.source), symlib.fault_line)
+    found = [(f.source_file, f.source_line) for f in one(out).c_stack]
+    assert found == expected, (functions, lines)
 
 
 def test_symbolize_refuses_a_file_with_another_build_id(symlib):

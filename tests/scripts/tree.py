@@ -21,6 +21,8 @@ from faulthandler_auto._facts import TREE_SIGNAL
 
 MODE = os.environ["FA_MODE"]
 DIR = os.environ["FA_DIR"]
+with open("/proc/self/cmdline", "rb") as _f:
+    OWN_CMDLINE = _f.read()
 
 
 def ready(name):
@@ -80,8 +82,13 @@ def descendants():
     return found
 
 
-def catches_tree_signal(pid):
+def runs_the_hook(pid):
+    """Whether `pid` has exec'd its own program (between fork and exec a
+    child shows our mask) and catches the tree signal, as the hook makes it."""
     try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            if f.read() == OWN_CMDLINE:
+                return False
         with open("/proc/%d/status" % pid) as f:
             mask = next(line for line in f if line.startswith("SigCgt:")).split()[1]
     except (OSError, StopIteration):
@@ -89,16 +96,27 @@ def catches_tree_signal(pid):
     return bool(int(mask, 16) >> (TREE_SIGNAL - 1) & 1)
 
 
+def worker_started():
+    ready("started-%d" % os.getpid())
+
+
 def pool(method):
     import multiprocessing
-    with multiprocessing.get_context(method).Pool(2) as workers:
+    with multiprocessing.get_context(method).Pool(2, initializer=worker_started) as workers:
         result = workers.apply_async(stuck_worker)
         pids = {"worker": wait_ready("worker")}
-        # the idle worker and the helpers (resource tracker, forkserver) may
+        # The idle worker and the helpers (resource tracker, forkserver) may
         # still be starting: a timeout now would rightly find them without
-        # the hook, which is not what this tree tests
-        while not all(catches_tree_signal(pid) for pid in descendants()):
-            time.sleep(0.01)
+        # the hook, which is not what this tree tests.  Workers say so once
+        # started (a fork worker has our command line); the helpers are
+        # looked at.  After 60 s the test goes on and reports what it finds.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            started = {int(name.split("-", 1)[1]) for name in os.listdir(DIR) if name.startswith("started-")
+                       and not name.endswith(".tmp")}
+            if len(started) >= 2 and all(runs_the_hook(pid) for pid in descendants() - started):
+                break
+            time.sleep(0.05)
         arm_and_hang(pids)
         result.get()
 

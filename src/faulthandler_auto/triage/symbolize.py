@@ -26,6 +26,7 @@ symbolising never changes which group a dump falls in.
 import bisect
 import gzip
 import io
+import itertools
 import json
 import os
 import stat
@@ -75,6 +76,7 @@ class ElfInfo:
         self._dwarf = False     # False: not read yet; None: there is none
         self._cu_rows = {}      # CU offset -> sorted rows
         self._cu_index = None   # sorted (start, end, CU offset) from the CUs' own ranges
+        self._cu_reach = None
         self._unranged_rows = None
 
     def close(self):
@@ -151,23 +153,35 @@ class ElfInfo:
     def _cu_offset_by_ranges(self, dwarf, vaddr):
         """The CU whose own address ranges hold ``vaddr``, for an address
         .debug_aranges leaves out (LTO partitions: most of a distribution's
-        libpython).  Reading the CUs' top DIEs costs seconds; decoding every
-        line program, as a lookup without this would, costs a minute."""
+        libpython; clang emits no .debug_aranges at all).  Reading the CUs'
+        top DIEs costs seconds; decoding every line program, as a lookup
+        without this would, costs a minute."""
         if self._cu_index is None:
             index, unranged = [], []
             for cu in dwarf.iter_CUs():
-                ranges = _cu_ranges(dwarf, cu)
+                try:
+                    ranges = _cu_ranges(dwarf, cu)
+                except Exception:   # one damaged unit: the others still count
+                    ranges = None
                 if ranges is None:
                     unranged.append(cu)
                 index.extend((start, end, cu.cu_offset) for start, end in ranges or ())
             index.sort()
             self._cu_index = index
-            # a CU whose ranges are given as indexes (split DWARF) can only
-            # be searched through its line program
-            self._unranged_rows = sorted(row for cu in unranged for row in _line_rows(dwarf, cu))
+            # how far the ranges up to each one reach: a lookup walks back
+            # only while an earlier range may still hold the address
+            self._cu_reach = list(itertools.accumulate((end for _, end, _ in index), max))
+            # a CU whose ranges cannot be read can only be searched through
+            # its line program
+            rows = []
+            for cu in unranged:
+                try:
+                    rows.extend(_line_rows(dwarf, cu))
+                except Exception:
+                    continue
+            self._unranged_rows = sorted(rows)
         i = bisect.bisect_right(self._cu_index, (vaddr, float("inf"), 0)) - 1
-        # ranges of different CUs do not nest, but an empty one may precede
-        while i >= 0 and self._cu_index[i][0] <= vaddr:
+        while i >= 0 and self._cu_reach[i] > vaddr:
             start, end, offset = self._cu_index[i]
             if vaddr < end:
                 return offset
@@ -175,22 +189,35 @@ class ElfInfo:
         return None
 
 
+_INDEX_FORMS = ("DW_FORM_addrx", "DW_FORM_addrx1", "DW_FORM_addrx2", "DW_FORM_addrx3", "DW_FORM_addrx4",
+                "DW_FORM_rnglistx")
+
+
+def _indirect(attr):
+    """The value of an attribute whose form may be an index into
+    .debug_addr or .debug_rnglists (DWARF 5, clang): newer pyelftools
+    resolve those of a top DIE; None when this one did not."""
+    if attr.form in _INDEX_FORMS and attr.value == attr.raw_value:
+        return None
+    return attr.value
+
+
 def _cu_ranges(dwarf, cu):
     """[(start, end)] of a CU from its top DIE (DW_AT_ranges, or
     DW_AT_low_pc/DW_AT_high_pc); [] for a CU without code; None when they
-    are indexes into .debug_addr or .debug_rnglists, not read here."""
+    cannot be read."""
     attrs = cu.get_top_DIE().attributes
     low = attrs.get("DW_AT_low_pc")
-    if low is not None and low.form.startswith("DW_FORM_addrx"):
+    base = _indirect(low) if low is not None else 0
+    if base is None:
         return None
-    base = low.value if low is not None else 0
     ranges = attrs.get("DW_AT_ranges")
     if ranges is not None:
-        lists = dwarf.range_lists()
-        if lists is None or ranges.form == "DW_FORM_rnglistx":
+        lists, offset = dwarf.range_lists(), _indirect(ranges)
+        if lists is None or offset is None:
             return None
         out = []
-        for entry in lists.get_range_list_at_offset(ranges.value, cu=cu):
+        for entry in lists.get_range_list_at_offset(offset, cu=cu):
             if hasattr(entry, "base_address"):
                 base = entry.base_address
             elif entry.is_absolute:
@@ -203,9 +230,11 @@ def _cu_ranges(dwarf, cu):
         # no code of its own: types and abstract functions only, as LTO's
         # early-debug units (three quarters of Debian's libpython)
         return []
-    # DWARF 4+: a constant high_pc is the length, an address one the end
-    end = high.value if high.form == "DW_FORM_addr" else low.value + high.value
-    return [(low.value, end)]
+    # an address-class high_pc is the end, a constant one (DWARF 4+) the length
+    if high.form.startswith("DW_FORM_addr"):
+        end = _indirect(high)
+        return None if end is None else [(base, end)]
+    return [(base, base + high.value)]
 
 
 def _line_rows(dwarf, cu):
@@ -241,6 +270,9 @@ def _line_rows(dwarf, cu):
         if previous is not None and state.address > previous.address:
             rows.append((previous.address, state.address, name(previous.file), previous.line))
         previous = None if state.end_sequence else state
+    # sequences come in the order the compiler wrote them, not by address
+    # (a function's .cold part, -ffunction-sections)
+    rows.sort()
     return rows
 
 
