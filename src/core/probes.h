@@ -46,13 +46,25 @@ obj_ok(PyObject *obj, PyTypeObject *type)
     return ptr_ok(obj) && FA_TYPE(obj) == type;
 }
 
-/* signal-safe (probed; PyType_IsSubtype only reads the type's MRO): `obj`
- * looks like an instance of `type` or of a subclass. */
+/* signal-safe (probed, no call into CPython): `obj` looks like an instance
+ * of `type` or of a subclass.  The tp_base chain, not the MRO: a subclass of
+ * a type with its own object layout (a module, a type, a Task) has that type
+ * among its bases whatever else it inherits, and the chain is read with
+ * every link probed, where PyType_IsSubtype would follow the MRO tuple
+ * unchecked. */
 static inline FA_RACY_READ int
 instance_ok(PyObject *obj, PyTypeObject *type)
 {
-    return ptr_ok(obj) && ptr_ok(FA_TYPE(obj))
-           && (FA_TYPE(obj) == type || PyType_IsSubtype(FA_TYPE(obj), type));
+    if (!ptr_ok(obj)) {
+        return 0;
+    }
+    PyTypeObject *t = FA_TYPE(obj);
+    for (int depth = 0; depth < 64 && ptr_ok(t); depth++, t = t->tp_base) {
+        if (t == type) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void racy_copy(void *dst, const void *src, size_t n);

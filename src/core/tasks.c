@@ -67,16 +67,7 @@ step_registry(fa_dump *d, void *arg)
 static FA_RACY_READ int
 is_task(const fa_registry *r, PyObject *obj)
 {
-    if (!ptr_ok(obj)) {
-        return 0;
-    }
-    PyTypeObject *t = FA_TYPE(obj);
-    for (int depth = 0; depth < 64 && ptr_ok(t); depth++, t = t->tp_base) {
-        if (t == r->task_type) {
-            return 1;
-        }
-    }
-    return 0;
+    return instance_ok(obj, r->task_type);
 }
 
 /* The tasks of one loop, one at a time, across probes. */

@@ -66,13 +66,18 @@ def arm_and_hang(pids):
     deadlock()
 
 
+def stat_fields(pid):
+    """/proc/PID/stat after the command name: state, parent pid, ..."""
+    with open("/proc/%s/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def descendants():
     """The pids of every live descendant of this process (from /proc)."""
     parents = {}
     for entry in os.listdir("/proc"):
         try:
-            with open("/proc/%s/stat" % entry) as f:
-                parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            parents[int(entry)] = int(stat_fields(entry)[1])
         except (ValueError, OSError):
             continue
     found, frontier = set(), {os.getpid()}
@@ -136,10 +141,7 @@ def subprocess_tree():
 
 
 def wait_state(pid, state):
-    while True:
-        with open("/proc/%d/stat" % pid) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == state:
-                return
+    while stat_fields(pid)[0] != state:
         time.sleep(0.01)
 
 
