@@ -577,6 +577,59 @@ def test_symbolize_agrees_with_addr2line(tmp_path, flags, aranges):
     assert found == expected, (functions, lines)
 
 
+def _pyelftools_functions(path):
+    """The function table symbolize keeps, as pyelftools' own symbol
+    objects give it (symbolize unpacks the table's bytes instead)."""
+    from elftools.elf.elffile import ELFFile
+    # pyelftools names type 10, STT_GNU_IFUNC (libc's memcpy, strlen...),
+    # by its range, STT_LOOS; symbolize's first version asked for the
+    # other name and so left out every IFUNC
+    functions = ("STT_FUNC", "STT_LOOS")
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        for name in (".symtab", ".dynsym"):
+            table = elf.get_section_by_name(name)
+            rows = [(sym["st_value"], sym["st_size"], sym.name) for sym in (table.iter_symbols() if table else ())
+                    if sym["st_info"]["type"] in functions and sym["st_value"] and sym.name]
+            if rows:
+                return sorted(rows)
+    return []
+
+
+def test_symbol_tables_read_as_pyelftools_reads_them(symlib, tmp_path):
+    """Every named function of: the test library's builds (.symtab, only
+    .dynsym once stripped, the separate debug file whose .dynsym has no
+    bytes), this interpreter, its libpython, our core, libc, and a 32-bit
+    object."""
+    import sysconfig
+    import faulthandler_auto._native as native
+    paths = [lib for lib, _, _ in symlib.info.values()]
+    paths += sorted(symlib.debug_root.rglob("*.debug"))
+    paths += [os.path.realpath(sys.executable), native.__file__]
+    libpython = os.path.join(sysconfig.get_config_var("LIBDIR") or "", sysconfig.get_config_var("LDLIBRARY") or "")
+    if libpython.endswith(".so") or ".so." in libpython:
+        paths.append(libpython)
+    with open("/proc/self/maps") as maps:
+        paths += sorted({line.split()[-1] for line in maps if "/libc.so" in line})
+    one_object = tmp_path / "three.o"
+    (tmp_path / "three.c").write_text("int first(void) { return 1; }\nint second(int x) { return x + 2; }\n"
+                                       "int third(int x) { return x * 3; }\n")
+    subprocess.run([shutil.which("cc") or "gcc", "-c", "-O1", "-o", one_object, tmp_path / "three.c"], check=True)
+    subprocess.run([tool("objcopy"), "-O", "elf32-i386", one_object, tmp_path / "three32.o"], check=True)
+    paths += [one_object, tmp_path / "three32.o"]
+    for path in paths:
+        info = symbolize.ElfInfo(str(path))
+        try:
+            info._load_symbols()
+            assert info._symbols == _pyelftools_functions(path), path
+        finally:
+            info.close()
+    info = symbolize.ElfInfo(str(tmp_path / "three32.o"))
+    info._load_symbols()
+    assert info.elf.elfclass == 32 and [name for _, _, name in info._symbols] == ["second", "third"]
+    info.close()
+
+
 def test_symbolize_refuses_a_file_with_another_build_id(symlib):
     lib, build_id, static = symlib.info["debug"]
     before = fatal_text([frame_line(lib, "00" + build_id[2:], static + 6)])

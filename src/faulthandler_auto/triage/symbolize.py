@@ -28,14 +28,17 @@ import gzip
 import io
 import itertools
 import json
+import operator
 import os
 import stat
+import struct
 import sys
 
 from faulthandler_auto.triage import parse, signature
 
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
 ELF_MAGIC = b"\x7fELF"
+_FUNCTION_TYPES = (2, 10)     # STT_FUNC, STT_GNU_IFUNC
 
 
 class MissingDependency(Exception):
@@ -97,14 +100,39 @@ class ElfInfo:
             table = self.elf.get_section_by_name(name)
             if table is None:
                 continue
-            for sym in table.iter_symbols():
-                if sym["st_info"]["type"] in ("STT_FUNC", "STT_GNU_IFUNC") and sym["st_value"] and sym.name:
-                    rows.append((sym["st_value"], sym["st_size"], sym.name))
+            rows = self._function_symbols(table)
             if rows:
                 break       # .symtab holds everything .dynsym does
         rows.sort()
         self._symbols = rows
         self._starts = [r[0] for r in rows]
+
+    def _function_symbols(self, table):
+        """(value, size, name) of each named function of a symbol table.
+
+        The entries are unpacked from the section's bytes with ``struct``:
+        pyelftools parses each one as an object, which took 3.6 s of the
+        5.5 s that one dump through Debian's libpython3.14 (41,730
+        symbols) cost to symbolize.
+        """
+        # Elf64_Sym and Elf32_Sym; the fields wanted: name, info, value, size
+        layout, wanted = ("IBBHQQ", (0, 1, 4, 5)) if self.elf.elfclass == 64 else ("IIIBBH", (0, 3, 1, 2))
+        entry = struct.Struct(("<" if self.elf.little_endian else ">") + layout)
+        pick = operator.itemgetter(*wanted)
+        # a separate debug file keeps .dynsym's header but not its bytes
+        if (table["sh_type"] == "SHT_NOBITS" or table["sh_entsize"] != entry.size
+                or table["sh_link"] >= self.elf.num_sections()):
+            return []
+        data = table.data()
+        names = self.elf.get_section(table["sh_link"]).data()
+        rows = []
+        for fields in entry.iter_unpack(data[:len(data) - len(data) % entry.size]):
+            name_at, info, value, size = pick(fields)
+            if info & 0xF in _FUNCTION_TYPES and value and 0 < name_at < len(names):
+                end = names.find(b"\0", name_at)
+                name = names[name_at:end if end >= 0 else len(names)]
+                rows.append((value, size, name.decode("utf-8", "replace")))
+        return rows
 
     def function(self, vaddr):
         """(name, start) of the function holding ``vaddr``, or None."""
