@@ -49,18 +49,24 @@ def blocked_in_write(pid, fd, threads=1):
     return found >= threads
 
 
-def main_thread_sleeping(pid):
-    """Whether the main thread of process `pid` sleeps in nanosleep() or
-    clock_nanosleep() (x86-64: 35, 230), as exit() does while it waits for
-    another thread's dump.  A process that is gone does not; one whose
-    state cannot be read (ptrace_scope) fails the test, which could not
-    tell otherwise."""
+def main_thread_syscall(pid):
+    """The number of the system call the main thread of process `pid` is
+    in (x86-64), as /proc/PID/syscall says; None when the process is gone.
+    One whose state cannot be read (ptrace_scope) fails the test, which
+    could not tell otherwise."""
     try:
         with open("/proc/%d/syscall" % pid) as f:
             fields = f.read().split()
     except (FileNotFoundError, ProcessLookupError):
-        return False
-    return bool(fields) and fields[0] in ("35", "230")
+        return None
+    return fields[0] if fields else None
+
+
+def main_thread_sleeping(pid):
+    """Whether the main thread of process `pid` sleeps in nanosleep() or
+    clock_nanosleep() (x86-64: 35, 230), as exit() does while it waits for
+    another thread's dump."""
+    return main_thread_syscall(pid) in ("35", "230")
 
 
 def gone_or_sleeping(pid):

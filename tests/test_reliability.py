@@ -17,8 +17,8 @@ import pytest
 from conftest import clean_environ
 from dumps import (PY, RETURNCODES, check_schema, count_fatal, json_dumps, only_dump, read_text,
                    split_dumps, wait_for)
-from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, gone_or_sleeping,
-                                 main_thread_sleeping, read_until, shrink_pipe,
+from reliability_helpers import (GIVE_UP_SECONDS, SUBINTERPRETERS, blocked_in_write, gone_or_sleeping,
+                                 main_thread_sleeping, main_thread_syscall, read_until, shrink_pipe,
                                  wait_blocked_in_write, x86_64_only)
 
 SIGSEGV_RC = RETURNCODES["SIGSEGV"]
@@ -1147,3 +1147,71 @@ def test_child_of_a_bare_fork_does_not_wait_for_the_parents_dump(venv_python, tm
     code, out, err = finish(proc, 60)
     assert code == 0, err[-2000:]
     assert [d.signal.group(1) for d in split_dumps(err)] == ["SIGUSR1", "SIGUSR1"], err[-3000:]
+
+
+# ---------------------------------------------------------------------------
+# 13. A thread that ends while a dump is in flight
+# ---------------------------------------------------------------------------
+
+THREAD_ENDS_DURING_A_DUMP = r"""
+import signal, sys, threading
+sys.setrecursionlimit(10000)
+masked = threading.Barrier(3)
+
+def quiet(then):
+    # SIGUSR1 goes to the main thread, whose dump is the one held
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    masked.wait()
+    then()
+
+keeper = threading.Thread(target=quiet, args=(threading.Event().wait,), name="keeper", daemon=True)
+leaving = threading.Thread(target=quiet, args=(sys.stdin.readline,), name="leaving")
+keeper.start()
+leaving.start()
+masked.wait()
+
+def deep(n):
+    # a thousand frames: the main thread's own part of the dump fills the pipe
+    if n:
+        return deep(n - 1)
+    print("ready", flush=True)
+    leaving.join()
+    sys.stdin.readline()
+
+deep(1000)
+"""
+
+
+@x86_64_only
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_thread_that_ends_during_a_dump_takes_only_itself_out(venv_python, tmp_path, fmt):
+    """A dump is held in write() after the main thread's frames; meanwhile
+    the newest thread ends, and its state is freed.  The dump goes on with
+    the threads the list held when it began, less the one that ended:
+    the older thread is still there, and nothing is read from the freed
+    state (before, the walk followed it and either stopped, leaving the
+    older thread out, or showed threads made of freed memory)."""
+    env = {"PYTHONFAULTHANDLER_SIGNAL": "USR1", "PYTHONFAULTHANDLER_FORMAT": fmt,
+           "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"}
+    proc = popen_script(venv_python, tmp_path, THREAD_ENDS_DURING_A_DUMP, env=env, small="stderr")
+    assert proc.stdout.readline() == b"ready\n"
+    # in join(), without the GIL (futex, 202 on x86-64): a dump held while
+    # it had the GIL would keep the other thread from ending
+    assert wait_for(lambda: main_thread_syscall(proc.pid) == "202", timeout=60)
+    proc.send_signal(signal.SIGUSR1)
+    wait_blocked_in_write(proc, 2)
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    assert wait_for(lambda: len(os.listdir("/proc/%d/task" % proc.pid)) == 2, timeout=60)
+    assert blocked_in_write(proc.pid, 2)      # it ended while the dump was held
+    code, out, err = finish(proc, 60)
+    assert code == 0, err[-2000:]
+    if fmt == "json":
+        (dump,) = json_dumps(err)
+        names = [t.get("name") for t in dump["threads"]]
+        assert dump["threads_omitted"] == 0, err[-3000:]     # it ended: none was left out
+    else:
+        (dump,) = split_dumps(err)
+        names = [t.name for t in dump.threads]
+        assert "threads omitted" not in err, err[-3000:]     # it ended: none was left out
+    assert names == ["MainThread", "keeper"], err[-3000:]

@@ -51,6 +51,27 @@ struct fa_dump {
     char signature[FA_SIGNATURE_LEN + 1];  /* of a fatal dump; "" when none */
 };
 
+/* The thread states a scan keeps, in list order (4 KiB of the dumping
+ * thread's stack): a walk over them goes on past a thread that ends while
+ * it looks; beyond them it follows the list itself. */
+#define FA_SCAN_KEPT 512
+
+/* The main interpreter's thread list as one probed pass saw it. */
+typedef struct {
+    PyThreadState *head;
+    PyThreadState *current;     /* the calling thread's state */
+    PyThreadState *main;        /* the oldest, last in the list */
+    long total;
+    PyThreadState *sub;         /* the calling thread's, when it runs a subinterpreter */
+    long long sub_id;           /* that subinterpreter's id */
+    int torn;                   /* the pass met a state freed under it */
+    PyThreadState *kept[FA_SCAN_KEPT];  /* the first `total` of them */
+} fa_thread_scan;
+
+int fa_scan_threads(fa_dump *d, fa_thread_scan *sc);
+int fa_thread_listed(fa_dump *d, long i, PyThreadState *ts);
+PyThreadState *fa_thread_after(fa_dump *d, const fa_thread_scan *sc, long i, PyThreadState *ts);
+
 void fa_set_output(int format, long max_frames, long max_threads);
 void dump_init(fa_dump *d, int fd, int *abort);
 void dump_to_fd(fa_dump *d, const fa_event *ev);

@@ -130,7 +130,7 @@ next_task(const fa_registry *r, fa_task_cursor *c)
 typedef struct {
     fa_registry reg;
     PyThreadState *ts;
-    PyThreadState *next;        /* out: the thread after it */
+    int is_main;                /* the oldest thread */
     PyObject *loop;             /* out: its running loop, NULL when none */
     PyObject *running;          /* out: the loop's running task, if any */
     fa_task_cursor cursor;
@@ -145,7 +145,6 @@ step_thread_loop(fa_dump *d, void *arg)
     (void)d;
     fa_loop_step *st = arg;
     PyThreadState *ts = st->ts;
-    st->next = ts->next;
     st->loop = NULL;
     st->running = NULL;
     PyObject *held = fa_compat_dict_get(ts->dict, FA_RUNNING_LOOP_KEY,
@@ -194,7 +193,7 @@ step_loop_begin(fa_dump *d, void *arg)
     fa_loop_info info;
     info.ident = st->ts->thread_id;
     info.name_len = 0;
-    info.name = thread_name(info.ident, st->next == NULL, &info.name_len);
+    info.name = thread_name(info.ident, st->is_main, &info.name_len);
     info.total = st->total;
     info.index = st->index;
     d->emit->loop_begin(&d->w, &info);
@@ -362,15 +361,6 @@ walk_loop(fa_dump *d, fa_loop_step *st)
     d->emit->loop_end(&d->w, st->total > shown ? st->total - shown : 0);
 }
 
-/* signal-safe (probed): the first thread state. */
-static FA_RACY_READ void
-step_thread_head(fa_dump *d, void *arg)
-{
-    (void)d;
-    fa_loop_step *st = arg;
-    st->ts = fa_process.interp != NULL ? PyInterpreterState_ThreadHead(fa_process.interp) : NULL;
-}
-
 /* signal-safe: the asyncio section, when this dump has one: every thread
  * of the main interpreter that runs an event loop, with its loop's tasks.
  * On by default for every dump but a fatal one, whose process may be too
@@ -386,20 +376,19 @@ walk_asyncio(fa_dump *d, const fa_event *ev)
     }
     fa_loop_step st;
     memset(&st, 0, sizeof(st));
-    if (!probed(d, step_registry, &st.reg) || st.reg.task_type == NULL
-        || !probed(d, step_thread_head, &st)) {
+    fa_thread_scan sc;
+    if (!probed(d, step_registry, &st.reg) || st.reg.task_type == NULL || !fa_scan_threads(d, &sc)) {
         return;
     }
     d->emit->asyncio_begin(&d->w);
-    for (long seen = 0; ptr_ok(st.ts) && seen < FA_MAX_LOOP_THREADS; seen++) {
-        if (!probed(d, step_thread_loop, &st)) {
-            break;
-        }
-        if (st.loop != NULL) {
+    st.ts = sc.head;
+    for (long seen = 0; st.ts != NULL && seen < sc.total && seen < FA_MAX_LOOP_THREADS; seen++) {
+        st.is_main = st.ts == sc.main;
+        if (fa_thread_listed(d, seen, st.ts) && probed(d, step_thread_loop, &st) && st.loop != NULL) {
             walk_loop(d, &st);
             st.index++;
         }
-        st.ts = st.next;
+        st.ts = fa_thread_after(d, &sc, seen, st.ts);
     }
     d->emit->asyncio_end(&d->w);
 }

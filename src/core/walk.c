@@ -22,6 +22,7 @@
 #include <sys/utsname.h>
 
 #define FA_MAX_TSTATES 100000      /* a longer thread list is taken as a loop */
+#define FA_LIST_TRIES 3             /* passes over a thread list that changed under us */
 
 /* output options, set with the GIL by fa_set_output, read by dumps */
 static struct {
@@ -363,8 +364,8 @@ typedef struct {
     PyThreadState *ts;
     int is_current, is_main, all_threads;
     fa_frame *top;              /* out: its innermost frame */
-    PyThreadState *next;        /* out: the next thread state */
     long long interp_id;        /* a subinterpreter's id, -1 for the main interpreter's */
+    int after_another;          /* a thread was shown before it */
 } fa_thread_step;
 
 #if PY_VERSION_HEX >= 0x030E0000 && defined(__linux__)
@@ -412,7 +413,6 @@ step_thread_begin(fa_dump *d, void *arg)
      * thread made it */
     info.ident = st->interp_id >= 0 ? (unsigned long)pthread_self() : ts->thread_id;
     st->top = thread_top_frame(ts);
-    st->next = ts->next;
     info.name_len = 0;
     info.name = thread_name(info.ident, st->is_main, &info.name_len);
     info.interp_id = st->interp_id;
@@ -443,6 +443,10 @@ step_thread_begin(fa_dump *d, void *arg)
     char label[FA_CONTEXT_SIZE];
     info.context_len = fa_context_thread_label(info.ident, label);
     info.context = label;
+    /* inside the probe: a thread that cannot be read leaves no separator */
+    if (st->after_another) {
+        d->emit->between_threads(&d->w);
+    }
     d->emit->thread_begin(&d->w, &info);
     if (d->emit->state_inline) {
         fa_thread_state state;
@@ -452,8 +456,8 @@ step_thread_begin(fa_dump *d, void *arg)
     }
 }
 
-/* signal-safe: one thread, then st->next is the thread state after it;
- * returns 0 when the thread could not be read (it ended while we looked). */
+/* signal-safe: one thread; returns 0 when it could not be read (it ended
+ * while we looked). */
 static int
 walk_thread(fa_dump *d, fa_thread_step *st, int skip)
 {
@@ -466,23 +470,14 @@ walk_thread(fa_dump *d, fa_thread_step *st, int skip)
     return 1;
 }
 
-/* signal-safe (probed): only read which thread state comes next. */
+/* signal-safe (probed): only read which thread state follows `*arg`. */
 static FA_RACY_READ void
 step_next_thread(fa_dump *d, void *arg)
 {
     (void)d;
-    fa_thread_step *st = arg;
-    st->next = st->ts->next;
+    PyThreadState **ts = arg;
+    *ts = (*ts)->next;
 }
-
-typedef struct {
-    PyThreadState *head;
-    PyThreadState *current;     /* the calling thread's state */
-    PyThreadState *main;        /* the oldest, last in the list */
-    long total;
-    PyThreadState *sub;         /* the calling thread's, when it runs a subinterpreter */
-    long long sub_id;           /* that subinterpreter's id */
-} fa_thread_scan;
 
 /* signal-safe (probed): walk the thread list once. */
 static FA_RACY_READ void
@@ -501,13 +496,104 @@ step_scan_threads(fa_dump *d, void *arg)
         sc->sub_id = (long long)PyInterpreterState_GetID(mine->interp);
     }
     sc->head = interp ? PyInterpreterState_ThreadHead(interp) : NULL;
-    for (PyThreadState *ts = sc->head; ptr_ok(ts) && sc->total < FA_MAX_TSTATES; ts = ts->next) {
+    PyThreadState *ts;
+    for (ts = sc->head; ptr_ok(ts) && sc->total < FA_MAX_TSTATES; ts = ts->next) {
+        /* a freed state may still lead somewhere: to malloc's own lists */
+        if (ts->interp != interp || (ts->next != NULL && (!ptr_ok(ts->next) || ts->next->prev != ts))) {
+            sc->torn = 1;
+            return;
+        }
         if (ts->thread_id == self && sc->sub == NULL) {
             sc->current = ts;
+        }
+        if (sc->total < FA_SCAN_KEPT) {
+            sc->kept[sc->total] = ts;
         }
         sc->main = ts;
         sc->total++;
     }
+    /* a list this long is taken as a loop through freed memory */
+    sc->torn = ts != NULL;
+}
+
+/* signal-safe: scan the thread list; 0 when it could not be read. */
+int
+fa_scan_threads(fa_dump *d, fa_thread_scan *sc)
+{
+    /* a thread that ends unlinks its state and frees it within moments:
+     * a pass that met it may be tried again */
+    for (int attempt = 0; attempt < FA_LIST_TRIES; attempt++) {
+        sc->head = sc->current = sc->main = sc->sub = NULL;
+        sc->total = 0;
+        sc->sub_id = -1;
+        sc->torn = 1;
+        if (!probed(d, step_scan_threads, sc)) {
+            continue;
+        }
+        if (sc->torn) {
+            /* what the last pass saw, up to where it stopped: the last
+             * state it reached is not the oldest */
+            sc->main = NULL;
+        }
+        if (!sc->torn || attempt == FA_LIST_TRIES - 1) {
+            return 1;
+        }
+    }
+    sc->current = sc->main = sc->sub = NULL;
+    return 0;
+}
+
+typedef struct {
+    PyThreadState *ts;
+    int found;                  /* out */
+} fa_listed_step;
+
+/* signal-safe (probed): is st->ts in the main interpreter's thread list? */
+static FA_RACY_READ void
+step_listed(fa_dump *d, void *arg)
+{
+    (void)d;
+    fa_listed_step *st = arg;
+    PyThreadState *ts = PyInterpreterState_ThreadHead(fa_process.interp);
+    for (long n = 0; ptr_ok(ts) && n < FA_MAX_TSTATES; ts = ts->next, n++) {
+        if (ts == st->ts) {
+            st->found = 1;
+            return;
+        }
+    }
+}
+
+/* signal-safe: is `ts`, entry `i` of the scan, still one of the
+ * interpreter's threads?  A thread that ended since the scan is left out
+ * rather than read from freed memory.  Entries past what the scan kept
+ * were just reached through the list itself. */
+int
+fa_thread_listed(fa_dump *d, long i, PyThreadState *ts)
+{
+    if (i >= FA_SCAN_KEPT) {
+        return 1;
+    }
+    fa_listed_step st = {ts, 0};
+    for (int attempt = 0; attempt < FA_LIST_TRIES && fa_process.interp != NULL; attempt++) {
+        if (probed(d, step_listed, &st) && st.found) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* signal-safe: the thread state after `ts`, entry `i` of the scan.  Within
+ * what the scan kept it is the one the scan saw there, so that a thread
+ * that ends while the dump goes on (its freed state leads nowhere) takes
+ * only itself out of the dump; past that, it is read from `ts` (NULL when
+ * that fails: the walk ends there). */
+PyThreadState *
+fa_thread_after(fa_dump *d, const fa_thread_scan *sc, long i, PyThreadState *ts)
+{
+    if (i + 1 < sc->total && i + 1 < FA_SCAN_KEPT) {
+        return sc->kept[i + 1];
+    }
+    return fa_thread_listed(d, i, ts) && probed(d, step_next_thread, &ts) ? ts : NULL;
 }
 
 /* signal-safe: CPython's order: from the newest thread to the oldest, the
@@ -516,23 +602,24 @@ static void
 walk_threads_cpython(fa_dump *d, const fa_event *ev, const fa_thread_scan *sc)
 {
     const fa_emitter *e = d->emit;
-    long shown = 0;
+    long shown = 0, gone = 0;
     PyThreadState *ts = sc->head;
     for (long seen = 0; ts != NULL && seen < sc->total; seen++) {
-        if (shown > 0) {
-            e->between_threads(&d->w);
-        }
         if (shown >= d->max_threads) {
+            e->between_threads(&d->w);
             break;
         }
-        fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, NULL, -1};
-        if (!walk_thread(d, &st, st.is_current ? ev->skip : 0)) {
-            break;
+        fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, -1, shown > 0};
+        if (fa_thread_listed(d, seen, ts)) {
+            shown += walk_thread(d, &st, st.is_current ? ev->skip : 0);
         }
-        ts = st.next;
-        shown++;
+        else {
+            gone++;
+        }
+        ts = fa_thread_after(d, sc, seen, ts);
     }
-    e->threads_end(&d->w, sc->total > shown ? sc->total - shown : 0);
+    /* a thread that ended is not one left out */
+    e->threads_end(&d->w, sc->total > shown + gone ? sc->total - shown - gone : 0);
 }
 
 typedef struct {
@@ -568,14 +655,14 @@ step_thread_top(fa_dump *d, void *arg)
 void
 walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, void *arg)
 {
-    fa_thread_scan sc = {NULL, NULL, NULL, 0, NULL, -1};
-    if (fa_process.interp == NULL || !probed(d, step_scan_threads, &sc)) {
+    fa_thread_scan sc;
+    if (fa_process.interp == NULL || !fa_scan_threads(d, &sc)) {
         return;
     }
     /* a thread without Python state (a C thread) has no Python part: the
      * other threads' frames say nothing about its crash */
     PyThreadState *first = sc.sub ? sc.sub : sc.current;
-    fa_thread_step th = {first, 1, 0, 0, NULL, NULL, sc.sub_id};
+    fa_thread_step th = {first, 1, 0, 0, NULL, sc.sub_id, 0};
     if (th.ts == NULL || !probed(d, step_thread_top, &th)) {
         return;
     }
@@ -606,23 +693,21 @@ walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, v
 /* signal-safe: all the threads, the first one being the calling thread (or,
  * for a timeout, the main thread), then the rest newest first, up to
  * max_threads: the thread that matters comes first in a log cut short, and
- * no limit can leave it out.  Threads come and go while we look, so every
- * thread state is read inside a probe and a list that changes under us
- * just ends early. */
+ * no limit can leave it out.  Threads come and go while we look: every
+ * thread state is read inside a probe, the walk goes by the list the scan
+ * kept, and a thread that ended since is left out (fa_thread_listed). */
 void
 walk_threads(fa_dump *d, const fa_event *ev)
 {
     const fa_emitter *e = d->emit;
-    fa_thread_scan sc = {NULL, NULL, NULL, 0, NULL, -1};
+    fa_thread_scan sc;
     if (fa_process.interp == NULL && fa_process.finalized) {
         e->threads_begin(&d->w);
         e->finalized(&d->w);
         e->threads_end(&d->w, 0);
         return;
     }
-    if (!probed(d, step_scan_threads, &sc)) {
-        sc.current = sc.main = sc.sub = NULL;
-    }
+    (void)fa_scan_threads(d, &sc);
     e->threads_begin(&d->w);
     if (!ev->all_threads) {
         /* the "Stack" block: the calling thread (in its subinterpreter if
@@ -630,7 +715,7 @@ walk_threads(fa_dump *d, const fa_event *ev)
          * all_threads, the main thread */
         PyThreadState *only = sc.sub ? sc.sub : sc.current ? sc.current
                               : ev->event == EV_TIMEOUT ? sc.main : NULL;
-        fa_thread_step st = {only, only == sc.current, only == sc.main, 0, NULL, NULL, -1};
+        fa_thread_step st = {only, only == sc.current, only == sc.main, 0, NULL, -1, 0};
         if (sc.sub != NULL) {
             st.is_current = 1;
             st.is_main = 0;
@@ -652,44 +737,35 @@ walk_threads(fa_dump *d, const fa_event *ev)
     PyThreadState *first = sc.current ? sc.current : sc.main;
     long shown = 0;
     if (sc.sub != NULL) {
-        fa_thread_step st = {sc.sub, 1, 0, 1, NULL, NULL, sc.sub_id};
+        fa_thread_step st = {sc.sub, 1, 0, 1, NULL, sc.sub_id, 0};
         shown += walk_thread(d, &st, ev->skip);
         if (first != NULL) {
-            e->between_threads(&d->w);
-            fa_thread_step main_st = {first, 0, 1, 1, NULL, NULL, -1};
+            fa_thread_step main_st = {first, 0, 1, 1, NULL, -1, shown > 0};
             shown += walk_thread(d, &main_st, 0);
         }
     }
     else if (first != NULL) {
-        fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, NULL, -1};
+        fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, -1, 0};
         shown += walk_thread(d, &st, ev->skip);
     }
     else {
         e->no_thread(&d->w, 1);
     }
+    long gone = 0;
     PyThreadState *ts = sc.head;
-    for (long seen = 0; ts != NULL && seen < sc.total; seen++) {
-        if (shown >= d->max_threads) {
-            break;
+    for (long seen = 0; ts != NULL && seen < sc.total && shown < d->max_threads; seen++) {
+        if (ts != first && !fa_thread_listed(d, seen, ts)) {
+            gone++;     /* ended since the scan: not one left out */
         }
-        fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, NULL, -1};
-        if (ts == first) {
-            fa_thread_step skip_first = st;
-            if (!probed(d, step_next_thread, &skip_first)) {
-                break;
-            }
-            ts = skip_first.next;
-            continue;
+        else if (ts != first) {
+            /* after the first thread, or the line saying there is none */
+            fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, -1, 1};
+            shown += walk_thread(d, &st, 0);
         }
-        e->between_threads(&d->w);
-        if (!walk_thread(d, &st, 0)) {
-            break;
-        }
-        ts = st.next;
-        shown++;
+        ts = fa_thread_after(d, &sc, seen, ts);
     }
     /* the subinterpreter's thread is not one of the main interpreter's */
-    long listed = sc.sub != NULL && shown > 0 ? shown - 1 : shown;
+    long listed = (sc.sub != NULL && shown > 0 ? shown - 1 : shown) + gone;
     e->threads_end(&d->w, sc.total > listed ? sc.total - listed : 0);
 }
 
@@ -697,7 +773,6 @@ typedef struct {
     PyThreadState *ts;
     long long interp_id;        /* as in fa_thread_step */
     unsigned long ident;        /* out */
-    PyThreadState *next;        /* out */
     fa_thread_state state;      /* out */
 } fa_state_step;
 
@@ -708,7 +783,6 @@ step_thread_state(fa_dump *d, void *arg)
     (void)d;
     fa_state_step *st = arg;
     st->ident = st->interp_id >= 0 ? (unsigned long)pthread_self() : st->ts->thread_id;
-    st->next = st->ts->next;
     thread_state_read(st->ts, st->ident, &st->state);
 }
 
@@ -730,44 +804,35 @@ state_of(fa_dump *d, fa_state_step *st)
 void
 walk_thread_states(fa_dump *d, const fa_event *ev)
 {
-    fa_thread_scan sc = {NULL, NULL, NULL, 0, NULL, -1};
-    if (fa_process.interp == NULL || !probed(d, step_scan_threads, &sc)) {
+    fa_thread_scan sc;
+    if (fa_process.interp == NULL || !fa_scan_threads(d, &sc)) {
         return;
     }
     long shown = 0;
     if (sc.sub != NULL) {
-        fa_state_step st = {sc.sub, sc.sub_id, 0, NULL, {0, 0, -1, -1}};
+        fa_state_step st = {sc.sub, sc.sub_id, 0, {0, 0, -1, -1}};
         shown += state_of(d, &st);
     }
     PyThreadState *first = sc.current ? sc.current
                            : ev->all_threads || ev->event == EV_TIMEOUT ? sc.main : NULL;
     if (!ev->all_threads) {
         if (sc.sub == NULL && first != NULL) {
-            fa_state_step st = {first, -1, 0, NULL, {0, 0, -1, -1}};
+            fa_state_step st = {first, -1, 0, {0, 0, -1, -1}};
             (void)state_of(d, &st);
         }
         return;
     }
     if (first != NULL) {
-        fa_state_step st = {first, -1, 0, NULL, {0, 0, -1, -1}};
+        fa_state_step st = {first, -1, 0, {0, 0, -1, -1}};
         shown += state_of(d, &st);
     }
     PyThreadState *ts = sc.head;
     for (long seen = 0; ts != NULL && seen < sc.total && shown < d->max_threads; seen++) {
-        fa_state_step st = {ts, -1, 0, NULL, {0, 0, -1, -1}};
-        if (ts == first) {
-            fa_thread_step skip_first = {ts, 0, 0, 1, NULL, NULL, -1};
-            if (!probed(d, step_next_thread, &skip_first)) {
-                break;
-            }
-            ts = skip_first.next;
-            continue;
+        if (ts != first && fa_thread_listed(d, seen, ts)) {
+            fa_state_step st = {ts, -1, 0, {0, 0, -1, -1}};
+            shown += state_of(d, &st);
         }
-        if (!state_of(d, &st)) {
-            break;
-        }
-        ts = st.next;
-        shown++;
+        ts = fa_thread_after(d, &sc, seen, ts);
     }
 }
 
