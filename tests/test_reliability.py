@@ -1164,21 +1164,34 @@ def quiet(then):
     masked.wait()
     then()
 
-keeper = threading.Thread(target=quiet, args=(threading.Event().wait,), name="keeper", daemon=True)
+stop = threading.Event()
+keeper = threading.Thread(target=quiet, args=(stop.wait,), name="keeper", daemon=True)
 leaving = threading.Thread(target=quiet, args=(sys.stdin.readline,), name="leaving")
 keeper.start()
 leaving.start()
 masked.wait()
 
-def deep(n):
-    # a thousand frames: the main thread's own part of the dump fills the pipe
+def deep(n, then):
+    # frames of a long name: this thread's part of the dump alone is more
+    # than the writer's buffer (16 KiB) and the pipe (4 KiB) hold, also
+    # where CPython's format shows only 100 of them
     if n:
-        return deep(n - 1)
-    print("ready", flush=True)
-    leaving.join()
-    sys.stdin.readline()
+        return deep(n - 1, then)
+    then()
 
-deep(1000)
+deep.__code__ = deep.__code__.replace(co_name="deep_" + "d" * 250)
+
+if len(sys.argv) > 1:
+    # CPython's order, newest first: the newest thread holds the dump
+    deepest = threading.Event()
+    holding = threading.Thread(target=quiet, args=(lambda: deep(1000, lambda: (deepest.set(), stop.wait())),),
+                               name="holding", daemon=True)
+    masked = threading.Barrier(2)
+    holding.start()
+    masked.wait()
+    deepest.wait()
+print("ready", flush=True)
+deep(1000, lambda: (leaving.join(), sys.stdin.readline()))
 """
 
 
@@ -1215,3 +1228,26 @@ def test_thread_that_ends_during_a_dump_takes_only_itself_out(venv_python, tmp_p
         names = [t.name for t in dump.threads]
         assert "threads omitted" not in err, err[-3000:]     # it ended: none was left out
     assert names == ["MainThread", "keeper"], err[-3000:]
+
+
+@x86_64_only
+def test_thread_that_ends_during_a_cpython_format_dump(venv_python, tmp_path):
+    """The same in CPython's format, where the newest thread comes first:
+    the dump is held in that thread's frames while an older one ends; the
+    two others follow, and no "..." says a thread was cut."""
+    env = {"PYTHONFAULTHANDLER_SIGNAL": "USR1", "PYTHONFAULTHANDLER_FORMAT": "cpython"}
+    proc = popen_script(venv_python, tmp_path, THREAD_ENDS_DURING_A_DUMP, "holding", env=env,
+                        small="stderr")
+    assert proc.stdout.readline() == b"ready\n"
+    assert wait_for(lambda: main_thread_syscall(proc.pid) == "202", timeout=60)
+    proc.send_signal(signal.SIGUSR1)
+    wait_blocked_in_write(proc, 2)
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    assert wait_for(lambda: len(os.listdir("/proc/%d/task" % proc.pid)) == 3, timeout=60)
+    assert blocked_in_write(proc.pid, 2)
+    code, out, err = finish(proc, 60)
+    assert code == 0, err[-2000:]
+    headers = re.findall(r"^(?:Current thread|Thread) 0x[0-9a-f]+.*\(most recent call first\):$", err, re.M)
+    assert len(headers) == 3 and headers[-1].startswith("Current thread"), err[-3000:]
+    assert "\n...\n" not in err, err[-3000:]
