@@ -1195,6 +1195,28 @@ deep(1000, lambda: (leaving.join(), sys.stdin.readline()))
 """
 
 
+def end_a_thread_during_a_dump(venv_python, tmp_path, env, *args):
+    """Run THREAD_ENDS_DURING_A_DUMP: once its dump is held in write(), let
+    the thread "leaving" end, and check that it ended while the dump was
+    held; returns the child's stderr once it exited with status 0."""
+    env = dict(env, PYTHONFAULTHANDLER_SIGNAL="USR1")
+    proc = popen_script(venv_python, tmp_path, THREAD_ENDS_DURING_A_DUMP, *args, env=env, small="stderr")
+    assert proc.stdout.readline() == b"ready\n"
+    threads = len(os.listdir("/proc/%d/task" % proc.pid))
+    # in join(), without the GIL (futex, 202 on x86-64): a dump held while
+    # it had the GIL would keep the other thread from ending
+    assert wait_for(lambda: main_thread_syscall(proc.pid) == "202", timeout=60)
+    proc.send_signal(signal.SIGUSR1)
+    wait_blocked_in_write(proc, 2)
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    assert wait_for(lambda: len(os.listdir("/proc/%d/task" % proc.pid)) == threads - 1, timeout=60)
+    assert blocked_in_write(proc.pid, 2)      # it ended while the dump was held
+    code, out, err = finish(proc, 60)
+    assert code == 0, err[-2000:]
+    return err
+
+
 @x86_64_only
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_thread_that_ends_during_a_dump_takes_only_itself_out(venv_python, tmp_path, fmt):
@@ -1204,21 +1226,8 @@ def test_thread_that_ends_during_a_dump_takes_only_itself_out(venv_python, tmp_p
     the older thread is still there, and nothing is read from the freed
     state (before, the walk followed it and either stopped, leaving the
     older thread out, or showed threads made of freed memory)."""
-    env = {"PYTHONFAULTHANDLER_SIGNAL": "USR1", "PYTHONFAULTHANDLER_FORMAT": fmt,
-           "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"}
-    proc = popen_script(venv_python, tmp_path, THREAD_ENDS_DURING_A_DUMP, env=env, small="stderr")
-    assert proc.stdout.readline() == b"ready\n"
-    # in join(), without the GIL (futex, 202 on x86-64): a dump held while
-    # it had the GIL would keep the other thread from ending
-    assert wait_for(lambda: main_thread_syscall(proc.pid) == "202", timeout=60)
-    proc.send_signal(signal.SIGUSR1)
-    wait_blocked_in_write(proc, 2)
-    proc.stdin.write(b"go\n")
-    proc.stdin.flush()
-    assert wait_for(lambda: len(os.listdir("/proc/%d/task" % proc.pid)) == 2, timeout=60)
-    assert blocked_in_write(proc.pid, 2)      # it ended while the dump was held
-    code, out, err = finish(proc, 60)
-    assert code == 0, err[-2000:]
+    err = end_a_thread_during_a_dump(venv_python, tmp_path, {"PYTHONFAULTHANDLER_FORMAT": fmt,
+                                                             "PYTHONFAULTHANDLER_MAX_FRAMES": "100000"})
     if fmt == "json":
         (dump,) = json_dumps(err)
         names = [t.get("name") for t in dump["threads"]]
@@ -1235,19 +1244,8 @@ def test_thread_that_ends_during_a_cpython_format_dump(venv_python, tmp_path):
     """The same in CPython's format, where the newest thread comes first:
     the dump is held in that thread's frames while an older one ends; the
     two others follow, and no "..." says a thread was cut."""
-    env = {"PYTHONFAULTHANDLER_SIGNAL": "USR1", "PYTHONFAULTHANDLER_FORMAT": "cpython"}
-    proc = popen_script(venv_python, tmp_path, THREAD_ENDS_DURING_A_DUMP, "holding", env=env,
-                        small="stderr")
-    assert proc.stdout.readline() == b"ready\n"
-    assert wait_for(lambda: main_thread_syscall(proc.pid) == "202", timeout=60)
-    proc.send_signal(signal.SIGUSR1)
-    wait_blocked_in_write(proc, 2)
-    proc.stdin.write(b"go\n")
-    proc.stdin.flush()
-    assert wait_for(lambda: len(os.listdir("/proc/%d/task" % proc.pid)) == 3, timeout=60)
-    assert blocked_in_write(proc.pid, 2)
-    code, out, err = finish(proc, 60)
-    assert code == 0, err[-2000:]
+    err = end_a_thread_during_a_dump(venv_python, tmp_path, {"PYTHONFAULTHANDLER_FORMAT": "cpython"},
+                                     "holding")
     headers = re.findall(r"^(?:Current thread|Thread) 0x[0-9a-f]+.*\(most recent call first\):$", err, re.M)
     assert len(headers) == 3 and headers[-1].startswith("Current thread"), err[-3000:]
     assert "\n...\n" not in err, err[-3000:]
