@@ -1,13 +1,15 @@
 """Living with other handlers: a C library's SIGSEGV handler installed
-first, CPython's faulthandler switched on after ours, and valgrind watching
-a process that uses every part of the API."""
+first, CPython's faulthandler switched on after ours, valgrind watching a
+process that uses every part of the API, and threads whose alternate signal
+stack another runtime made small."""
+import re
 import shutil
 import subprocess
 
 import pytest
 
 from conftest import SANITIZER_PRELOAD, clean_environ
-from dumps import count_fatal, only_dump
+from dumps import check_well_formed, count_fatal, json_dumps, only_dump
 
 C_HANDLER_RAN = "c-library handler ran\n"
 
@@ -108,3 +110,121 @@ def _memcheck_reports(log):
             reports.append("\n".join(current))
             current = []
     return reports + (["\n".join(current)] if current else [])
+
+
+# A thread that another runtime gave a small alternate signal stack: Rust's
+# std gives its threads 8 KiB, a Go runtime 32 KiB, ASan 54 KiB.  Our
+# handlers run on it (SA_ONSTACK), so a dump must fit there or not start.
+SMALL_SIGNAL_STACK = r"""
+import ctypes, mmap, signal, sys, threading
+import faulthandler_auto
+size, what = int(sys.argv[1]), sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+
+class stack_t(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int),
+                ("ss_size", ctypes.c_size_t)]
+
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+page = mmap.PAGESIZE
+# with a page below it that faults, as those runtimes map theirs
+mem = libc.mmap(None, page + size, mmap.PROT_READ | mmap.PROT_WRITE,
+                mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+assert libc.mprotect(mem, page, 0) == 0
+ready = threading.Event()
+
+def small_stack():
+    ss = stack_t(mem + page, 0, size)
+    assert libc.sigaltstack(ctypes.byref(ss), None) == 0, ctypes.get_errno()
+    if what == "crash":
+        faulthandler_auto.sigsegv()
+    ready.set()
+    sys.stdin.readline()
+
+t = threading.Thread(target=small_stack, name="small-stack")
+t.start()
+if what == "signal":
+    faulthandler_auto.register(signal.SIGUSR1)
+    ready.wait()
+    signal.pthread_kill(t.ident, signal.SIGUSR1)
+t.join()
+print("done", flush=True)
+"""
+
+NO_ROOM_RE = re.compile(r"faulthandler-auto: no dump of SIGSEGV: this thread's signal stack "
+                        r"is too small for one \((\d+) bytes left, a dump needs (\d+)\)\n\Z")
+
+
+def run_on_small_stack(venv_python, tmp_path, size, what, env=None):
+    script = tmp_path / "small_stack.py"
+    script.write_text(SMALL_SIGNAL_STACK)
+    child = subprocess.Popen([str(venv_python), str(script), str(size), what],
+                             env=clean_environ(env), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    err = ""
+    if what == "signal":
+        # the dump ends with the state line of each of the two threads
+        while err.count("State of thread") < 2:
+            line = child.stderr.readline()
+            if not line:
+                break
+            err += line
+    out, rest = child.communicate("\n", timeout=60)
+    return child.returncode, out, err + rest
+
+
+@pytest.mark.parametrize("size, dumper", [(8192, "MainThread"), (32768, "small-stack")],
+                         ids=["8KiB", "32KiB"])
+def test_signal_to_a_thread_with_a_small_signal_stack(venv_python, tmp_path, size, dumper):
+    """With room enough (32 KiB) the thread dumps; with less (8 KiB) the
+    main thread is asked to, and the sender is still the one who sent it.
+    Before, both killed the process (SIGSEGV on the guard page)."""
+    code, out, err = run_on_small_stack(venv_python, tmp_path, size, "signal")
+    assert (code, out) == (0, "done\n"), err
+    dump = only_dump(err)
+    check_well_formed(dump)
+    assert dump.signal.group(1, 2) == ("SIGUSR1", "SI_TKILL")
+    assert dump.current.name == dumper
+    assert [t.name for t in dump.threads] == [dumper] + [n for n in ("MainThread", "small-stack")
+                                                          if n != dumper]
+    assert "small_stack" in [f.function for f in dump.thread_named("small-stack").frames]
+    assert "<module>" in [f.function for f in dump.thread_named("MainThread").frames]
+
+
+def test_crash_on_a_thread_with_a_small_signal_stack_says_why_there_is_no_dump(venv_python, tmp_path):
+    """8 KiB, less the kernel's signal frame, is too little: one line says
+    so, and the process still ends by its signal.  Before: nothing."""
+    code, out, err = run_on_small_stack(venv_python, tmp_path, 8192, "crash",
+                                        env={"PYTHONFAULTHANDLER": "1"})
+    assert (code, out) == (-11, ""), err
+    m = NO_ROOM_RE.match(err)
+    assert m, err
+    assert int(m.group(1)) < int(m.group(2))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_crash_on_a_32kib_signal_stack_is_dumped_whole(venv_python, tmp_path, fmt):
+    """A Go runtime's 32 KiB is enough for the whole dump, C stack included.
+    Before, the dump's 37 KiB of buffers on the stack overran it: nothing."""
+    code, out, err = run_on_small_stack(venv_python, tmp_path, 32768, "crash",
+                                        env={"PYTHONFAULTHANDLER": "1",
+                                             "PYTHONFAULTHANDLER_FORMAT": fmt})
+    assert (code, out) == (-11, ""), err
+    if fmt == "json":
+        [dump] = json_dumps(err)
+        assert dump["error"] == "Segmentation fault"
+        [thread] = [t for t in dump["threads"] if t["current"]]
+        assert thread["name"] == "small-stack"
+        assert "small_stack" in [f["function"] for f in thread["frames"]]
+        assert dump["c_stack"], dump.get("c_stack_missing")
+        return
+    dump = only_dump(err)
+    check_well_formed(dump)
+    assert dump.fatal_error == "Segmentation fault"
+    assert dump.current.name == "small-stack"
+    assert "small_stack" in [f.function for f in dump.current.frames]
+    assert dump.c_stack, dump.c_stack_lines

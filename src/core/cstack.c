@@ -4,6 +4,7 @@
  * a cut that says how many frames it left out. */
 #include "cstack.h"
 #include "emit.h"
+#include "util.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -205,12 +206,30 @@ fa_prime_unwinder(void)
 #endif
 }
 
+/* signal-safe: cs as an empty stack that could not be walked, for `why`;
+ * returns 0. */
+static int
+no_cstack(fa_cstack *cs, const char *why)
+{
+    cs->frames = cs->local;
+    cs->n = cs->start = 0;
+    cs->complete = 1;
+    cs->deep = 0;
+    cs->why = why;
+    return 0;
+}
+
 /* signal-safe once primed: unwind the calling thread into cs.  Returns 0
- * where there is no unwinder. */
+ * (cs->why says why) where there is no unwinder, or on an alternate
+ * signal stack too small for it and dladdr. */
 int
 fa_cstack_capture(fa_cstack *cs, uintptr_t pc)
 {
 #ifdef FA_HAVE_BACKTRACE
+    long room = fa_signal_stack_room();
+    if (room >= 0 && room < FA_ROOM_C_STACK) {
+        return no_cstack(cs, "not walked: this thread's signal stack is too small");
+    }
     cs->deep = !__atomic_exchange_n(&deep_busy, 1, __ATOMIC_ACQUIRE);
     cs->frames = cs->deep ? deep_frames : cs->local;
     int size = cs->deep ? FA_C_DEEP : FA_C_FRAMES;
@@ -233,11 +252,7 @@ fa_cstack_capture(fa_cstack *cs, uintptr_t pc)
     return 1;
 #else
     (void)pc;
-    cs->frames = cs->local;
-    cs->n = cs->start = 0;
-    cs->complete = 1;
-    cs->deep = 0;
-    return 0;
+    return no_cstack(cs, "not available on this platform");
 #endif
 }
 
@@ -391,7 +406,7 @@ walk_c_stack(fa_dump *d, uintptr_t pc)
     const fa_emitter *e = d->emit;
     fa_cstack cs;
     if (!fa_cstack_capture(&cs, pc)) {
-        e->c_stack_unavailable(&d->w);
+        e->c_stack_unavailable(&d->w, cs.why);
         return;
     }
     fa_module_note cache[FA_MODULE_CACHE];

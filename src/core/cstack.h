@@ -15,6 +15,7 @@ typedef struct {
     int start, n;
     int complete;               /* 0: the stack goes on past frames[n - 1] */
     int deep;                   /* frames is the shared deep buffer */
+    const char *why;            /* why there is none, when capture fails */
     void *local[FA_C_FRAMES];
 } fa_cstack;
 

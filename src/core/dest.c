@@ -394,55 +394,113 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
     return dump_to_dest_at(dest, ev, abort, NULL);
 }
 
+/* signal-safe: write() only.  One line instead of a dump that cannot be
+ * written, to the dump's descriptor (stderr for a file); `room` is the
+ * signal stack left (see fa_signal_stack_room), or -1. */
+static void
+say_no_dump(int fd, const fa_event *ev, const char *why, long room)
+{
+    char line[256];
+    size_t n = fa_append(line, 0, sizeof(line), "faulthandler-auto: no dump");
+    const char *name = ev->signum > 0 ? signal_name(ev->signum) : NULL;
+    if (name != NULL) {
+        n = fa_append(line, n, sizeof(line), " of ");
+        n = fa_append(line, n, sizeof(line), name);
+    }
+    n = fa_append(line, n, sizeof(line), ": ");
+    n = fa_append(line, n, sizeof(line), why);
+    if (room >= 0) {
+        n = fa_append(line, n, sizeof(line), " (");
+        n = fa_append_dec(line, n, sizeof(line), (unsigned long)room);
+        n = fa_append(line, n, sizeof(line), " bytes left, a dump needs ");
+        n = fa_append_dec(line, n, sizeof(line), (unsigned long)FA_ROOM_DUMP);
+        n = fa_append(line, n, sizeof(line), ")");
+    }
+    n = fa_append(line, n, sizeof(line), "\n");
+    ssize_t said = write(fa_context_std_fd(fd, ev->event), line, n);
+    (void)said;
+}
+
+/* signal-safe: whether the calling thread's signal stack has room for a
+ * dump; when it has not, one line says so where the dump would have gone
+ * (stderr for a file). */
+int
+dump_fits_here(const fa_dest *dest, const fa_event *ev)
+{
+    long room = fa_signal_stack_room();
+    if (room >= 0 && room < FA_ROOM_DUMP) {
+        say_no_dump(dest->fd >= 0 ? dest->fd : STDERR_FILENO, ev,
+                    "this thread's signal stack is too small for one", room);
+        return 0;
+    }
+    return 1;
+}
+
+/* signal-safe: dump_to_dest_at's work, in the dump slot `d`. */
+static size_t
+dump_with(fa_dump *d, const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_place *place)
+{
+    if (dest->fd >= 0) {
+        dump_init(d, fa_context_std_fd(dest->fd, ev->event), abort);
+        d->w.yields = !ev->fatal;
+        dump_to_fd(d, ev);
+        return d->w.total;
+    }
+    char *path = d->path;
+    int err = ENAMETOOLONG;
+    int fd = -1;
+    if (expand_template(dest->path, NULL, path, sizeof(d->path))) {
+        fd = open_dump_file(path, 0);
+        err = errno;
+    }
+    else {
+        fa_strlcpy(path, dest->path, sizeof(d->path));
+    }
+    if (fd >= 0) {
+        sigset_t old;
+        int was_pending = 0;
+        xfsz_hold(1, &old, &was_pending);
+        dump_init(d, fd, abort);
+        d->w.yields = !ev->fatal;
+        dump_to_fd(d, ev);
+        err = d->w.err;
+        xfsz_hold(0, &old, &was_pending);
+        close(fd);
+        if (!d->w.failed || err == ECANCELED) {
+            if (place) {
+                fa_strlcpy(place->path, path, sizeof(place->path));
+                place->fd = place->written_fd = -1;
+            }
+            return d->w.total;
+        }
+    }
+    dump_init(d, fa_context_std_fd(STDERR_FILENO, ev->event), abort);
+    d->w.yields = !ev->fatal;
+    note_fallback(&d->w, path, err);
+    dump_to_fd(d, ev);
+    return d->w.total;
+}
+
 /* signal-safe: dump_to_dest, saying in `place` (unless NULL) where the
  * dump went, which the process tree tells its requester (see tree.h). */
 size_t
 dump_to_dest_at(const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_place *place)
 {
-    fa_dump d;
     int fd = dest->fd >= 0 ? dest->fd : STDERR_FILENO;
     if (place) {
         place->path[0] = '\0';
         place->fd = fd;
         place->written_fd = fa_context_std_fd(fd, ev->event);
     }
-    if (dest->fd >= 0) {
-        dump_init(&d, fa_context_std_fd(dest->fd, ev->event), abort);
-        d.w.yields = !ev->fatal;
-        dump_to_fd(&d, ev);
-        return d.w.total;
+    if (!dump_fits_here(dest, ev)) {
+        return 0;
     }
-    char path[FA_PATH_SIZE];
-    int err = ENAMETOOLONG;
-    fd = -1;
-    if (expand_template(dest->path, NULL, path, sizeof(path))) {
-        fd = open_dump_file(path, 0);
-        err = errno;
+    fa_dump *d = dump_claim();
+    if (d == NULL) {
+        say_no_dump(fd, ev, "as many dumps as the core has room for are being written", -1);
+        return 0;
     }
-    else {
-        fa_strlcpy(path, dest->path, sizeof(path));
-    }
-    if (fd >= 0) {
-        sigset_t old;
-        int was_pending = 0;
-        xfsz_hold(1, &old, &was_pending);
-        dump_init(&d, fd, abort);
-        d.w.yields = !ev->fatal;
-        dump_to_fd(&d, ev);
-        err = d.w.err;
-        xfsz_hold(0, &old, &was_pending);
-        close(fd);
-        if (!d.w.failed || err == ECANCELED) {
-            if (place) {
-                fa_strlcpy(place->path, path, sizeof(place->path));
-                place->fd = place->written_fd = -1;
-            }
-            return d.w.total;
-        }
-    }
-    dump_init(&d, fa_context_std_fd(STDERR_FILENO, ev->event), abort);
-    d.w.yields = !ev->fatal;
-    note_fallback(&d.w, path, err);
-    dump_to_fd(&d, ev);
-    return d.w.total;
+    size_t written = dump_with(d, dest, ev, abort, place);
+    dump_release(d);
+    return written;
 }

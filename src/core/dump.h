@@ -41,19 +41,9 @@ struct fa_emitter;
 
 #define FA_SIGNATURE_LEN 16     /* hex digits of a crash signature */
 
-struct fa_dump {
-    fa_writer w;
-    pid_t tid;                  /* the dumping thread, for probes */
-    const struct fa_emitter *emit;  /* the output format */
-    long max_frames;
-    long max_threads;
-    int nthreads;               /* threads begun so far */
-    char signature[FA_SIGNATURE_LEN + 1];  /* of a fatal dump; "" when none */
-};
-
-/* The thread states a scan keeps, in list order (4 KiB of the dumping
- * thread's stack): a walk over them goes on past a thread that ends while
- * it looks; beyond them it follows the list itself. */
+/* The thread states a scan keeps, in list order: a walk over them goes on
+ * past a thread that ends while it looks; beyond them it follows the list
+ * itself. */
 #define FA_SCAN_KEPT 512
 
 /* The main interpreter's thread list as one probed pass saw it. */
@@ -67,6 +57,45 @@ typedef struct {
     int torn;                   /* the pass met a state freed under it */
     PyThreadState *kept[FA_SCAN_KEPT];  /* the first `total` of them */
 } fa_thread_scan;
+
+/* One dump's working memory (about 70 KiB).  It is not on the stack: a
+ * handler may run on an alternate stack that someone else gave the thread
+ * (ASan's is 54 KiB, a Go runtime's 32 KiB), and a dump must fit there.
+ * A dump takes one of a few static slots (dump_claim). */
+struct fa_dump {
+    fa_writer w;
+    pid_t tid;                  /* the dumping thread, for probes */
+    const struct fa_emitter *emit;  /* the output format */
+    long max_frames;
+    long max_threads;
+    int nthreads;               /* threads begun so far */
+    char signature[FA_SIGNATURE_LEN + 1];  /* of a fatal dump; "" when none */
+    fa_thread_scan scan;        /* the walk's latest (walks run one after another) */
+    fa_writer scratch;          /* the crash signature's text */
+    char path[FA_PATH_SIZE];    /* the destination, expanded */
+};
+
+/* The room on an alternate signal stack a dump needs below its handler's
+ * frame (FA_ROOM_DUMP), and the C stack walk below the dump's frame
+ * (FA_ROOM_C_STACK): about twice the most measured (a dump without the C
+ * stack, 2 to 4 KiB; backtrace and dladdr, under 4 KiB).  With less, the C
+ * stack is not walked, or the dump is not written and a line says so; a
+ * registered signal goes to the main thread instead (usersig.c). */
+#if defined(__SANITIZE_ADDRESS__)
+#  define FA_ROOM_SCALE 2       /* ASan's redzones: its dumps measured 1.6 times as deep */
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define FA_ROOM_SCALE 2
+#  endif
+#endif
+#ifndef FA_ROOM_SCALE
+#  define FA_ROOM_SCALE 1
+#endif
+#define FA_ROOM_DUMP (8192L * FA_ROOM_SCALE)
+#define FA_ROOM_C_STACK (8192L * FA_ROOM_SCALE)
+
+fa_dump *dump_claim(void);
+void dump_release(fa_dump *d);
 
 int fa_scan_threads(fa_dump *d, fa_thread_scan *sc);
 int fa_thread_listed(fa_dump *d, long i, PyThreadState *ts);

@@ -134,7 +134,7 @@ typedef struct fa_emitter {
     void (*c_repeat)(fa_writer *w, int frames, int times, int index);
     /* `shown` frames printed, `omitted` more read; !complete: more not read */
     void (*c_stack_end)(fa_writer *w, int shown, int omitted, int complete);
-    void (*c_stack_unavailable)(fa_writer *w);
+    void (*c_stack_unavailable)(fa_writer *w, const char *why);
 
     void (*modules_begin)(fa_writer *w);
     void (*module)(fa_writer *w, PyObject *name, long index);

@@ -235,8 +235,9 @@ c_stack_end(fa_writer *w, int shown, int omitted, int complete)
 
 /* signal-safe: writer calls only */
 static void
-c_stack_unavailable(fa_writer *w)
+c_stack_unavailable(fa_writer *w, const char *why)
 {
+    (void)why;                  /* CPython has one line for every reason */
     c_stack_begin(w);
     w_puts(w, "  <cannot get C stack on this system>\n");
 }

@@ -328,9 +328,10 @@ c_stack_end(fa_writer *w, int shown, int omitted, int complete)
 
 /* signal-safe: writer calls only */
 static void
-c_stack_unavailable(fa_writer *w)
+c_stack_unavailable(fa_writer *w, const char *why)
 {
-    w_puts(w, "\"c_stack\":null");
+    w_puts(w, "\"c_stack\":null,\"c_stack_missing\":");
+    w_json_cstr(w, why);
 }
 
 /* signal-safe: writer calls only */

@@ -333,10 +333,12 @@ c_stack_end(fa_writer *w, int shown, int omitted, int complete)
 
 /* signal-safe: writer calls only */
 static void
-c_stack_unavailable(fa_writer *w)
+c_stack_unavailable(fa_writer *w, const char *why)
 {
     c_stack_begin(w);
-    w_puts(w, "  <not available on this platform>\n");
+    w_puts(w, "  <");
+    w_puts(w, why);
+    w_puts(w, ">\n");
 }
 
 /* signal-safe: writer calls only */

@@ -32,7 +32,9 @@
 #  define FA_NO_ASAN
 #endif
 
-#define FA_ALTSTACK_SIZE (256 * 1024)  /* a dump needs ~50 KiB, more under ASan */
+/* a dump needs under 10 KiB of it (FA_ROOM_DUMP); the rest is for the
+ * handlers a fatal signal is passed on to, whose needs we cannot know */
+#define FA_ALTSTACK_SIZE (256 * 1024)
 #define FA_ALTSTACK_MIN (128 * 1024)   /* someone else's alternate stack that will do */
 #define FA_FATAL_DUMP_SECONDS 30       /* a fatal dump stuck longer gives up */
 
@@ -500,20 +502,24 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     sigfillset(&quiet);
     fa_fatal_unblock(&quiet);
     pthread_sigmask(SIG_BLOCK, &quiet, &old_mask);
-    giveup_arm(signum);
-    /* a dump in flight stops writing at once and leaves the lock to us */
-    int locked = dump_lock_acquire_fatal(2000);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
                    fatal.all_threads, fatal.c_stack, 0, 0, 0, 1, fatal.max_threads, NULL, NULL, 0};
-    if (signum == SIGABRT && fa_cstack_in_fatal_error()) {
-        /* CPython's Py_FatalError printed the Python frames already and
-         * aborts: add only what it cannot print, the C stack */
-        ev.event = EV_C_STACK;
+    /* before anything deeper: on a small alternate stack that someone
+     * else gave this thread, the give-up and the lock would overrun it */
+    if (dump_fits_here(&fatal.dest, &ev)) {
+        giveup_arm(signum);
+        /* a dump in flight stops writing at once and leaves the lock to us */
+        int locked = dump_lock_acquire_fatal(2000);
+        if (signum == SIGABRT && fa_cstack_in_fatal_error()) {
+            /* CPython's Py_FatalError printed the Python frames already and
+             * aborts: add only what it cannot print, the C stack */
+            ev.event = EV_C_STACK;
+        }
+        dump_to_dest(&fatal.dest, &ev, NULL);
+        dump_lock_release(locked);
+        w_set_fatal_waiting(0);
+        giveup_disarm();
     }
-    dump_to_dest(&fatal.dest, &ev, NULL);
-    dump_lock_release(locked);
-    w_set_fatal_waiting(0);
-    giveup_disarm();
     int was_default = !(h->previous.sa_flags & SA_SIGINFO) && h->previous.sa_handler == SIG_DFL;
     fatal_restore(h);
     errno = saved_errno;

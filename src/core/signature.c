@@ -313,37 +313,37 @@ c_lines(fa_writer *w, uintptr_t pc)
 int
 fa_crash_signature(fa_dump *d, const fa_event *ev, char out[FA_SIGNATURE_LEN + 1])
 {
-    fa_writer w;
-    w_init(&w, -1, NULL);
+    fa_writer *w = &d->scratch;
+    w_init(w, -1, NULL);
     out[0] = '\0';
-    w_puts(&w, "faulthandler-auto-signature-2\n");
+    w_puts(w, "faulthandler-auto-signature-2\n");
     if (ev->signum > 0) {
         /* the same place crashing another way is another crash */
         const char *name = signal_name(ev->signum);
-        w_puts(&w, "signal ");
+        w_puts(w, "signal ");
         if (name) {
-            w_puts(&w, name);
+            w_puts(w, name);
         }
         else {
-            w_dec(&w, (unsigned long long)ev->signum);
+            w_dec(w, (unsigned long long)ev->signum);
         }
-        w_putc(&w, '\n');
+        w_putc(w, '\n');
     }
-    size_t head = w.len;
-    sig_lines s = {&w, w.len};
+    size_t head = w->len;
+    sig_lines s = {w, w->len};
     walk_top_frames(d, ev, SIG_PYTHON_FRAMES, python_line, &s);
-    w.total -= w.len - s.good;  /* a frame that faulted half-way is dropped */
-    w.len = s.good;
+    w->total -= w->len - s.good;  /* a frame that faulted half-way is dropped */
+    w->len = s.good;
     if (ev->c_stack) {
-        c_lines(&w, ev->pc);
+        c_lines(w, ev->pc);
     }
-    if (w.len == head || w.failed || w.total != w.len) {
+    if (w->len == head || w->failed || w->total != w->len) {
         return 0;               /* no frame, or more text than the buffer holds */
     }
     fa_sha256 sha;
     unsigned char digest[32];
     fa_sha256_init(&sha);
-    fa_sha256_update(&sha, w.buf, w.len);
+    fa_sha256_update(&sha, w->buf, w->len);
     fa_sha256_final(&sha, digest);
     for (int i = 0; i < FA_SIGNATURE_LEN / 2; i++) {
         out[2 * i] = "0123456789abcdef"[digest[i] >> 4];

@@ -376,19 +376,19 @@ walk_asyncio(fa_dump *d, const fa_event *ev)
     }
     fa_loop_step st;
     memset(&st, 0, sizeof(st));
-    fa_thread_scan sc;
-    if (!probed(d, step_registry, &st.reg) || st.reg.task_type == NULL || !fa_scan_threads(d, &sc)) {
+    fa_thread_scan *sc = &d->scan;
+    if (!probed(d, step_registry, &st.reg) || st.reg.task_type == NULL || !fa_scan_threads(d, sc)) {
         return;
     }
     d->emit->asyncio_begin(&d->w);
-    st.ts = sc.head;
-    for (long seen = 0; st.ts != NULL && seen < sc.total && seen < FA_MAX_LOOP_THREADS; seen++) {
-        st.is_main = st.ts == sc.main;
+    st.ts = sc->head;
+    for (long seen = 0; st.ts != NULL && seen < sc->total && seen < FA_MAX_LOOP_THREADS; seen++) {
+        st.is_main = st.ts == sc->main;
         if (fa_thread_listed(d, seen, st.ts) && probed(d, step_thread_loop, &st) && st.loop != NULL) {
             walk_loop(d, &st);
             st.index++;
         }
-        st.ts = fa_thread_after(d, &sc, seen, st.ts);
+        st.ts = fa_thread_after(d, sc, seen, st.ts);
     }
     d->emit->asyncio_end(&d->w);
 }

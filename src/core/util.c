@@ -74,3 +74,45 @@ fa_raise_default(int signum)
     sigaction(signum, &dfl, NULL);
     raise(signum);
 }
+
+/* signal-safe (sigaltstack only asks): the bytes left below the caller on
+ * the alternate signal stack it runs on, or -1 when it runs on none (a
+ * thread's own stack is taken to be deep enough).  Someone else may have
+ * given the thread a small one: Rust's threads get 8 KiB, ASan's 54 KiB. */
+long
+fa_signal_stack_room(void)
+{
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK)) {
+        return -1;
+    }
+    char *here = __builtin_frame_address(0);
+    char *low = ss.ss_sp;
+    return here > low ? (long)(here - low) : 0;
+}
+
+/* signal-safe: copy `s` into dst at `at`, cut to fit with its NUL;
+ * returns the new end, so that calls chain. */
+size_t
+fa_append(char *dst, size_t at, size_t size, const char *s)
+{
+    if (at < size) {
+        fa_strlcpy(dst + at, s, size - at);
+        at += strlen(dst + at);
+    }
+    return at;
+}
+
+/* signal-safe: fa_append of `v` in decimal. */
+size_t
+fa_append_dec(char *dst, size_t at, size_t size, unsigned long v)
+{
+    char digits[24];
+    size_t n = sizeof(digits) - 1;
+    digits[n] = '\0';
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return fa_append(dst, at, size, digits + n);
+}

@@ -34,6 +34,16 @@ static struct {
 /* one dump at a time: the kernel thread id of the dumping thread, or 0 */
 static pid_t dump_owner;
 
+/* Dumps at once: the lock holder, fatal dumps that went ahead without it
+ * (each in its own crashing thread), and a fatal dump in a thread whose
+ * own dump crashed. */
+#define FA_DUMP_SLOTS 4
+
+static struct {
+    int busy[FA_DUMP_SLOTS];
+    fa_dump slot[FA_DUMP_SLOTS];
+} dumps;
+
 /* Not signal-safe in principle (a dump may read it meanwhile); called with
  * the GIL, and a dump reads each field once. */
 void
@@ -124,11 +134,34 @@ dump_lock_holder(void)
     return owner != fa_gettid() && fa_thread_alive(owner) ? FA_LOCK_OTHER : FA_LOCK_STUCK;
 }
 
-/* In a forked child no other thread is left to hold the dump flag. */
+/* signal-safe (atomics only): a free dump slot, NULL when all are taken. */
+fa_dump *
+dump_claim(void)
+{
+    for (int i = 0; i < FA_DUMP_SLOTS; i++) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&dumps.busy[i], &expected, 1, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            return &dumps.slot[i];
+        }
+    }
+    return NULL;
+}
+
+/* signal-safe: an atomic store */
+void
+dump_release(fa_dump *d)
+{
+    __atomic_store_n(&dumps.busy[d - dumps.slot], 0, __ATOMIC_RELEASE);
+}
+
+/* In a forked child no other thread is left to hold the dump flag or a
+ * dump slot. */
 void
 fa_dump_after_fork(void)
 {
     dump_owner = 0;
+    memset(dumps.busy, 0, sizeof(dumps.busy));
     w_set_fatal_waiting(0);
 }
 
@@ -655,14 +688,14 @@ step_thread_top(fa_dump *d, void *arg)
 void
 walk_top_frames(fa_dump *d, const fa_event *ev, int max, fa_frame_visit visit, void *arg)
 {
-    fa_thread_scan sc;
-    if (fa_process.interp == NULL || !fa_scan_threads(d, &sc)) {
+    fa_thread_scan *sc = &d->scan;
+    if (fa_process.interp == NULL || !fa_scan_threads(d, sc)) {
         return;
     }
     /* a thread without Python state (a C thread) has no Python part: the
      * other threads' frames say nothing about its crash */
-    PyThreadState *first = sc.sub ? sc.sub : sc.current;
-    fa_thread_step th = {first, 1, 0, 0, NULL, sc.sub_id, 0};
+    PyThreadState *first = sc->sub ? sc->sub : sc->current;
+    fa_thread_step th = {first, 1, 0, 0, NULL, sc->sub_id, 0};
     if (th.ts == NULL || !probed(d, step_thread_top, &th)) {
         return;
     }
@@ -700,26 +733,26 @@ void
 walk_threads(fa_dump *d, const fa_event *ev)
 {
     const fa_emitter *e = d->emit;
-    fa_thread_scan sc;
+    fa_thread_scan *sc = &d->scan;
     if (fa_process.interp == NULL && fa_process.finalized) {
         e->threads_begin(&d->w);
         e->finalized(&d->w);
         e->threads_end(&d->w, 0);
         return;
     }
-    (void)fa_scan_threads(d, &sc);
+    (void)fa_scan_threads(d, sc);
     e->threads_begin(&d->w);
     if (!ev->all_threads) {
         /* the "Stack" block: the calling thread (in its subinterpreter if
          * it runs one); for faulthandler 1.x's timeout without
          * all_threads, the main thread */
-        PyThreadState *only = sc.sub ? sc.sub : sc.current ? sc.current
-                              : ev->event == EV_TIMEOUT ? sc.main : NULL;
-        fa_thread_step st = {only, only == sc.current, only == sc.main, 0, NULL, -1, 0};
-        if (sc.sub != NULL) {
+        PyThreadState *only = sc->sub ? sc->sub : sc->current ? sc->current
+                              : ev->event == EV_TIMEOUT ? sc->main : NULL;
+        fa_thread_step st = {only, only == sc->current, only == sc->main, 0, NULL, -1, 0};
+        if (sc->sub != NULL) {
             st.is_current = 1;
             st.is_main = 0;
-            st.interp_id = sc.sub_id;
+            st.interp_id = sc->sub_id;
         }
         if (only != NULL) {
             (void)walk_thread(d, &st, ev->skip);
@@ -731,13 +764,13 @@ walk_threads(fa_dump *d, const fa_event *ev)
         return;
     }
     if (e->cpython) {
-        walk_threads_cpython(d, ev, &sc);
+        walk_threads_cpython(d, ev, sc);
         return;
     }
-    PyThreadState *first = sc.current ? sc.current : sc.main;
+    PyThreadState *first = sc->current ? sc->current : sc->main;
     long shown = 0;
-    if (sc.sub != NULL) {
-        fa_thread_step st = {sc.sub, 1, 0, 1, NULL, sc.sub_id, 0};
+    if (sc->sub != NULL) {
+        fa_thread_step st = {sc->sub, 1, 0, 1, NULL, sc->sub_id, 0};
         shown += walk_thread(d, &st, ev->skip);
         if (first != NULL) {
             fa_thread_step main_st = {first, 0, 1, 1, NULL, -1, shown > 0};
@@ -745,28 +778,28 @@ walk_threads(fa_dump *d, const fa_event *ev)
         }
     }
     else if (first != NULL) {
-        fa_thread_step st = {first, first == sc.current, first == sc.main, 1, NULL, -1, 0};
+        fa_thread_step st = {first, first == sc->current, first == sc->main, 1, NULL, -1, 0};
         shown += walk_thread(d, &st, ev->skip);
     }
     else {
         e->no_thread(&d->w, 1);
     }
     long gone = 0;
-    PyThreadState *ts = sc.head;
-    for (long seen = 0; ts != NULL && seen < sc.total && shown < d->max_threads; seen++) {
+    PyThreadState *ts = sc->head;
+    for (long seen = 0; ts != NULL && seen < sc->total && shown < d->max_threads; seen++) {
         if (ts != first && !fa_thread_listed(d, seen, ts)) {
             gone++;     /* ended since the scan: not one left out */
         }
         else if (ts != first) {
             /* after the first thread, or the line saying there is none */
-            fa_thread_step st = {ts, ts == sc.current, ts == sc.main, 1, NULL, -1, 1};
+            fa_thread_step st = {ts, ts == sc->current, ts == sc->main, 1, NULL, -1, 1};
             shown += walk_thread(d, &st, 0);
         }
-        ts = fa_thread_after(d, &sc, seen, ts);
+        ts = fa_thread_after(d, sc, seen, ts);
     }
     /* the subinterpreter's thread is not one of the main interpreter's */
-    long listed = (sc.sub != NULL && shown > 0 ? shown - 1 : shown) + gone;
-    e->threads_end(&d->w, sc.total > listed ? sc.total - listed : 0);
+    long listed = (sc->sub != NULL && shown > 0 ? shown - 1 : shown) + gone;
+    e->threads_end(&d->w, sc->total > listed ? sc->total - listed : 0);
 }
 
 typedef struct {
@@ -804,19 +837,19 @@ state_of(fa_dump *d, fa_state_step *st)
 void
 walk_thread_states(fa_dump *d, const fa_event *ev)
 {
-    fa_thread_scan sc;
-    if (fa_process.interp == NULL || !fa_scan_threads(d, &sc)) {
+    fa_thread_scan *sc = &d->scan;
+    if (fa_process.interp == NULL || !fa_scan_threads(d, sc)) {
         return;
     }
     long shown = 0;
-    if (sc.sub != NULL) {
-        fa_state_step st = {sc.sub, sc.sub_id, 0, {0, 0, -1, -1}};
+    if (sc->sub != NULL) {
+        fa_state_step st = {sc->sub, sc->sub_id, 0, {0, 0, -1, -1}};
         shown += state_of(d, &st);
     }
-    PyThreadState *first = sc.current ? sc.current
-                           : ev->all_threads || ev->event == EV_TIMEOUT ? sc.main : NULL;
+    PyThreadState *first = sc->current ? sc->current
+                           : ev->all_threads || ev->event == EV_TIMEOUT ? sc->main : NULL;
     if (!ev->all_threads) {
-        if (sc.sub == NULL && first != NULL) {
+        if (sc->sub == NULL && first != NULL) {
             fa_state_step st = {first, -1, 0, {0, 0, -1, -1}};
             (void)state_of(d, &st);
         }
@@ -826,13 +859,13 @@ walk_thread_states(fa_dump *d, const fa_event *ev)
         fa_state_step st = {first, -1, 0, {0, 0, -1, -1}};
         shown += state_of(d, &st);
     }
-    PyThreadState *ts = sc.head;
-    for (long seen = 0; ts != NULL && seen < sc.total && shown < d->max_threads; seen++) {
+    PyThreadState *ts = sc->head;
+    for (long seen = 0; ts != NULL && seen < sc->total && shown < d->max_threads; seen++) {
         if (ts != first && fa_thread_listed(d, seen, ts)) {
             fa_state_step st = {ts, -1, 0, {0, 0, -1, -1}};
             shown += state_of(d, &st);
         }
-        ts = fa_thread_after(d, &sc, seen, ts);
+        ts = fa_thread_after(d, sc, seen, ts);
     }
 }
 
