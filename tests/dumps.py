@@ -35,6 +35,7 @@ C_FRAME_RE = re.compile(
 C_MARKER_RE = re.compile(r"^  (\[previous \d+ frames? repeated \d+ times?\]|\.\.\. \(\d+ frames omitted\)"
                          r"|\.\.\. \(deeper frames not read\))$")
 SIGNATURE_RE = re.compile(r"^Crash signature: ([0-9a-f]{16})$")
+C_MISSING_RE = re.compile(r"^  <(not available on this platform|not walked: .*)>$")
 EXTENSIONS_RE = re.compile(r"^Extension modules: (.*) \(total: (\d+)\)$")
 # CPython's first lines, which start a dump; ours come after the Python frames
 START_RE = re.compile(r"^(Fatal Python error: |Timeout \()")
@@ -169,6 +170,7 @@ class Dump:
         self.c_stack = None      # list of CFrame, None when absent
         self.c_stack_lines = []
         self.c_stack_markers = []   # fold and cut lines
+        self.c_stack_missing = None  # why the C stack was not walked
         self.signature = None
         self.extensions = None   # (list of names, total)
         self.contexts = {}       # set_context() labels: None -> the process's, ident -> a thread's
@@ -294,6 +296,11 @@ def split_dumps(text):
         if section == "c_stack" and C_MARKER_RE.match(line):
             dump.lines.append(line)
             dump.c_stack_markers.append(line)
+            continue
+        if section == "c_stack" and C_MISSING_RE.match(line) and not dump.c_stack_lines:
+            dump.lines.append(line)
+            dump.c_stack_missing = C_MISSING_RE.match(line).group(1)
+            dump.c_stack = None
             continue
         if section == "c_stack" and line.startswith("  "):
             dump.lines.append(line)

@@ -2,9 +2,12 @@
 first, CPython's faulthandler switched on after ours, valgrind watching a
 process that uses every part of the API, and threads whose alternate signal
 stack another runtime made small."""
+import os
 import re
+import select
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -144,72 +147,90 @@ def small_stack():
     ready.set()
     sys.stdin.readline()
 
+if what == "signal":
+    signal.signal(signal.SIGUSR1, lambda *a: print("chained", flush=True))
+    faulthandler_auto.register(signal.SIGUSR1, chain=True)
 t = threading.Thread(target=small_stack, name="small-stack")
 t.start()
 if what == "signal":
-    faulthandler_auto.register(signal.SIGUSR1)
     ready.wait()
     signal.pthread_kill(t.ident, signal.SIGUSR1)
 t.join()
 print("done", flush=True)
 """
 
-NO_ROOM_RE = re.compile(r"faulthandler-auto: no dump of SIGSEGV: this thread's signal stack "
-                        r"is too small for one \((\d+) bytes left, a dump needs (\d+)\)\n\Z")
+NO_ROOM_RE = re.compile(r"faulthandler-auto: no dump of (SIG[A-Z0-9]+): this thread's signal "
+                        r"stack is too small for one \((\d+) bytes left, a dump needs (\d+)\)\n\Z")
 
 
 def run_on_small_stack(venv_python, tmp_path, size, what, env=None):
+    """(exit status, stdout, stderr) of SMALL_SIGNAL_STACK.  For a signal,
+    the child's thread waits until stderr has the dump (its two thread
+    state lines) or the line that says there is none."""
     script = tmp_path / "small_stack.py"
     script.write_text(SMALL_SIGNAL_STACK)
     child = subprocess.Popen([str(venv_python), str(script), str(size), what],
                              env=clean_environ(env), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True)
-    err = ""
-    if what == "signal":
-        # the dump ends with the state line of each of the two threads
-        while err.count("State of thread") < 2:
-            line = child.stderr.readline()
-            if not line:
-                break
-            err += line
-    out, rest = child.communicate("\n", timeout=60)
-    return child.returncode, out, err + rest
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    err = b""
+    deadline = time.monotonic() + 60
+    while what == "signal" and err.count(b"State of thread") < 2 and b"no dump" not in err:
+        ready, _, _ = select.select([child.stderr], [], [], max(0, deadline - time.monotonic()))
+        chunk = os.read(child.stderr.fileno(), 65536) if ready else b""
+        if not chunk:
+            break
+        err += chunk
+    try:
+        out, rest = child.communicate(b"\n", timeout=60)
+    finally:
+        child.kill()
+    return child.returncode, out.decode(), (err + rest).decode(errors="backslashreplace")
 
 
-@pytest.mark.parametrize("size, dumper", [(8192, "MainThread"), (32768, "small-stack")],
-                         ids=["8KiB", "32KiB"])
-def test_signal_to_a_thread_with_a_small_signal_stack(venv_python, tmp_path, size, dumper):
-    """With room enough (32 KiB) the thread dumps; with less (8 KiB) the
-    main thread is asked to, and the sender is still the one who sent it.
-    Before, both killed the process (SIGSEGV on the guard page)."""
-    code, out, err = run_on_small_stack(venv_python, tmp_path, size, "signal")
-    assert (code, out) == (0, "done\n"), err
+def test_signal_to_a_thread_with_an_8kib_signal_stack_says_why_there_is_no_dump(venv_python,
+                                                                                tmp_path):
+    """8 KiB, less the kernel's signal frame, is too little: one line, and
+    the handler that was there before still runs.  Before, the process died
+    of a SIGSEGV on the stack's guard page."""
+    code, out, err = run_on_small_stack(venv_python, tmp_path, 8192, "signal")
+    assert (code, out) == (0, "chained\ndone\n"), err
+    m = NO_ROOM_RE.match(err)
+    assert m, err
+    assert m.group(1) == "SIGUSR1"
+    assert int(m.group(2)) < 8192 < int(m.group(3))
+
+
+def test_signal_to_a_thread_with_a_32kib_signal_stack_is_dumped_there(venv_python, tmp_path):
+    """A Go runtime's 32 KiB holds the whole dump.  Before: SIGSEGV."""
+    code, out, err = run_on_small_stack(venv_python, tmp_path, 32768, "signal")
+    assert (code, out) == (0, "chained\ndone\n"), err
     dump = only_dump(err)
     check_well_formed(dump)
     assert dump.signal.group(1, 2) == ("SIGUSR1", "SI_TKILL")
-    assert dump.current.name == dumper
-    assert [t.name for t in dump.threads] == [dumper] + [n for n in ("MainThread", "small-stack")
-                                                          if n != dumper]
-    assert "small_stack" in [f.function for f in dump.thread_named("small-stack").frames]
+    assert [t.name for t in dump.threads] == ["small-stack", "MainThread"]
+    assert dump.current.name == "small-stack"
+    assert "small_stack" in [f.function for f in dump.current.frames]
     assert "<module>" in [f.function for f in dump.thread_named("MainThread").frames]
+    assert "merged" not in err and "skipped" not in err
 
 
-def test_crash_on_a_thread_with_a_small_signal_stack_says_why_there_is_no_dump(venv_python, tmp_path):
-    """8 KiB, less the kernel's signal frame, is too little: one line says
-    so, and the process still ends by its signal.  Before: nothing."""
+def test_crash_on_a_thread_with_an_8kib_signal_stack_says_why_there_is_no_dump(venv_python,
+                                                                               tmp_path):
+    """One line, and the process still ends by its signal.  Before: nothing."""
     code, out, err = run_on_small_stack(venv_python, tmp_path, 8192, "crash",
                                         env={"PYTHONFAULTHANDLER": "1"})
     assert (code, out) == (-11, ""), err
     m = NO_ROOM_RE.match(err)
     assert m, err
-    assert int(m.group(1)) < int(m.group(2))
+    assert m.group(1) == "SIGSEGV"
+    assert int(m.group(2)) < 8192 < int(m.group(3))
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_crash_on_a_32kib_signal_stack_is_dumped_whole(venv_python, tmp_path, fmt):
-    """A Go runtime's 32 KiB is enough for the whole dump, C stack included.
-    Before, the dump's 37 KiB of buffers on the stack overran it: nothing."""
+    """A Go runtime's 32 KiB holds the whole dump, C stack and signature
+    included.  Before, the dump's 37 KiB of buffers on the stack overran
+    it: nothing."""
     code, out, err = run_on_small_stack(venv_python, tmp_path, 32768, "crash",
                                         env={"PYTHONFAULTHANDLER": "1",
                                              "PYTHONFAULTHANDLER_FORMAT": fmt})
@@ -221,6 +242,7 @@ def test_crash_on_a_32kib_signal_stack_is_dumped_whole(venv_python, tmp_path, fm
         assert thread["name"] == "small-stack"
         assert "small_stack" in [f["function"] for f in thread["frames"]]
         assert dump["c_stack"], dump.get("c_stack_missing")
+        assert dump["signature"]
         return
     dump = only_dump(err)
     check_well_formed(dump)
@@ -228,3 +250,4 @@ def test_crash_on_a_32kib_signal_stack_is_dumped_whole(venv_python, tmp_path, fm
     assert dump.current.name == "small-stack"
     assert "small_stack" in [f.function for f in dump.current.frames]
     assert dump.c_stack, dump.c_stack_lines
+    assert dump.signature

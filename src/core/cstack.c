@@ -206,11 +206,21 @@ fa_prime_unwinder(void)
 #endif
 }
 
+/* signal-safe: whether the calling thread's signal stack has room for
+ * backtrace and dladdr. */
+int
+fa_cstack_has_room(void)
+{
+    long room = fa_signal_stack_room();
+    return room < 0 || room >= fa_stack_need(FA_C_STACK_STACK);
+}
+
 /* signal-safe: cs as an empty stack that could not be walked, for `why`;
  * returns 0. */
 static int
-no_cstack(fa_cstack *cs, const char *why)
+no_cstack(fa_cstack *cs, const char *why, int no_room)
 {
+    cs->no_room = no_room;
     cs->frames = cs->local;
     cs->n = cs->start = 0;
     cs->complete = 1;
@@ -226,10 +236,10 @@ int
 fa_cstack_capture(fa_cstack *cs, uintptr_t pc)
 {
 #ifdef FA_HAVE_BACKTRACE
-    long room = fa_signal_stack_room();
-    if (room >= 0 && room < FA_ROOM_C_STACK) {
-        return no_cstack(cs, "not walked: this thread's signal stack is too small");
+    if (!fa_cstack_has_room()) {
+        return no_cstack(cs, "not walked: this thread's signal stack is too small", 1);
     }
+    cs->no_room = 0;
     cs->deep = !__atomic_exchange_n(&deep_busy, 1, __ATOMIC_ACQUIRE);
     cs->frames = cs->deep ? deep_frames : cs->local;
     int size = cs->deep ? FA_C_DEEP : FA_C_FRAMES;
@@ -252,7 +262,7 @@ fa_cstack_capture(fa_cstack *cs, uintptr_t pc)
     return 1;
 #else
     (void)pc;
-    return no_cstack(cs, "not available on this platform");
+    return no_cstack(cs, "not available on this platform", 0);
 #endif
 }
 

@@ -16,11 +16,13 @@ typedef struct {
     int complete;               /* 0: the stack goes on past frames[n - 1] */
     int deep;                   /* frames is the shared deep buffer */
     const char *why;            /* why there is none, when capture fails */
+    int no_room;                /* it failed for want of signal stack */
     void *local[FA_C_FRAMES];
 } fa_cstack;
 
 void fa_cstack_init(void *self_symbol);
 void fa_prime_unwinder(void);
+int fa_cstack_has_room(void);
 int fa_cstack_capture(fa_cstack *cs, uintptr_t pc);
 void fa_cstack_release(fa_cstack *cs);
 int fa_cstack_fold(const fa_cstack *cs, int i, int *times);

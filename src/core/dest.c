@@ -396,9 +396,10 @@ dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort)
 
 /* signal-safe: write() only.  One line instead of a dump that cannot be
  * written, to the dump's descriptor (stderr for a file); `room` is the
- * signal stack left (see fa_signal_stack_room), or -1. */
+ * signal stack left (see fa_signal_stack_room) and `need` what a dump
+ * needs, or -1. */
 static void
-say_no_dump(int fd, const fa_event *ev, const char *why, long room)
+say_no_dump(int fd, const fa_event *ev, const char *why, long room, long need)
 {
     char line[256];
     size_t n = fa_append(line, 0, sizeof(line), "faulthandler-auto: no dump");
@@ -413,7 +414,7 @@ say_no_dump(int fd, const fa_event *ev, const char *why, long room)
         n = fa_append(line, n, sizeof(line), " (");
         n = fa_append_dec(line, n, sizeof(line), (unsigned long)room);
         n = fa_append(line, n, sizeof(line), " bytes left, a dump needs ");
-        n = fa_append_dec(line, n, sizeof(line), (unsigned long)FA_ROOM_DUMP);
+        n = fa_append_dec(line, n, sizeof(line), (unsigned long)need);
         n = fa_append(line, n, sizeof(line), ")");
     }
     n = fa_append(line, n, sizeof(line), "\n");
@@ -428,9 +429,10 @@ int
 dump_fits_here(const fa_dest *dest, const fa_event *ev)
 {
     long room = fa_signal_stack_room();
-    if (room >= 0 && room < FA_ROOM_DUMP) {
+    long need = fa_stack_need(FA_DUMP_STACK);
+    if (room >= 0 && room < need) {
         say_no_dump(dest->fd >= 0 ? dest->fd : STDERR_FILENO, ev,
-                    "this thread's signal stack is too small for one", room);
+                    "this thread's signal stack is too small for one", room, need);
         return 0;
     }
     return 1;
@@ -492,12 +494,9 @@ dump_to_dest_at(const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_pla
         place->fd = fd;
         place->written_fd = fa_context_std_fd(fd, ev->event);
     }
-    if (!dump_fits_here(dest, ev)) {
-        return 0;
-    }
     fa_dump *d = dump_claim();
     if (d == NULL) {
-        say_no_dump(fd, ev, "as many dumps as the core has room for are being written", -1);
+        say_no_dump(fd, ev, "as many dumps as the core has room for are being written", -1, -1);
         return 0;
     }
     size_t written = dump_with(d, dest, ev, abort, place);

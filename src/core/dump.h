@@ -61,7 +61,7 @@ typedef struct {
 /* One dump's working memory (about 70 KiB).  It is not on the stack: a
  * handler may run on an alternate stack that someone else gave the thread
  * (ASan's is 54 KiB, a Go runtime's 32 KiB), and a dump must fit there.
- * A dump takes one of a few static slots (dump_claim). */
+ * A dump takes one of two static slots (dump_claim). */
 struct fa_dump {
     fa_writer w;
     pid_t tid;                  /* the dumping thread, for probes */
@@ -75,14 +75,15 @@ struct fa_dump {
     char path[FA_PATH_SIZE];    /* the destination, expanded */
 };
 
-/* The room on an alternate signal stack a dump needs below its handler's
- * frame (FA_ROOM_DUMP), and the C stack walk below the dump's frame
- * (FA_ROOM_C_STACK): about twice the most measured (a dump without the C
- * stack, 2 to 4 KiB; backtrace and dladdr, under 4 KiB).  With less, the C
- * stack is not walked, or the dump is not written and a line says so; a
- * registered signal goes to the main thread instead (usersig.c). */
+/* What a dump takes of an alternate signal stack below its handler's
+ * frame (FA_DUMP_STACK), and the C stack walk below the dump's frame
+ * (FA_C_STACK_STACK): about twice the most measured (a dump without the C
+ * stack, under 3 KiB; backtrace and dladdr, under 4 KiB; under ASan 1.6
+ * times that).  fa_stack_need adds a kernel signal frame to each.  With
+ * less room, the C stack is not walked, or the dump is not written and a
+ * line says so. */
 #if defined(__SANITIZE_ADDRESS__)
-#  define FA_ROOM_SCALE 2       /* ASan's redzones: its dumps measured 1.6 times as deep */
+#  define FA_ROOM_SCALE 2       /* ASan's redzones */
 #elif defined(__has_feature)
 #  if __has_feature(address_sanitizer)
 #    define FA_ROOM_SCALE 2
@@ -91,8 +92,8 @@ struct fa_dump {
 #ifndef FA_ROOM_SCALE
 #  define FA_ROOM_SCALE 1
 #endif
-#define FA_ROOM_DUMP (8192L * FA_ROOM_SCALE)
-#define FA_ROOM_C_STACK (8192L * FA_ROOM_SCALE)
+#define FA_DUMP_STACK (6144L * FA_ROOM_SCALE)
+#define FA_C_STACK_STACK (8192L * FA_ROOM_SCALE)
 
 fa_dump *dump_claim(void);
 void dump_release(fa_dump *d);

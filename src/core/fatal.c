@@ -32,7 +32,7 @@
 #  define FA_NO_ASAN
 #endif
 
-/* a dump needs under 10 KiB of it (FA_ROOM_DUMP); the rest is for the
+/* a dump takes under 10 KiB of it (see FA_DUMP_STACK); the rest is for the
  * handlers a fatal signal is passed on to, whose needs we cannot know */
 #define FA_ALTSTACK_SIZE (256 * 1024)
 #define FA_ALTSTACK_MIN (128 * 1024)   /* someone else's alternate stack that will do */

@@ -851,6 +851,7 @@ native_exec(PyObject *module)
 {
     static int done;
     if (!done) {
+        fa_util_init();
         fa_watchdog_init();
         fa_cstack_init((void *)&native_exec);
         (void)atexit(finish_dumps_at_exit);

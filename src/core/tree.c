@@ -271,7 +271,12 @@ tree_receive(int signum, siginfo_t *si, void *uctx)
         if ((uintptr_t)si->si_value.sival_ptr == TREE_COOKIE) {
             if (__atomic_load_n(&tree.enabled, __ATOMIC_ACQUIRE)) {
                 __atomic_store_n(&tree.pending, si->si_pid, __ATOMIC_SEQ_CST);
-                fa_user_serve(0);
+                /* on a small alternate stack that someone else gave this
+                 * thread, the request waits for the next dump's serve */
+                long room = fa_signal_stack_room();
+                if (room < 0 || room >= fa_stack_need(FA_DUMP_STACK)) {
+                    fa_user_serve(0);
+                }
             }
             return;
         }
@@ -402,7 +407,8 @@ fa_tree_serve_locked(void)
     if (requester == 0 || !fa_tree_enabled()) {
         return;
     }
-    fa_dump_place place;
+    /* 4 KiB, not on a signal handler's stack; the dump lock makes it ours */
+    static fa_dump_place place;
     if (fa_limits_allow(NULL)) {
         char header[64];
         request_header(header, sizeof(header), requester);

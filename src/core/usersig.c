@@ -11,8 +11,6 @@
 #include "tree.h"
 #include "util.h"
 
-#include <sys/syscall.h>
-
 typedef struct {
     int enabled;
     int all_threads;
@@ -106,36 +104,6 @@ fa_user_serve(long long until_ms)
     return 0;
 }
 
-/* What marks a signal queued by hand_over. */
-static int hand_over_mark;
-
-/* signal-safe (a system call): ask the main thread to write the waiting
- * dumps, for a thread whose signal stack is too small for one (someone
- * else gave it a small alternate stack).  The main thread's handler sees
- * the mark and only serves (fa_user_serve): the delivery was counted, and
- * its sender kept, by the thread it came to, which also chains.  Returns 1
- * when the signal was queued. */
-static int
-hand_over(int signum)
-{
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
-    si.si_signo = signum;
-    si.si_code = SI_QUEUE;
-    si.si_pid = getpid();
-    si.si_uid = getuid();
-    si.si_value.sival_ptr = &hand_over_mark;
-    return syscall(SYS_rt_tgsigqueueinfo, getpid(), getpid(), signum, &si) == 0;
-}
-
-/* signal-safe: is this delivery hand_over's? */
-static int
-handed_over(const siginfo_t *si)
-{
-    return si != NULL && si->si_code == SI_QUEUE && si->si_pid == getpid()
-           && si->si_value.sival_ptr == &hand_over_mark;
-}
-
 /* signal-safe: the handler for registered signals.  Other registered
  * signals are blocked while it runs (see user_install). */
 static void
@@ -145,17 +113,15 @@ user_handler(int signum, siginfo_t *si, void *uctx)
     if (signum <= 0 || signum >= FA_NSIG || !user[signum].enabled) {
         return;
     }
-    if (handed_over(si)) {
-        fa_user_serve(0);
-        errno = saved_errno;
-        return;
-    }
     fa_user_signal *u = &user[signum];
-    if (__atomic_fetch_add(&u->pending, 1, __ATOMIC_SEQ_CST) == 0 && si != NULL) {
-        u->si = *si;
-    }
-    long room = fa_signal_stack_room();
-    if (room < 0 || room >= FA_ROOM_DUMP || fa_gettid() == getpid() || !hand_over(signum)) {
+    fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, u->all_threads, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
+    /* a thread that someone else gave a small alternate stack: a line,
+     * not a dump (kill() sends to the main thread unless it blocks the
+     * signal) */
+    if (dump_fits_here(&u->dest, &ev)) {
+        if (__atomic_fetch_add(&u->pending, 1, __ATOMIC_SEQ_CST) == 0 && si != NULL) {
+            u->si = *si;
+        }
         fa_user_serve(0);
     }
     if (u->chain) {

@@ -1,6 +1,7 @@
 /* util.c - small signal-safe helpers used across the core. */
 #include "util.h"
 
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 
 /* signal-safe: gettid without the libc wrapper (absent before glibc 2.30). */
@@ -75,20 +76,49 @@ fa_raise_default(int signum)
     raise(signum);
 }
 
-/* signal-safe (sigaltstack only asks): the bytes left below the caller on
- * the alternate signal stack it runs on, or -1 when it runs on none (a
- * thread's own stack is taken to be deep enough).  Someone else may have
- * given the thread a small one: Rust's threads get 8 KiB, ASan's 54 KiB. */
+/* The kernel's signal frame (AT_MINSIGSTKSZ where the kernel says it:
+ * 3,376 bytes with AVX-512), read once at start-up. */
+static long signal_frame = 2048;
+
+/* Not signal-safe: called once when the core is set up. */
+void
+fa_util_init(void)
+{
+#ifdef AT_MINSIGSTKSZ
+    unsigned long frame = getauxval(AT_MINSIGSTKSZ);
+    if (frame > 0 && frame < 1024 * 1024) {
+        signal_frame = (long)frame;
+    }
+#endif
+}
+
+/* signal-safe: what a piece of a dump that takes `base` bytes of stack
+ * needs left: one kernel signal frame more, for a probe's fault inside it. */
+long
+fa_stack_need(long base)
+{
+    return base + signal_frame;
+}
+
+/* signal-safe (sigaltstack only asks; not on POSIX's list, a bare system
+ * call on Linux): the bytes left below the caller on the alternate signal
+ * stack it runs on, or -1 when it runs on none (a thread's own stack is
+ * taken to be deep enough).  Someone else may have given the thread a
+ * small one: Rust's threads get 8 KiB, ASan's 54 KiB.  A stack set up
+ * with SS_AUTODISARM reads as none while its handler runs. */
 long
 fa_signal_stack_room(void)
 {
     stack_t ss;
-    if (sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK)) {
+    if (sigaltstack(NULL, &ss) != 0 || (ss.ss_flags & SS_DISABLE)) {
         return -1;
     }
     char *here = __builtin_frame_address(0);
     char *low = ss.ss_sp;
-    return here > low ? (long)(here - low) : 0;
+    if (here < low || here >= low + ss.ss_size) {
+        return -1;
+    }
+    return (long)(here - low);
 }
 
 /* signal-safe: copy `s` into dst at `at`, cut to fit with its NUL;

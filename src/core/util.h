@@ -13,6 +13,8 @@ void fa_sleep_ms(long ms);
 long long fa_now_ms(void);
 int fa_thread_alive(pid_t tid);
 void fa_raise_default(int signum);
+void fa_util_init(void);
+long fa_stack_need(long base);
 long fa_signal_stack_room(void);
 size_t fa_append(char *dst, size_t at, size_t size, const char *s);
 size_t fa_append_dec(char *dst, size_t at, size_t size, unsigned long v);

@@ -34,10 +34,10 @@ static struct {
 /* one dump at a time: the kernel thread id of the dumping thread, or 0 */
 static pid_t dump_owner;
 
-/* Dumps at once: the lock holder, fatal dumps that went ahead without it
- * (each in its own crashing thread), and a fatal dump in a thread whose
- * own dump crashed. */
-#define FA_DUMP_SLOTS 4
+/* Dumps at once: the lock holder, and a fatal dump that went ahead without
+ * it (fatal dumps are one at a time: fatal.dumping_tid), which may be in
+ * the very thread whose dump crashed. */
+#define FA_DUMP_SLOTS 2
 
 static struct {
     int busy[FA_DUMP_SLOTS];
