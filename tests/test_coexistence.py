@@ -123,6 +123,10 @@ import ctypes, mmap, signal, sys, threading
 import faulthandler_auto
 size, what = int(sys.argv[1]), sys.argv[2]
 libc = ctypes.CDLL(None, use_errno=True)
+if len(sys.argv) > 3:
+    # a C library's SIGSEGV handler, then ours: it must still run after
+    ctypes.CDLL(sys.argv[3]).install_segv_handler()
+    faulthandler_auto.enable()
 
 class stack_t(ctypes.Structure):
     _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int),
@@ -163,13 +167,14 @@ NO_ROOM_RE = re.compile(r"faulthandler-auto: no dump of (SIG[A-Z0-9]+): this thr
                         r"stack is too small for one \((\d+) bytes left, a dump needs (\d+)\)\n\Z")
 
 
-def run_on_small_stack(venv_python, tmp_path, size, what, env=None):
+def run_on_small_stack(venv_python, tmp_path, size, what, env=None, library=None):
     """(exit status, stdout, stderr) of SMALL_SIGNAL_STACK.  For a signal,
     the child's thread waits until stderr has the dump (its two thread
     state lines) or the line that says there is none."""
     script = tmp_path / "small_stack.py"
     script.write_text(SMALL_SIGNAL_STACK)
-    child = subprocess.Popen([str(venv_python), str(script), str(size), what],
+    child = subprocess.Popen([str(venv_python), str(script), str(size), what]
+                             + ([str(library)] if library else []),
                              env=clean_environ(env), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     err = b""
@@ -197,7 +202,7 @@ def test_signal_to_a_thread_with_an_8kib_signal_stack_says_why_there_is_no_dump(
     m = NO_ROOM_RE.match(err)
     assert m, err
     assert m.group(1) == "SIGUSR1"
-    assert int(m.group(2)) < 8192 < int(m.group(3))
+    assert int(m.group(2)) < min(8192, int(m.group(3)))
 
 
 def test_signal_to_a_thread_with_a_32kib_signal_stack_is_dumped_there(venv_python, tmp_path):
@@ -215,15 +220,49 @@ def test_signal_to_a_thread_with_a_32kib_signal_stack_is_dumped_there(venv_pytho
 
 
 def test_crash_on_a_thread_with_an_8kib_signal_stack_says_why_there_is_no_dump(venv_python,
-                                                                               tmp_path):
-    """One line, and the process still ends by its signal.  Before: nothing."""
+                                                                               tmp_path,
+                                                                               c_library):
+    """One line, then the crash goes on to the handler that was there before
+    ours (a C library's, which exits 42).  Before: nothing, and the process
+    died of the fault on the stack's guard page."""
     code, out, err = run_on_small_stack(venv_python, tmp_path, 8192, "crash",
-                                        env={"PYTHONFAULTHANDLER": "1"})
-    assert (code, out) == (-11, ""), err
-    m = NO_ROOM_RE.match(err)
+                                        library=c_library)
+    assert (code, out) == (42, ""), err
+    assert err.endswith(C_HANDLER_RAN), err
+    m = NO_ROOM_RE.match(err[:-len(C_HANDLER_RAN)])
     assert m, err
     assert m.group(1) == "SIGSEGV"
-    assert int(m.group(2)) < 8192 < int(m.group(3))
+    assert int(m.group(2)) < min(8192, int(m.group(3)))
+
+
+def test_crash_with_room_for_a_dump_but_not_for_the_c_stack(venv_python, tmp_path):
+    """From 8 KiB up, 1 KiB at a time: a line, then dumps whose C stack was
+    not walked (null, with why, and no crash signature, which would differ
+    from the same crash's elsewhere), then whole dumps.  Where one kind
+    ends depends on the kernel's signal frame, but never the order, and the
+    middle band is wider than a step."""
+    kinds = []
+    for size in range(8192, 65536, 1024):
+        code, out, err = run_on_small_stack(venv_python, tmp_path, size, "crash",
+                                            env={"PYTHONFAULTHANDLER": "1",
+                                                 "PYTHONFAULTHANDLER_FORMAT": "json"})
+        assert (code, out) == (-11, ""), err
+        if NO_ROOM_RE.match(err):
+            kinds.append("line")
+            continue
+        [dump] = json_dumps(err)
+        assert dump["error"] == "Segmentation fault"
+        if dump["c_stack"] is None:
+            assert dump["c_stack_missing"] == "not walked: this thread's signal stack is too small"
+            assert dump.get("signature") is None
+            kinds.append("no C stack")
+            continue
+        assert dump["c_stack"] and dump["signature"]
+        kinds.append("whole")
+        break
+    assert kinds[0] == "line" and kinds[-1] == "whole", kinds
+    assert "no C stack" in kinds, kinds
+    assert kinds == sorted(kinds, key=["line", "no C stack", "whole"].index), kinds
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])

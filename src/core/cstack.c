@@ -215,31 +215,13 @@ fa_cstack_has_room(void)
     return room < 0 || room >= fa_stack_need(FA_C_STACK_STACK);
 }
 
-/* signal-safe: cs as an empty stack that could not be walked, for `why`;
- * returns 0. */
-static int
-no_cstack(fa_cstack *cs, const char *why, int no_room)
-{
-    cs->no_room = no_room;
-    cs->frames = cs->local;
-    cs->n = cs->start = 0;
-    cs->complete = 1;
-    cs->deep = 0;
-    cs->why = why;
-    return 0;
-}
-
 /* signal-safe once primed: unwind the calling thread into cs.  Returns 0
- * (cs->why says why) where there is no unwinder, or on an alternate
- * signal stack too small for it and dladdr. */
+ * where there is no unwinder.  The caller makes sure of the stack room
+ * (fa_cstack_has_room). */
 int
 fa_cstack_capture(fa_cstack *cs, uintptr_t pc)
 {
 #ifdef FA_HAVE_BACKTRACE
-    if (!fa_cstack_has_room()) {
-        return no_cstack(cs, "not walked: this thread's signal stack is too small", 1);
-    }
-    cs->no_room = 0;
     cs->deep = !__atomic_exchange_n(&deep_busy, 1, __ATOMIC_ACQUIRE);
     cs->frames = cs->deep ? deep_frames : cs->local;
     int size = cs->deep ? FA_C_DEEP : FA_C_FRAMES;
@@ -262,7 +244,11 @@ fa_cstack_capture(fa_cstack *cs, uintptr_t pc)
     return 1;
 #else
     (void)pc;
-    return no_cstack(cs, "not available on this platform", 0);
+    cs->frames = cs->local;
+    cs->n = cs->start = 0;
+    cs->complete = 1;
+    cs->deep = 0;
+    return 0;
 #endif
 }
 
@@ -415,8 +401,12 @@ walk_c_stack(fa_dump *d, uintptr_t pc)
 {
     const fa_emitter *e = d->emit;
     fa_cstack cs;
+    if (!d->c_stack_room) {
+        e->c_stack_unavailable(&d->w, "not walked: this thread's signal stack is too small");
+        return;
+    }
     if (!fa_cstack_capture(&cs, pc)) {
-        e->c_stack_unavailable(&d->w, cs.why);
+        e->c_stack_unavailable(&d->w, "not available on this platform");
         return;
     }
     fa_module_note cache[FA_MODULE_CACHE];

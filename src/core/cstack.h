@@ -15,8 +15,6 @@ typedef struct {
     int start, n;
     int complete;               /* 0: the stack goes on past frames[n - 1] */
     int deep;                   /* frames is the shared deep buffer */
-    const char *why;            /* why there is none, when capture fails */
-    int no_room;                /* it failed for want of signal stack */
     void *local[FA_C_FRAMES];
 } fa_cstack;
 

@@ -422,17 +422,24 @@ say_no_dump(int fd, const fa_event *ev, const char *why, long room, long need)
     (void)said;
 }
 
+/* signal-safe: the line that takes the place of a dump for which the
+ * calling thread's signal stack has only `room` bytes left. */
+void
+dump_say_no_room(const fa_dest *dest, const fa_event *ev, long room)
+{
+    say_no_dump(dest->fd >= 0 ? dest->fd : STDERR_FILENO, ev,
+                "this thread's signal stack is too small for one", room,
+                fa_stack_need(FA_DUMP_STACK));
+}
+
 /* signal-safe: whether the calling thread's signal stack has room for a
- * dump; when it has not, one line says so where the dump would have gone
- * (stderr for a file). */
+ * dump; when it has not, dump_say_no_room. */
 int
 dump_fits_here(const fa_dest *dest, const fa_event *ev)
 {
     long room = fa_signal_stack_room();
-    long need = fa_stack_need(FA_DUMP_STACK);
-    if (room >= 0 && room < need) {
-        say_no_dump(dest->fd >= 0 ? dest->fd : STDERR_FILENO, ev,
-                    "this thread's signal stack is too small for one", room, need);
+    if (room >= 0 && room < fa_stack_need(FA_DUMP_STACK)) {
+        dump_say_no_room(dest, ev, room);
         return 0;
     }
     return 1;

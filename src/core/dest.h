@@ -42,6 +42,7 @@ int dest_from_object(PyObject *obj, fa_dest *dest);
 int fa_expand_path(const char *tmpl, const fa_template_values *values, char *out, size_t size);
 const char *fa_path_problem(const char *path);
 const char *const *fa_template_fields(int *count);
+void dump_say_no_room(const fa_dest *dest, const fa_event *ev, long room);
 int dump_fits_here(const fa_dest *dest, const fa_event *ev);
 size_t dump_to_dest(const fa_dest *dest, const fa_event *ev, int *abort);
 size_t dump_to_dest_at(const fa_dest *dest, const fa_event *ev, int *abort, fa_dump_place *place);

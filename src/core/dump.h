@@ -70,6 +70,7 @@ struct fa_dump {
     long max_threads;
     int nthreads;               /* threads begun so far */
     char signature[FA_SIGNATURE_LEN + 1];  /* of a fatal dump; "" when none */
+    int c_stack_room;           /* the signal stack has room to walk the C stack */
     fa_thread_scan scan;        /* the walk's latest (walks run one after another) */
     fa_writer scratch;          /* the crash signature's text */
     char path[FA_PATH_SIZE];    /* the destination, expanded */

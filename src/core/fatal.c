@@ -504,13 +504,13 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
     pthread_sigmask(SIG_BLOCK, &quiet, &old_mask);
     fa_event ev = {EV_FATAL, signum, si, context_pc(uctx), NULL,
                    fatal.all_threads, fatal.c_stack, 0, 0, 0, 1, fatal.max_threads, NULL, NULL, 0};
-    /* before anything deeper: on a small alternate stack that someone
-     * else gave this thread, the give-up and the lock would overrun it */
+    /* the give-up also ends a crash whose one line (a stack too small for
+     * a dump) is stuck in a pipe nobody reads */
+    giveup_arm(signum);
     if (dump_fits_here(&fatal.dest, &ev)) {
-        giveup_arm(signum);
         /* a dump in flight stops writing at once and leaves the lock to us */
         int locked = dump_lock_acquire_fatal(2000);
-        if (signum == SIGABRT && fa_cstack_in_fatal_error()) {
+        if (signum == SIGABRT && fa_cstack_has_room() && fa_cstack_in_fatal_error()) {
             /* CPython's Py_FatalError printed the Python frames already and
              * aborts: add only what it cannot print, the C stack */
             ev.event = EV_C_STACK;
@@ -518,8 +518,8 @@ fatal_handler(int signum, siginfo_t *si, void *uctx)
         dump_to_dest(&fatal.dest, &ev, NULL);
         dump_lock_release(locked);
         w_set_fatal_waiting(0);
-        giveup_disarm();
     }
+    giveup_disarm();
     int was_default = !(h->previous.sa_flags & SA_SIGINFO) && h->previous.sa_handler == SIG_DFL;
     fatal_restore(h);
     errno = saved_errno;

@@ -275,15 +275,13 @@ skipped_symbol(const char *name)
 }
 
 /* signal-safe once the unwinder is primed: the C lines, from the frames
- * the dump prints (recursions folded as it folds them).  Returns 0 when
- * the stack could not be walked for want of signal stack: a signature
- * without its C part would differ from the same crash's elsewhere. */
-static int
+ * the dump prints (recursions folded as it folds them). */
+static void
 c_lines(fa_writer *w, uintptr_t pc)
 {
     fa_cstack cs;
     if (!fa_cstack_capture(&cs, pc)) {
-        return !cs.no_room;
+        return;
     }
     Dl_info info[SIG_SKIP_WINDOW + SIG_C_FRAMES];
     int found[SIG_SKIP_WINDOW + SIG_C_FRAMES];
@@ -308,7 +306,6 @@ c_lines(fa_writer *w, uintptr_t pc)
     for (int i = first; i < count && i < first + SIG_C_FRAMES; i++) {
         c_line(w, found[i] ? info[i].dli_fname : NULL, found[i] ? info[i].dli_sname : NULL);
     }
-    return 1;
 }
 
 /* signal-safe: the signature of the dump `ev` describes into out (16 hex
@@ -337,8 +334,12 @@ fa_crash_signature(fa_dump *d, const fa_event *ev, char out[FA_SIGNATURE_LEN + 1
     walk_top_frames(d, ev, SIG_PYTHON_FRAMES, python_line, &s);
     w->total -= w->len - s.good;  /* a frame that faulted half-way is dropped */
     w->len = s.good;
-    if (ev->c_stack && !c_lines(w, ev->pc)) {
+    if (ev->c_stack && !d->c_stack_room) {
+        /* without its C part it would differ from the same crash's elsewhere */
         return 0;
+    }
+    if (ev->c_stack) {
+        c_lines(w, ev->pc);
     }
     if (w->len == head || w->failed || w->total != w->len) {
         return 0;               /* no frame, or more text than the buffer holds */

@@ -269,14 +269,14 @@ tree_receive(int signum, siginfo_t *si, void *uctx)
 {
     if (si != NULL && si->si_code == SI_QUEUE) {
         if ((uintptr_t)si->si_value.sival_ptr == TREE_COOKIE) {
-            if (__atomic_load_n(&tree.enabled, __ATOMIC_ACQUIRE)) {
+            /* on a small alternate stack that someone else gave this
+             * thread, the request is dropped: its requester reports no
+             * answer, as for a process that does not serve requests */
+            long room = fa_signal_stack_room();
+            if (__atomic_load_n(&tree.enabled, __ATOMIC_ACQUIRE)
+                && (room < 0 || room >= fa_stack_need(FA_DUMP_STACK))) {
                 __atomic_store_n(&tree.pending, si->si_pid, __ATOMIC_SEQ_CST);
-                /* on a small alternate stack that someone else gave this
-                 * thread, the request waits for the next dump's serve */
-                long room = fa_signal_stack_room();
-                if (room < 0 || room >= fa_stack_need(FA_DUMP_STACK)) {
-                    fa_user_serve(0);
-                }
+                fa_user_serve(0);
             }
             return;
         }

@@ -114,15 +114,19 @@ user_handler(int signum, siginfo_t *si, void *uctx)
         return;
     }
     fa_user_signal *u = &user[signum];
-    fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, u->all_threads, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
-    /* a thread that someone else gave a small alternate stack: a line,
-     * not a dump (kill() sends to the main thread unless it blocks the
-     * signal) */
-    if (dump_fits_here(&u->dest, &ev)) {
+    long room = fa_signal_stack_room();
+    if (room < 0 || room >= fa_stack_need(FA_DUMP_STACK)) {
         if (__atomic_fetch_add(&u->pending, 1, __ATOMIC_SEQ_CST) == 0 && si != NULL) {
             u->si = *si;
         }
         fa_user_serve(0);
+    }
+    else if (dump_lock_try()) {
+        /* a thread that someone else gave a small alternate stack: a
+         * line, not a dump, and not inside another dump */
+        fa_event ev = {EV_SIGNAL, signum, si, 0, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0};
+        dump_say_no_room(&u->dest, &ev, room);
+        dump_lock_release(1);
     }
     if (u->chain) {
         errno = saved_errno;

@@ -76,9 +76,10 @@ fa_raise_default(int signum)
     raise(signum);
 }
 
-/* The kernel's signal frame (AT_MINSIGSTKSZ where the kernel says it:
- * 3,376 bytes with AVX-512), read once at start-up. */
-static long signal_frame = 2048;
+/* The kernel's signal frame: AT_MINSIGSTKSZ where the kernel says it
+ * (3,376 bytes with AVX-512; x86 kernels before 5.14 do not), read once at
+ * start-up. */
+static long signal_frame = 4096;
 
 /* Not signal-safe: called once when the core is set up. */
 void

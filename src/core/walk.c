@@ -3,6 +3,7 @@
  * emitter of the dump's format (emit.h).  Everything here is signal-safe.
  */
 #include "context.h"
+#include "cstack.h"
 #include "dump.h"
 #include "emit.h"
 #include "facts.h"
@@ -183,6 +184,8 @@ dump_init(fa_dump *d, int fd, int *abort)
 void
 dump_to_fd(fa_dump *d, const fa_event *ev)
 {
+    /* decided once, so that the signature and the C stack agree */
+    d->c_stack_room = fa_cstack_has_room();
     if (ev->event == EV_FATAL) {
         (void)fa_crash_signature(d, ev, d->signature);
     }
