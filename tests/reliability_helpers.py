@@ -86,11 +86,12 @@ def wait_blocked_in_write(proc, fd, timeout=60, threads=1):
         "not %d threads of %d blocked in write(%d)" % (threads, proc.pid, fd))
 
 
-def read_until(pipe, marker, limit=1 << 20):
-    """Read raw bytes from `pipe` until `marker` (bytes) is among them."""
+def read_until(pipe, marker, limit=1 << 20, count=1):
+    """Read raw bytes from `pipe` until `marker` (bytes) is among them
+    `count` times."""
     data = b""
     fd = pipe.fileno()
-    while marker not in data:
+    while data.count(marker) < count:
         chunk = os.read(fd, 256)
         assert chunk, "EOF before %r in %r" % (marker, data[-2000:])
         data += chunk

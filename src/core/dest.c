@@ -402,22 +402,24 @@ static void
 say_no_dump(int fd, const fa_event *ev, const char *why, long room, long need)
 {
     char line[256];
-    size_t n = fa_append(line, 0, sizeof(line), "faulthandler-auto: no dump");
+    line[0] = '\0';
+    fa_str_add(line, sizeof(line), "faulthandler-auto: no dump");
     const char *name = ev->signum > 0 ? signal_name(ev->signum) : NULL;
     if (name != NULL) {
-        n = fa_append(line, n, sizeof(line), " of ");
-        n = fa_append(line, n, sizeof(line), name);
+        fa_str_add(line, sizeof(line), " of ");
+        fa_str_add(line, sizeof(line), name);
     }
-    n = fa_append(line, n, sizeof(line), ": ");
-    n = fa_append(line, n, sizeof(line), why);
+    fa_str_add(line, sizeof(line), ": ");
+    fa_str_add(line, sizeof(line), why);
     if (room >= 0) {
-        n = fa_append(line, n, sizeof(line), " (");
-        n = fa_append_dec(line, n, sizeof(line), (unsigned long)room);
-        n = fa_append(line, n, sizeof(line), " bytes left, a dump needs ");
-        n = fa_append_dec(line, n, sizeof(line), (unsigned long)need);
-        n = fa_append(line, n, sizeof(line), ")");
+        fa_str_add(line, sizeof(line), " (");
+        fa_dec_add(line, sizeof(line), room);
+        fa_str_add(line, sizeof(line), " bytes left, a dump needs ");
+        fa_dec_add(line, sizeof(line), need);
+        fa_str_add(line, sizeof(line), ")");
     }
-    n = fa_append(line, n, sizeof(line), "\n");
+    fa_str_add(line, sizeof(line), "\n");
+    size_t n = fa_strnlen(line, sizeof(line));
     ssize_t said = write(fa_context_std_fd(fd, ev->event), line, n);
     (void)said;
 }

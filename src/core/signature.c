@@ -4,8 +4,8 @@
  * Python frames (file basename and function) and top C frames (object
  * basename without Python's version tags, and symbol), abort() and its kind
  * skipped.  Everything here is signal-safe:
- * a fixed-size hash state, a writer on the stack that never writes out,
- * and the walks' probed reads. */
+ * a fixed-size hash state, the dump slot's scratch writer that never
+ * writes out, and the walks' probed reads. */
 #include "cstack.h"
 #include "emit.h"
 #include "facts.h"

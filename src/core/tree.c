@@ -58,44 +58,15 @@ parse_dec(const char *s, const char **end)
     return v;
 }
 
-/* signal-safe: append `s` to the string `out` of `size` bytes, cut to fit. */
-static void
-str_add(char *out, size_t size, const char *s)
-{
-    size_t n = fa_strnlen(out, size);
-    while (*s && n + 1 < size) {
-        out[n++] = *s++;
-    }
-    out[n] = '\0';
-}
-
-/* signal-safe: append `v` (>= 0) in decimal to the string `out`. */
-static void
-dec_add(char *out, size_t size, long long v)
-{
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0 && n < (int)sizeof(digits) - 1);
-    char text[24];
-    for (int i = 0; i < n; i++) {
-        text[i] = digits[n - 1 - i];
-    }
-    text[n] = '\0';
-    str_add(out, size, text);
-}
-
 /* signal-safe: "/proc/<pid>/<leaf>" into `out`. */
 static void
 proc_path(char *out, size_t size, long long pid, const char *leaf)
 {
     out[0] = '\0';
-    str_add(out, size, "/proc/");
-    dec_add(out, size, pid);
-    str_add(out, size, "/");
-    str_add(out, size, leaf);
+    fa_str_add(out, size, "/proc/");
+    fa_dec_add(out, size, pid);
+    fa_str_add(out, size, "/");
+    fa_str_add(out, size, leaf);
 }
 
 /* signal-safe: up to size-1 bytes of /proc/<pid>/<leaf>, NUL-terminated;
@@ -366,24 +337,24 @@ answer_place(const fa_dump_place *place)
     size_t size = sizeof(answer.where);
     out[0] = '\0';
     if (place->fd < 0) {
-        str_add(out, size, place->path);
+        fa_str_add(out, size, place->path);
         return;
     }
     if (place->fd == STDERR_FILENO || place->fd == STDOUT_FILENO) {
-        str_add(out, size, place->fd == STDERR_FILENO ? "stderr" : "stdout");
+        fa_str_add(out, size, place->fd == STDERR_FILENO ? "stderr" : "stdout");
     }
     else {
-        str_add(out, size, "descriptor ");
-        dec_add(out, size, place->fd);
+        fa_str_add(out, size, "descriptor ");
+        fa_dec_add(out, size, place->fd);
     }
     char link[64] = "/proc/self/fd/", target[512];
-    dec_add(link, sizeof(link), place->written_fd);
+    fa_dec_add(link, sizeof(link), place->written_fd);
     ssize_t t = readlink(link, target, sizeof(target) - 1);
     if (t > 0) {
         target[t] = '\0';
-        str_add(out, size, " (");
-        str_add(out, size, target);
-        str_add(out, size, ")");
+        fa_str_add(out, size, " (");
+        fa_str_add(out, size, target);
+        fa_str_add(out, size, ")");
     }
 }
 
@@ -392,9 +363,9 @@ static void
 request_header(char *out, size_t size, pid_t requester)
 {
     out[0] = '\0';
-    str_add(out, size, "Timeout (process tree: asked by pid ");
-    dec_add(out, size, requester);
-    str_add(out, size, ")!");
+    fa_str_add(out, size, "Timeout (process tree: asked by pid ");
+    fa_dec_add(out, size, requester);
+    fa_str_add(out, size, ")!");
 }
 
 /* signal-safe: dump for the request waiting, then answer its requester.

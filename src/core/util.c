@@ -122,28 +122,27 @@ fa_signal_stack_room(void)
     return (long)(here - low);
 }
 
-/* signal-safe: copy `s` into dst at `at`, cut to fit with its NUL;
- * returns the new end, so that calls chain. */
-size_t
-fa_append(char *dst, size_t at, size_t size, const char *s)
+/* signal-safe: append `s` to the string `out` of `size` bytes, cut to fit. */
+void
+fa_str_add(char *out, size_t size, const char *s)
 {
-    if (at < size) {
-        fa_strlcpy(dst + at, s, size - at);
-        at += strlen(dst + at);
+    size_t n = fa_strnlen(out, size);
+    while (*s && n + 1 < size) {
+        out[n++] = *s++;
     }
-    return at;
+    out[n] = '\0';
 }
 
-/* signal-safe: fa_append of `v` in decimal. */
-size_t
-fa_append_dec(char *dst, size_t at, size_t size, unsigned long v)
+/* signal-safe: append `v` (>= 0) in decimal to the string `out`. */
+void
+fa_dec_add(char *out, size_t size, long long v)
 {
     char digits[24];
-    size_t n = sizeof(digits) - 1;
+    int n = sizeof(digits) - 1;
     digits[n] = '\0';
     do {
         digits[--n] = (char)('0' + v % 10);
         v /= 10;
-    } while (v != 0);
-    return fa_append(dst, at, size, digits + n);
+    } while (v > 0 && n > 0);
+    fa_str_add(out, size, digits + n);
 }

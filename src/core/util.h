@@ -16,8 +16,8 @@ void fa_raise_default(int signum);
 void fa_util_init(void);
 long fa_stack_need(long base);
 long fa_signal_stack_room(void);
-size_t fa_append(char *dst, size_t at, size_t size, const char *s);
-size_t fa_append_dec(char *dst, size_t at, size_t size, unsigned long v);
+void fa_str_add(char *out, size_t size, const char *s);
+void fa_dec_add(char *out, size_t size, long long v);
 
 FA_HIDDEN_END
 
