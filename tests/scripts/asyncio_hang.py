@@ -113,10 +113,13 @@ async def gatherer(forever):
     await asyncio.gather(middle(forever), inner())  # gather
 
 
-def parked(thread, task, marker):
-    """Is `thread`'s loop waiting in its selector, with `task` (its main
-    task) suspended at `marker`, where it waits forever?  From then on
-    nothing runs."""
+def parked(thread, loop, task, marker):
+    """Is `thread`'s loop waiting in its selector with nothing ready to run
+    (a loop with callbacks ready polls with no timeout: 1,000 new tasks may
+    not have started yet), with `task` (its main task) suspended at
+    `marker`, where it waits forever?  From then on nothing runs."""
+    if loop._ready:
+        return False
     frame = sys._current_frames().get(thread.ident)
     if frame is None or frame.f_code.co_name != "select":
         return False
@@ -128,7 +131,7 @@ def parked(thread, task, marker):
 
 def prober(loops, threads):
     """Once every loop is parked, say what asyncio says, then "ready"."""
-    while not all(parked(thread, loops[name][1], name) for name, thread in threads.items()):
+    while not all(parked(thread, *loops[name], name) for name, thread in threads.items()):
         time.sleep(0.001)
     described = {name: describe(loop) for name, (loop, _) in loops.items()}
     print(json.dumps(described), flush=True)
